@@ -1,0 +1,44 @@
+/* Shared pieces of the tektra programs: option parsing that ends bad input
+ * with a one-line error and exit code 2, and the subcommand contract. */
+#ifndef TK_APP_H
+#define TK_APP_H
+
+#include "tektra.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Exit codes of the programs. */
+enum { APP_EXIT_OK = 0, APP_EXIT_FAIL = 1, APP_EXIT_USAGE = 2 };
+
+/* Every subcommand: `int cmd_<name>(int argc, char **argv)` where argv[0] is
+ * the subcommand's name, returning an exit code; and a one-line summary for
+ * `tektra --help`. */
+#define TK_CMD(name)                                                                               \
+    int cmd_##name(int argc, char **argv);                                                         \
+    extern const char cmd_##name##_summary[];
+#include "cmd_list.h"
+#undef TK_CMD
+
+/* Prints "tektra: <message>" to stderr. */
+void app_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "tektra: <message>" and "Try 'tektra <cmd> --help'." and returns
+ * APP_EXIT_USAGE, for `return app_usage_error(...)`. */
+int app_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing for flag values: the whole string must be a number
+ * within [min, max]. On failure prints a one-line error naming the flag and
+ * returns false. */
+bool app_parse_long(const char *flag, const char *s, long min, long max, long *out);
+bool app_parse_double(const char *flag, const char *s, double min, double max, double *out);
+
+/* For loops over argv: returns the value of flag `argv[*i]` (the next
+ * argument, or the part after '=' in "--flag=value") and advances *i; prints an
+ * error and returns NULL when the value is missing. */
+const char *app_flag_value(int argc, char **argv, int *i);
+
+/* True when argv[i] is `name` or starts with "name=". */
+bool app_flag_is(const char *arg, const char *name);
+
+#endif

@@ -1,0 +1,81 @@
+/* tektra: the program. With no subcommand it is the chat REPL; otherwise it
+ * dispatches to app/cmd_<name>.c. */
+#include "app.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct app_cmd {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} app_cmd;
+
+static const app_cmd commands[] = {
+#define TK_CMD(name) {#name, cmd_##name, cmd_##name##_summary},
+#include "cmd_list.h"
+#undef TK_CMD
+    {NULL, NULL, NULL},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0] - 1)
+
+/* The order in which `tektra --help` lists commands; the rest follow. */
+static const char *const help_order[] = {"chat", "run", "serve", "pull", "list", "rm", "bench",
+                                         "info", "config", "quantize", "tokenize", "detokenize",
+                                         "template", "logits"};
+
+static const app_cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+static void print_help(void)
+{
+    printf("tektra %s - a local AI assistant\n\n", tk_version());
+    printf("Usage: tektra [COMMAND] [OPTIONS]\n\n");
+    printf("With no command, tektra starts a chat in the terminal (see 'tektra chat --help').\n\n");
+    printf("Commands:\n");
+    bool listed[N_COMMANDS + 1] = {0};
+    for (size_t k = 0; k < sizeof help_order / sizeof help_order[0]; k++) {
+        for (size_t i = 0; i < N_COMMANDS; i++) {
+            if (strcmp(commands[i].name, help_order[k]) == 0) {
+                printf("  %-12s %s\n", commands[i].name, commands[i].summary);
+                listed[i] = true;
+            }
+        }
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!listed[i]) printf("  %-12s %s\n", commands[i].name, commands[i].summary);
+    printf("\nRun 'tektra COMMAND --help' for the options of a command.\n");
+    printf("Options:\n  -h, --help     show this help\n  -V, --version  show the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2) {
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+            strcmp(argv[1], "help") == 0) {
+            print_help();
+            return APP_EXIT_OK;
+        }
+        if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+            printf("tektra %s\n", tk_version());
+            return APP_EXIT_OK;
+        }
+        if (argv[1][0] != '-') {
+            const app_cmd *c = find_cmd(argv[1]);
+            if (!c) return app_usage_error("", "unknown command '%s'", argv[1]);
+            return c->fn(argc - 1, argv + 1);
+        }
+    }
+    /* No subcommand (or only options): the chat REPL with those options. */
+    const app_cmd *chat = find_cmd("chat");
+    if (!chat) {
+        app_error("this build has no chat command");
+        return APP_EXIT_FAIL;
+    }
+    argv[0] = (char *)"chat";
+    return chat->fn(argc, argv);
+}

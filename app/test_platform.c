@@ -1,0 +1,2 @@
+#include "tektra.h"
+int main(void) { return 0; }

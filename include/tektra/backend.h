@@ -1,0 +1,123 @@
+/* tektra backends: the ways of running a model, and the choice between them.
+ *
+ * A backend is a vtable plus a context (src/backend/). `gguf` is tektra's own
+ * CPU engine and works everywhere; `mlx` runs on Apple Silicon through
+ * Apple's MLX and elsewhere reports itself unavailable, with the reason. */
+#ifndef TEKTRA_BACKEND_H
+#define TEKTRA_BACKEND_H
+
+#include "tektra/config.h"
+#include "tektra/core.h"
+#include "tektra/platform.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "auto", "gguf", "mlx". */
+const char *tk_backend_kind_name(tk_backend_kind kind);
+
+/* Parses a backend name, case-insensitive. Anything else is TK_ERR_CONFIG
+ * with a message listing the valid names. */
+tk_status tk_backend_kind_parse(const char *s, tk_backend_kind *out);
+
+typedef struct tk_backend_info {
+    tk_backend_kind kind;
+    const char *name;         /* "GGUF", "MLX" */
+    const char *display_name; /* e.g. "tektra CPU engine" */
+    bool available;
+    char reason[256];         /* why (not) available, one sentence */
+} tk_backend_info;
+
+/* The registry: backends 0 .. tk_backend_count()-1, described for `p`. */
+int tk_backend_count(void);
+void tk_backend_describe(int index, const tk_platform *p, tk_backend_info *out);
+
+typedef struct tk_backend_choice {
+    tk_backend_kind kind;  /* never AUTO */
+    bool fell_back;        /* auto's preferred backend could not take the model */
+    char reason[512];      /* why this backend, one or two sentences */
+} tk_backend_choice;
+
+/* Chooses a backend. `requested` AUTO follows the matrix (Apple Silicon with
+ * MLX available -> MLX, everything else -> GGUF) and falls back to a backend
+ * that can read the model's format when the preferred one cannot
+ * (`model_path` may be NULL). A forced backend that is unavailable is
+ * TK_ERR_BACKEND_UNAVAILABLE with the reason and troubleshooting steps. */
+tk_status tk_backend_select(tk_backend_kind requested, const tk_platform *p,
+                            const char *model_path, tk_backend_choice *out);
+
+/* ---- running a model --------------------------------------------------- */
+
+typedef struct tk_engine tk_engine;
+
+/* One chat message; strings borrowed for the duration of the call. */
+typedef struct tk_message {
+    const char *role;    /* "system", "user", "assistant" */
+    const char *content;
+} tk_message;
+
+/* Generation settings; tk_gen_params_from_config() fills them from config. */
+typedef struct tk_gen_params {
+    int64_t max_tokens;
+    double temperature;
+    double top_p;
+    int64_t top_k;
+    double min_p;
+    double repeat_penalty;
+    int64_t repeat_last_n;
+    int64_t seed;             /* -1 = random */
+    const char *const *stop;  /* stop strings, borrowed; may be NULL */
+    int n_stop;
+} tk_gen_params;
+
+void tk_gen_params_from_config(tk_gen_params *g, const tk_config *c);
+
+typedef enum tk_finish {
+    TK_FINISH_STOP = 0,   /* end of turn, EOS or a stop string */
+    TK_FINISH_LENGTH,     /* max_tokens reached */
+    TK_FINISH_CONTEXT,    /* the context is full */
+    TK_FINISH_CANCELLED,  /* the callback asked to stop */
+} tk_finish;
+
+/* Numbers about one answer. */
+typedef struct tk_metrics {
+    int64_t n_prompt_tokens;
+    int64_t n_gen_tokens;
+    double prompt_tps;      /* prompt tokens per second */
+    double gen_tps;         /* generated tokens per second (after the first) */
+    double ttft_s;          /* time to first token */
+    double total_s;
+    uint64_t peak_rss;      /* bytes, whole process */
+    tk_finish finish;
+} tk_metrics;
+
+/* Receives generated text as it is produced (whole UTF-8 characters).
+ * Return false to stop generating. */
+typedef bool (*tk_stream_fn)(const char *text, size_t len, void *user);
+
+/* Creates an engine on backend `kind` (not AUTO). */
+tk_status tk_engine_create(tk_backend_kind kind, const tk_platform *p, const tk_config *c,
+                           tk_engine **out);
+void tk_engine_free(tk_engine *e);
+
+/* Loads a model file. When the file does not exist the engine stays usable
+ * in its fallback mode (it answers how to get a model) and TK_ERR_NOT_FOUND
+ * is returned; other errors (a broken file) leave it without a model too. */
+tk_status tk_engine_load(tk_engine *e, const char *model_path);
+bool tk_engine_has_model(const tk_engine *e);
+const char *tk_engine_backend_name(const tk_engine *e);  /* "GGUF" */
+const char *tk_engine_display_name(const tk_engine *e);  /* "tektra CPU engine" */
+uint64_t tk_engine_memory(const tk_engine *e);           /* bytes held by the engine */
+
+/* Chat: renders `msgs` with the model's template and streams the answer. */
+tk_status tk_engine_chat(tk_engine *e, const tk_message *msgs, int n_msgs,
+                         const tk_gen_params *g, tk_stream_fn fn, void *user, tk_metrics *m);
+/* Raw completion of `prompt`. */
+tk_status tk_engine_complete(tk_engine *e, const char *prompt, const tk_gen_params *g,
+                             tk_stream_fn fn, void *user, tk_metrics *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/* tektra platform: what machine we run on.
+ *
+ * Every decision that depends on the machine (backend choice, kernel level,
+ * thread count, model recommendations) takes a tk_platform as input, so tests
+ * can describe any machine on this one. */
+#ifndef TEKTRA_PLATFORM_H
+#define TEKTRA_PLATFORM_H
+
+#include "tektra/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tk_os { TK_OS_LINUX, TK_OS_MACOS, TK_OS_WINDOWS, TK_OS_OTHER } tk_os;
+typedef enum tk_arch { TK_ARCH_X86_64, TK_ARCH_AARCH64, TK_ARCH_OTHER } tk_arch;
+
+/* CPU features, as bits of tk_platform.cpu_features. On x86 a feature that
+ * needs OS support for its register state (AVX: YMM, AVX-512: ZMM/opmask)
+ * is reported only when XGETBV says the OS saves that state. */
+#define TK_CPU_FEATURE_LIST(X)                                                                     \
+    X(SSE42, "sse4.2")                                                                             \
+    X(AVX, "avx")                                                                                  \
+    X(AVX2, "avx2")                                                                                \
+    X(FMA, "fma")                                                                                  \
+    X(F16C, "f16c")                                                                                \
+    X(AVX512F, "avx512f")                                                                          \
+    X(AVX512BW, "avx512bw")                                                                        \
+    X(AVX512VL, "avx512vl")                                                                        \
+    X(AVX512VNNI, "avx512vnni")                                                                    \
+    X(AVX512BF16, "avx512bf16")                                                                    \
+    X(AVXVNNI, "avxvnni")                                                                          \
+    X(NEON, "neon")                                                                                \
+    X(DOTPROD, "dotprod")                                                                          \
+    X(I8MM, "i8mm")
+
+enum {
+#define TK_CPU_BIT_(name, str) TK_CPU_BIT_##name,
+    TK_CPU_FEATURE_LIST(TK_CPU_BIT_)
+#undef TK_CPU_BIT_
+        TK_CPU_FEATURE_COUNT
+};
+#define TK_CPU(name) (1u << TK_CPU_BIT_##name)
+
+typedef struct tk_platform {
+    tk_os os;
+    tk_arch arch;
+    bool apple_silicon;      /* the hardware is an Apple M-series machine */
+    bool rosetta;            /* an x86_64 process translated by Rosetta 2 */
+    uint32_t cpu_features;   /* TK_CPU(...) bits */
+    int n_physical_cores;    /* >= 1 */
+    int n_logical_cores;     /* >= 1 */
+    uint64_t ram_total;      /* bytes; 0 when unknown */
+    uint64_t ram_available;  /* bytes; 0 when unknown */
+    char cpu_name[96];       /* e.g. "AMD EPYC", "" when unknown */
+} tk_platform;
+
+/* Describes the machine this process runs on. Never fails: what cannot be
+ * read is left at a safe default (1 core, 0 bytes of RAM). */
+void tk_platform_detect(tk_platform *out);
+
+const char *tk_os_name(tk_os os);       /* "linux", "macos", "windows", "other" */
+const char *tk_arch_name(tk_arch arch); /* "x86_64", "aarch64", "other" */
+/* Name of feature bit `bit` (0 .. TK_CPU_FEATURE_COUNT-1), or NULL. */
+const char *tk_cpu_feature_name(int bit);
+
+/* Writes the feature names of `features` separated by spaces into buf
+ * ("none" when empty); returns buf. */
+char *tk_cpu_features_str(uint32_t features, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,188 @@
+/* Status strings, per-thread error messages, logging, small utilities. */
+#include "core/core.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static const char *const status_strings[] = {
+#define TK_STATUS_STR_(name, msg) msg,
+    TK_STATUS_LIST(TK_STATUS_STR_)
+#undef TK_STATUS_STR_
+};
+
+const char *tk_status_str(tk_status status)
+{
+    if ((int)status < 0 || (int)status >= TK_STATUS_COUNT_) return "unknown status";
+    return status_strings[status];
+}
+
+const char *tk_version(void)
+{
+    return TEKTRA_VERSION;
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+static _Thread_local char last_error[1024];
+
+const char *tk_last_error(void)
+{
+    return last_error;
+}
+
+void core_error_clear(void)
+{
+    last_error[0] = '\0';
+}
+
+tk_status core_error(tk_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void core_error_prefix(const char *fmt, ...)
+{
+    char prefix[512], old[sizeof last_error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, last_error, sizeof old);
+    size_t n = strlen(prefix);
+    if (n > sizeof last_error - 3) n = sizeof last_error - 3;
+    memcpy(last_error, prefix, n);
+    memcpy(last_error + n, ": ", 2);
+    core_strlcpy(last_error + n + 2, old, sizeof last_error - n - 2);
+}
+
+/* ---- logging ----------------------------------------------------------- */
+
+static tk_log_fn log_fn;
+static void *log_user;
+static tk_log_level log_min = TK_LOG_WARN;
+
+void tk_log_set(tk_log_fn fn, void *user, tk_log_level min_level)
+{
+    log_fn = fn;
+    log_user = user;
+    log_min = min_level;
+}
+
+void core_log(tk_log_level level, const char *fmt, ...)
+{
+    if (level < log_min) return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (log_fn) {
+        log_fn(level, msg, log_user);
+    } else {
+        static const char *const names[] = {"debug", "info", "warning", "error"};
+        fprintf(stderr, "tektra: %s: %s\n", names[level], msg);
+    }
+}
+
+/* ---- utilities --------------------------------------------------------- */
+
+void *core_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+tk_status core_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    *out = NULL;
+    if (len) *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        return core_error(e == ENOENT ? TK_ERR_NOT_FOUND : TK_ERR_IO, "%s: %s", path,
+                          strerror(e));
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return core_error(TK_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cap > max) break;
+            size_t ncap = cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return core_error(TK_ERR_NOMEM, "%s: out of memory", path);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (n > max) {
+            free(buf);
+            fclose(f);
+            return core_error(TK_ERR_LIMIT, "%s: larger than the limit of %zu bytes", path, max);
+        }
+        if (got == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        return core_error(TK_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len) *len = n;
+    return TK_OK;
+}
+
+char *core_strlcpy(char *dst, const char *src, size_t size)
+{
+    if (size == 0) return dst;
+    size_t n = strlen(src);
+    if (n >= size) n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return dst;
+}
+
+int core_strcasecmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int ca = tolower((unsigned char)*a), cb = tolower((unsigned char)*b);
+        if (ca != cb || ca == 0) return ca - cb;
+    }
+}
+
+double core_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+uint64_t core_peak_rss(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+#ifdef __APPLE__
+    return (uint64_t)ru.ru_maxrss;
+#else
+    return (uint64_t)ru.ru_maxrss * 1024u;
+#endif
+}

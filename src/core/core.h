@@ -1,0 +1,63 @@
+/* Internal helpers shared by every module: error reporting, logging,
+ * checked arithmetic and allocation. */
+#ifndef TK_CORE_INTERNAL_H
+#define TK_CORE_INTERNAL_H
+
+#include "tektra/core.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TK_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
+#else
+#define TK_PRINTF(fmt_idx, arg_idx)
+#endif
+
+#define TK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define TK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define TK_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Records a detailed message for tk_last_error() and returns `status`, so a
+ * failure reads `return core_error(TK_ERR_FORMAT, "tensor %d ...", i);`. */
+tk_status core_error(tk_status status, const char *fmt, ...) TK_PRINTF(2, 3);
+
+/* Prefixes the current last-error message with "<prefix>: ". */
+void core_error_prefix(const char *fmt, ...) TK_PRINTF(1, 2);
+
+/* Clears the last-error message of this thread. */
+void core_error_clear(void);
+
+void core_log(tk_log_level level, const char *fmt, ...) TK_PRINTF(2, 3);
+
+/* Checked arithmetic: return false on overflow. */
+static inline bool core_mul_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool core_add_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* calloc(n, size) that refuses products that overflow; NULL on failure. */
+void *core_calloc(size_t n, size_t size);
+
+/* Reads a whole file of at most `max` bytes into a NUL-terminated buffer
+ * (caller frees with free()). TK_ERR_NOT_FOUND, TK_ERR_IO or TK_ERR_LIMIT
+ * with a message naming the path. */
+tk_status core_read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* Copies src into dst (size bytes), always NUL-terminating; returns dst. */
+char *core_strlcpy(char *dst, const char *src, size_t size);
+
+/* Case-insensitive ASCII string comparison. */
+int core_strcasecmp(const char *a, const char *b);
+
+/* Monotonic time in seconds. */
+double core_now(void);
+
+/* Peak resident memory of this process in bytes (0 when unknown). */
+uint64_t core_peak_rss(void);
+
+#endif
