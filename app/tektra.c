@@ -26,7 +26,7 @@ static const char *const help_order[] = {"chat", "run", "serve", "pull", "list",
 
 static const app_cmd *find_cmd(const char *name)
 {
-    for (size_t i = 0; i < N_COMMANDS; i++)
+    for (size_t i = 0; commands[i].name; i++)
         if (strcmp(commands[i].name, name) == 0) return &commands[i];
     return NULL;
 }
@@ -37,16 +37,17 @@ static void print_help(void)
     printf("Usage: tektra [COMMAND] [OPTIONS]\n\n");
     printf("With no command, tektra starts a chat in the terminal (see 'tektra chat --help').\n\n");
     printf("Commands:\n");
-    bool listed[N_COMMANDS + 1] = {0};
+    bool listed[N_COMMANDS + 1];
+    memset(listed, 0, sizeof listed);
     for (size_t k = 0; k < sizeof help_order / sizeof help_order[0]; k++) {
-        for (size_t i = 0; i < N_COMMANDS; i++) {
+        for (size_t i = 0; commands[i].name; i++) {
             if (strcmp(commands[i].name, help_order[k]) == 0) {
                 printf("  %-12s %s\n", commands[i].name, commands[i].summary);
                 listed[i] = true;
             }
         }
     }
-    for (size_t i = 0; i < N_COMMANDS; i++)
+    for (size_t i = 0; commands[i].name; i++)
         if (!listed[i]) printf("  %-12s %s\n", commands[i].name, commands[i].summary);
     printf("\nRun 'tektra COMMAND --help' for the options of a command.\n");
     printf("Options:\n  -h, --help     show this help\n  -V, --version  show the version\n");

@@ -1,1 +1,1 @@
-tk_test(NAME test_core SOURCES test_core.c LABELS unit)
+tk_test(NAME test_core SOURCES test_core.c LABELS unit MODULES core)
