@@ -14,13 +14,6 @@
 extern "C" {
 #endif
 
-/* "auto", "gguf", "mlx". */
-const char *tk_backend_kind_name(tk_backend_kind kind);
-
-/* Parses a backend name, case-insensitive. Anything else is TK_ERR_CONFIG
- * with a message listing the valid names. */
-tk_status tk_backend_kind_parse(const char *s, tk_backend_kind *out);
-
 typedef struct tk_backend_info {
     tk_backend_kind kind;
     const char *name;         /* "GGUF", "MLX" */

@@ -18,6 +18,13 @@ typedef enum tk_backend_kind {
     TK_BACKEND_KIND_COUNT
 } tk_backend_kind;
 
+/* "auto", "gguf", "mlx". */
+const char *tk_backend_kind_name(tk_backend_kind kind);
+
+/* Parses a backend name, case-insensitive. Anything else is TK_ERR_CONFIG
+ * with a message listing the valid names. */
+tk_status tk_backend_kind_parse(const char *s, tk_backend_kind *out);
+
 typedef enum tk_config_source {
     TK_SOURCE_DEFAULT = 0,
     TK_SOURCE_FILE,

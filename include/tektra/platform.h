@@ -68,6 +68,32 @@ const char *tk_cpu_feature_name(int bit);
  * ("none" when empty); returns buf. */
 char *tk_cpu_features_str(uint32_t features, char *buf, size_t size);
 
+/* ---- kernel levels ------------------------------------------------------ */
+
+/* The instruction-set levels the CPU engine has kernels for. Each level
+ * needs the features tk_kernel_level_supported() checks. */
+typedef enum tk_kernel_level {
+    TK_LEVEL_GENERIC = 0, /* portable C, any CPU */
+    TK_LEVEL_AVX2,        /* x86-64: AVX2 + FMA + F16C */
+    TK_LEVEL_AVX512,      /* x86-64: AVX-512 F/BW/VL (+ AVX2 level features) */
+    TK_LEVEL_NEON,        /* AArch64: NEON */
+    TK_LEVEL_DOTPROD,     /* AArch64: NEON + dot product */
+    TK_LEVEL_COUNT
+} tk_kernel_level;
+
+const char *tk_kernel_level_name(tk_kernel_level level); /* "generic", "avx2", ... */
+/* Level by name (case-insensitive); TK_ERR_CONFIG listing the valid names. */
+tk_status tk_kernel_level_parse(const char *name, tk_kernel_level *out);
+/* Whether a CPU described by `p` can run `level`. */
+bool tk_kernel_level_supported(const tk_platform *p, tk_kernel_level level);
+/* The best level `p` supports. */
+tk_kernel_level tk_kernel_level_select(const tk_platform *p);
+/* The level to use: TEKTRA_CPU (read through `env`, which may be NULL for
+ * none) when set, else the best. A forced level the CPU cannot run is
+ * TK_ERR_UNSUPPORTED naming the missing features; never an illegal
+ * instruction later. */
+tk_status tk_kernel_level_choose(const tk_platform *p, const char *env, tk_kernel_level *out);
+
 #ifdef __cplusplus
 }
 #endif
