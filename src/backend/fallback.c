@@ -23,8 +23,8 @@ static const struct {
      "Llama-3.2-1B-Instruct-Q4_K_M.gguf", "about 0.8 GB"},
     {8, "Gemma 2 2B Instruct (Q4_K_M)", "bartowski/gemma-2-2b-it-GGUF",
      "gemma-2-2b-it-Q4_K_M.gguf", "about 1.7 GB"},
-    {16, "Qwen2.5 7B Instruct (Q4_K_M)", "Qwen/Qwen2.5-7B-Instruct-GGUF",
-     "qwen2.5-7b-instruct-q4_k_m*.gguf", "about 4.7 GB"},
+    {16, "Qwen2.5 7B Instruct (Q4_K_M)", "bartowski/Qwen2.5-7B-Instruct-GGUF",
+     "Qwen2.5-7B-Instruct-Q4_K_M.gguf", "about 4.7 GB"},
 };
 
 void backend_no_model_text(const tk_platform *p, const tk_config *c, const char *looked_for,

@@ -1,0 +1,273 @@
+/* tektra chat (also `tektra` with no command): the chat REPL. Multi-turn
+ * chat_history through the model's template, streamed answers, /commands, line
+ * editing when stdin is a terminal, Ctrl-C stops the current answer. */
+#include "settings.h"
+
+#include <errno.h>
+#include <histedit.h>
+#include <editline/readline.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char cmd_chat_summary[] = "chat with a model in the terminal (the default command)";
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void usage(void)
+{
+    printf("Usage: tektra [chat] [OPTIONS]\n\n"
+           "Chat with a model in the terminal. Type a message and press Enter; the answer is\n"
+           "streamed as it is written. Ctrl-C stops an answer, Ctrl-D (or /quit) leaves.\n\n"
+           "Options:\n%s"
+           "  -p, --prompt TEXT      answer this one message and exit\n"
+           "      --system TEXT      system message for the conversation\n"
+           "  -h, --help             show this help\n\n"
+           "Commands in the chat:\n"
+           "  /help          these commands\n"
+           "  /reset         forget the conversation\n"
+           "  /system TEXT   set the system message (and forget the conversation)\n"
+           "  /stats         numbers about the last answer\n"
+           "  /quit          leave (also /exit, Ctrl-D)\n",
+           app_settings_help);
+}
+
+typedef struct chat_history {
+    tk_message *msgs; /* strings owned */
+    int n, cap;
+} chat_history;
+
+static bool history_add(chat_history *h, const char *role, const char *content)
+{
+    if (h->n == h->cap) {
+        int nc = h->cap ? h->cap * 2 : 16;
+        tk_message *nm = realloc(h->msgs, (size_t)nc * sizeof *nm);
+        if (!nm) return false;
+        h->msgs = nm;
+        h->cap = nc;
+    }
+    char *r = strdup(role), *c = strdup(content);
+    if (!r || !c) {
+        free(r);
+        free(c);
+        return false;
+    }
+    h->msgs[h->n].role = r;
+    h->msgs[h->n].content = c;
+    h->n++;
+    return true;
+}
+
+static void history_clear(chat_history *h, bool keep_system)
+{
+    int keep = 0;
+    for (int i = 0; i < h->n; i++) {
+        if (keep_system && i == 0 && strcmp(h->msgs[0].role, "system") == 0) {
+            keep = 1;
+            continue;
+        }
+        free((char *)h->msgs[i].role);
+        free((char *)h->msgs[i].content);
+    }
+    h->n = keep;
+}
+
+/* Collects the streamed answer and prints it as it comes. */
+typedef struct answer {
+    char *text;
+    size_t len, cap;
+} answer;
+
+static bool on_text(const char *text, size_t len, void *user)
+{
+    answer *a = user;
+    if (interrupted) return false;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    if (a->len + len + 1 > a->cap) {
+        size_t nc = (a->cap ? a->cap * 2 : 1024) + len;
+        char *nt = realloc(a->text, nc);
+        if (!nt) return false;
+        a->text = nt;
+        a->cap = nc;
+    }
+    memcpy(a->text + a->len, text, len);
+    a->len += len;
+    a->text[a->len] = '\0';
+    return !interrupted;
+}
+
+static void print_stats(const tk_metrics *m, bool have)
+{
+    if (!have) {
+        printf("No answer yet.\n");
+        return;
+    }
+    printf("prompt:    %lld tokens, %.1f tokens/s\n", (long long)m->n_prompt_tokens,
+           m->prompt_tps);
+    printf("generated: %lld tokens, %.1f tokens/s\n", (long long)m->n_gen_tokens, m->gen_tps);
+    printf("first token after %.3f s, total %.3f s\n", m->ttft_s, m->total_s);
+    printf("peak memory: %.1f MiB\n", (double)m->peak_rss / (1 << 20));
+    static const char *const finish[] = {"stop", "length (max tokens)", "context full",
+                                         "cancelled"};
+    printf("finished by: %s\n", finish[m->finish]);
+}
+
+/* Reads one line (without the newline); NULL at end of input. */
+static char *read_line(bool tty, const char *prompt)
+{
+    if (tty) return readline(prompt);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, stdin);
+    if (n < 0) {
+        free(line);
+        return NULL;
+    }
+    if (n > 0 && line[n - 1] == '\n') line[--n] = '\0';
+    if (n > 0 && line[n - 1] == '\r') line[--n] = '\0';
+    return line;
+}
+
+static int ask(tk_engine *e, chat_history *h, const tk_gen_params *g, tk_metrics *m, bool verbose)
+{
+    answer a = {0};
+    interrupted = 0;
+    tk_status s = tk_engine_chat(e, h->msgs, h->n, g, on_text, &a, m);
+    if (a.len == 0 || a.text[a.len - 1] != '\n') putchar('\n');
+    if (interrupted) printf("[stopped]\n");
+    interrupted = 0;
+    fflush(stdout);
+    if (s != TK_OK) {
+        app_error("%s", tk_last_error());
+        free(a.text);
+        return APP_EXIT_FAIL;
+    }
+    if (m->finish == TK_FINISH_CONTEXT)
+        fprintf(stderr, "tektra: the context is full; /reset to start a new conversation\n");
+    history_add(h, "assistant", a.text ? a.text : "");
+    free(a.text);
+    if (verbose) {
+        fprintf(stderr, "[%lld prompt tokens, %.1f t/s; %lld generated, %.1f t/s; %.2f s]\n",
+                (long long)m->n_prompt_tokens, m->prompt_tps, (long long)m->n_gen_tokens,
+                m->gen_tps, m->total_s);
+    }
+    return APP_EXIT_OK;
+}
+
+int cmd_chat(int argc, char **argv)
+{
+    app_settings s;
+    const char *system_text = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage();
+            return APP_EXIT_OK;
+        }
+    }
+    int rc = app_settings_load(&s, "chat", argc, argv);
+    if (rc != APP_EXIT_OK) return rc;
+    for (int i = 1; i < argc; i++) {
+        int r = app_settings_flag(&s, argc, argv, &i);
+        if (r < 0) return APP_EXIT_USAGE;
+        if (r > 0) continue;
+        if (app_flag_is(argv[i], "--system")) {
+            system_text = app_flag_value(argc, argv, &i);
+            if (!system_text) return APP_EXIT_USAGE;
+            continue;
+        }
+        return app_usage_error("chat", "unknown option '%s'", argv[i]);
+    }
+
+    tk_engine *e;
+    rc = app_open_engine(&s, &e);
+    if (rc != APP_EXIT_OK) return rc;
+    tk_gen_params g;
+    tk_gen_params_from_config(&g, &s.config);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+
+    chat_history h = {0};
+    if (system_text) history_add(&h, "system", system_text);
+    tk_metrics m;
+    memset(&m, 0, sizeof m);
+    bool have_stats = false;
+
+    if (s.prompt) {
+        history_add(&h, "user", s.prompt);
+        rc = ask(e, &h, &g, &m, s.verbose);
+        history_clear(&h, false);
+        free(h.msgs);
+        tk_engine_free(e);
+        return rc;
+    }
+
+    bool tty = isatty(STDIN_FILENO);
+    if (tty) {
+        printf("tektra %s - %s backend (%s)%s\n", tk_version(), tk_engine_backend_name(e),
+               tk_engine_display_name(e),
+               tk_engine_has_model(e) ? "" : ", no model loaded");
+        printf("Type a message, /help for commands, Ctrl-D to leave.\n");
+        using_history();
+    }
+    for (;;) {
+        interrupted = 0;
+        char *line = read_line(tty, "> ");
+        if (!line) {
+            if (interrupted && tty) {
+                putchar('\n');
+                continue;
+            }
+            break;
+        }
+        if (tty && *line) add_history(line);
+        if (line[0] == '/') {
+            if (strcmp(line, "/quit") == 0 || strcmp(line, "/exit") == 0) {
+                free(line);
+                break;
+            } else if (strcmp(line, "/help") == 0) {
+                printf("/help  /reset  /system TEXT  /stats  /quit\n");
+            } else if (strcmp(line, "/reset") == 0) {
+                history_clear(&h, true);
+                printf("Conversation forgotten.\n");
+            } else if (strncmp(line, "/system", 7) == 0 && (line[7] == ' ' || !line[7])) {
+                const char *text = line[7] ? line + 8 : "";
+                history_clear(&h, false);
+                if (*text) history_add(&h, "system", text);
+                printf(*text ? "System message set; conversation forgotten.\n"
+                             : "System message removed; conversation forgotten.\n");
+            } else if (strcmp(line, "/stats") == 0) {
+                print_stats(&m, have_stats);
+            } else {
+                printf("Unknown command '%s'. Commands: /help /reset /system /stats /quit\n",
+                       line);
+            }
+            fflush(stdout);
+            free(line);
+            continue;
+        }
+        if (!*line) {
+            free(line);
+            continue;
+        }
+        history_add(&h, "user", line);
+        free(line);
+        if (ask(e, &h, &g, &m, s.verbose) == APP_EXIT_OK) have_stats = true;
+    }
+    history_clear(&h, false);
+    free(h.msgs);
+    tk_engine_free(e);
+    return APP_EXIT_OK;
+}

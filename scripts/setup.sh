@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what tektra needs on Debian/Ubuntu (only what is missing), then
+# configures and builds it in ./build.
+#   scripts/setup.sh             install missing packages, configure, build
+#   scripts/setup.sh --deps-only install missing packages only
+# Works as root and through sudo; does nothing to the system when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config libcjson-dev libmicrohttpd-dev
+          libcurl4-openssl-dev libedit-dev libpcre2-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ]; then
+        as_root=()
+    elif command -v sudo >/dev/null 2>&1; then
+        as_root=(sudo)
+    else
+        echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
+        exit 1
+    fi
+    "${as_root[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}"
+else
+    echo "setup: all packages are installed"
+fi
+
+if [ "${1:-}" = "--deps-only" ]; then
+    exit 0
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+echo "setup: built build/tektra"

@@ -1,0 +1,190 @@
+/* End to end: the real test_platform and tektra binaries, their exit codes,
+ * settings precedence, errors and the chat REPL through pipes. */
+#include "check.h"
+#include "proc.h"
+
+#include <unistd.h>
+
+static proc_result r;
+static char dir[] = "/tmp/tk_programs_XXXXXX";
+
+static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void run(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    /* A clean environment for settings: no TEKTRA_* from outside, and no
+     * user config dir. */
+    char full[8192];
+    snprintf(full, sizeof full,
+             "cd %s && unset $(env | grep -o '^TEKTRA_[A-Z_]*') 2>/dev/null; "
+             "export XDG_CONFIG_HOME=%s/xdg HOME=%s; %s",
+             dir, dir, dir, cmd);
+    proc_run(&r, full);
+}
+
+static void test_test_platform(void)
+{
+    run("$TK_BIN/test_platform");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "=== Cross-Platform Inference Backend Test ===");
+    CHECK_CONTAINS(r.out, "- GGUF: Available (cross-platform - works on all systems)");
+    CHECK_CONTAINS(r.out, "- MLX: Not available (Apple Silicon only - using GGUF on Linux)");
+    CHECK_CONTAINS(r.out, "Current platform: linux x86_64 (Non-Apple Silicon)");
+    CHECK_CONTAINS(r.out, "Default backend: GGUF (cross-platform compatibility)");
+    CHECK_CONTAINS(r.out, "✅ Auto mode selected: GGUF (tektra CPU engine)");
+    CHECK_CONTAINS(r.out, "✅ Correctly selected GGUF on Linux!");
+    CHECK_CONTAINS(r.out, "✅ GGUF backend created successfully (tektra CPU engine)");
+    CHECK_CONTAINS(r.out, "3. Testing MLX mode:");
+    CHECK_CONTAINS(r.out, "MLX unavailable on linux");
+    CHECK_CONTAINS(r.out, "CPU features:");
+    CHECK_CONTAINS(r.out, "Kernel level:");
+    run("$TK_BIN/test_platform --nonsense");
+    CHECK_INT(r.rc, 2);
+}
+
+static void test_cli(void)
+{
+    run("$TK_BIN/tektra --help");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "Usage: tektra");
+    CHECK_CONTAINS(r.out, "config");
+    run("$TK_BIN/tektra --version");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "tektra 0.");
+    run("$TK_BIN/tektra chat --help");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "--max-tokens");
+    CHECK_CONTAINS(r.out, "/system TEXT");
+
+    /* Unknown flags and bad values: one line, exit 2. */
+    const char *bad[] = {"--bogus", "--temp abc", "--temp -1", "--top-p 0", "-n 0",
+                         "--backend cuda", "-t", "frobnicate", "--seed x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        run("$TK_BIN/tektra %s -p hi < /dev/null", bad[i]);
+        CHECK_MSG(r.rc == 2, "'%s': rc %d: %s", bad[i], r.rc, r.out);
+        CHECK_MSG(strchr(r.out, '\n') == r.out + strlen(r.out) - 1, "'%s': not one line: %s",
+                  bad[i], r.out);
+        CHECK_CONTAINS(r.out, "tektra: ");
+    }
+}
+
+static void test_backend_choice(void)
+{
+    run("TEKTRA_BACKEND=MLX $TK_BIN/tektra -p hi");
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "MLX backend was requested but is not available");
+    CHECK_CONTAINS(r.out, "xcrun -find metal");
+    run("TEKTRA_BACKEND=tpu $TK_BIN/tektra -p hi");
+    CHECK_INT(r.rc, 2);
+    CHECK_CONTAINS(r.out, "TEKTRA_BACKEND");
+    CHECK_CONTAINS(r.out, "valid: auto, gguf, mlx");
+    /* The flag beats the environment. */
+    run("TEKTRA_BACKEND=mlx $TK_BIN/tektra --backend GGUF -v -p hi");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "backend gguf (GGUF was requested explicitly)");
+    run("TEKTRA_BACKEND=auto $TK_BIN/tektra -v -p hi");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "backend gguf (auto: linux x86_64 is not Apple Silicon");
+    /* Benchmark on start-up goes through the fallback answer without a model. */
+    run("TEKTRA_BENCHMARK=1 $TK_BIN/tektra -p hi");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "benchmark: GGUF");
+}
+
+static void test_precedence(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/my.toml", dir);
+    FILE *f = fopen(path, "w");
+    fputs("[inference]\ntemperature = 0.3\ntop_k = 7\n[model]\npath = \"/x.gguf\"\n", f);
+    fclose(f);
+    run("$TK_BIN/tektra config --config my.toml");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "temperature = 0.3");
+    CHECK_CONTAINS(r.out, "# file (TEKTRA_TEMPERATURE)");
+    run("TEKTRA_TEMPERATURE=0.5 $TK_BIN/tektra config --config my.toml");
+    CHECK_CONTAINS(r.out, "temperature = 0.5");
+    CHECK_CONTAINS(r.out, "# env (TEKTRA_TEMPERATURE)");
+    CHECK_CONTAINS(r.out, "top_k = 7");
+    run("TEKTRA_TEMPERATURE=0.5 $TK_BIN/tektra config --config my.toml --temp 0.9");
+    CHECK_CONTAINS(r.out, "temperature = 0.9");
+    CHECK_CONTAINS(r.out, "# flag (TEKTRA_TEMPERATURE)");
+    CHECK_CONTAINS(r.out, "max_tokens = 512");
+    CHECK_CONTAINS(r.out, "# default (TEKTRA_MAX_TOKENS)");
+    /* ./tektra.toml is found without --config, and the user dir too. */
+    run("mkdir -p xdg/tektra && printf '[inference]\\nmax_tokens = 99\\n' > xdg/tektra/tektra.toml"
+        " && $TK_BIN/tektra config");
+    CHECK_CONTAINS(r.out, "max_tokens = 99");
+    run("printf '[inference]\\nmax_tokens = 11\\n' > tektra.toml && $TK_BIN/tektra config");
+    CHECK_CONTAINS(r.out, "max_tokens = 11");
+    run("rm tektra.toml");
+
+    /* Broken files: file:line:col and exit 2. */
+    f = fopen(path, "w");
+    fputs("[inference]\ntemperature = = 1\n", f);
+    fclose(f);
+    run("$TK_BIN/tektra config --config my.toml");
+    CHECK_INT(r.rc, 2);
+    CHECK_CONTAINS(r.out, "my.toml:2:15: expected a value");
+    f = fopen(path, "w");
+    fputs("[inference]\ntop_p = 2\n", f);
+    fclose(f);
+    run("$TK_BIN/tektra -p hi --config my.toml");
+    CHECK_INT(r.rc, 2);
+    CHECK_CONTAINS(r.out, "inference.top_p = 2 is out of range");
+    run("$TK_BIN/tektra config --config missing.toml");
+    CHECK_INT(r.rc, 2);
+    CHECK_CONTAINS(r.out, "missing.toml");
+    /* An unknown key is a warning, not an error. */
+    f = fopen(path, "w");
+    fputs("[inference]\ntempurature = 0.1\n", f);
+    fclose(f);
+    run("$TK_BIN/tektra config --config my.toml");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "unknown key 'inference.tempurature'");
+}
+
+static void test_repl(void)
+{
+    run("printf '/help\\nWhat is 2+2?\\n/stats\\n/system Be brief.\\n/reset\\n/frob\\n\\n/quit\\n"
+        "never read\\n' | $TK_BIN/tektra");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "/help  /reset  /system TEXT  /stats  /quit");
+    CHECK_CONTAINS(r.out, "no language model is loaded");
+    CHECK_CONTAINS(r.out, "peak memory");
+    CHECK_CONTAINS(r.out, "System message set");
+    CHECK_CONTAINS(r.out, "Conversation forgotten");
+    CHECK_CONTAINS(r.out, "Unknown command '/frob'");
+    /* End of input ends the chat cleanly. */
+    run("printf 'hello' | $TK_BIN/tektra chat");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "no language model is loaded");
+    run("$TK_BIN/tektra < /dev/null");
+    CHECK_INT(r.rc, 0);
+    /* A model path that does not exist: the answer says what was looked for. */
+    run("$TK_BIN/tektra -m /nowhere/m.gguf -p hi");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "/nowhere/m.gguf");
+    /* A file that is not a model is an error. */
+    run("echo hello > notamodel.gguf && $TK_BIN/tektra -m notamodel.gguf -p hi");
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "not a GGUF file");
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) return 1;
+    test_test_platform();
+    test_cli();
+    test_backend_choice();
+    test_precedence();
+    test_repl();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) return 1;
+    return check_summary();
+}
