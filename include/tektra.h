@@ -20,6 +20,7 @@
 #include "tektra/config.h"
 #include "tektra/gguf.h"
 #include "tektra/quant.h"
+#include "tektra/sampling.h"
 #include "tektra/backend.h"
 
 #endif
