@@ -86,9 +86,12 @@ typedef struct answer {
     size_t len, cap;
 } answer;
 
-static bool on_text(const char *text, size_t len, void *user)
+static bool on_text(const char *text, size_t len, const tk_token_info *infos, int n_infos,
+                    void *user)
 {
     answer *a = user;
+    (void)infos;
+    (void)n_infos;
     if (interrupted) return false;
     fwrite(text, 1, len, stdout);
     fflush(stdout);

@@ -196,8 +196,11 @@ static void test_selection_matrix(void)
     CHECK_CONTAINS(tk_last_error(), "valid: auto, gguf, mlx");
 }
 
-static bool collect(const char *text, size_t len, void *user)
+static bool collect(const char *text, size_t len, const tk_token_info *infos, int n_infos,
+                    void *user)
 {
+    (void)infos;
+    (void)n_infos;
     char *buf = user;
     strncat(buf, text, len);
     return true;

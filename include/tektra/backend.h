@@ -52,16 +52,20 @@ typedef struct tk_message {
 
 /* Generation settings; tk_gen_params_from_config() fills them from config. */
 typedef struct tk_gen_params {
-    int64_t max_tokens;
-    double temperature;
+    int64_t max_tokens;        /* >= 1 */
+    double temperature;        /* 0 = greedy */
     double top_p;
     int64_t top_k;
     double min_p;
-    double repeat_penalty;
+    double repeat_penalty;     /* 1 = off */
+    double frequency_penalty;  /* 0 = off (OpenAI's frequency_penalty) */
+    double presence_penalty;   /* 0 = off (OpenAI's presence_penalty) */
     int64_t repeat_last_n;
-    int64_t seed;             /* -1 = random */
-    const char *const *stop;  /* stop strings, borrowed; may be NULL */
+    int64_t seed;              /* -1 = random */
+    const char *const *stop;   /* stop strings, borrowed; may be NULL */
     int n_stop;
+    int top_logprobs;          /* with logprobs: alternatives per token, 0..20 */
+    bool logprobs;             /* report each token's log-probability */
 } tk_gen_params;
 
 void tk_gen_params_from_config(tk_gen_params *g, const tk_config *c);
@@ -70,24 +74,40 @@ typedef enum tk_finish {
     TK_FINISH_STOP = 0,   /* end of turn, EOS or a stop string */
     TK_FINISH_LENGTH,     /* max_tokens reached */
     TK_FINISH_CONTEXT,    /* the context is full */
-    TK_FINISH_CANCELLED,  /* the callback asked to stop */
+    TK_FINISH_CANCELLED,  /* the callback asked to stop, or tk_session_cancel() */
 } tk_finish;
 
 /* Numbers about one answer. */
 typedef struct tk_metrics {
-    int64_t n_prompt_tokens;
+    int64_t n_prompt_tokens;  /* tokens of the prompt (cached ones included) */
+    int64_t n_cached_tokens;  /* of which were already in the KV cache */
     int64_t n_gen_tokens;
-    double prompt_tps;      /* prompt tokens per second */
-    double gen_tps;         /* generated tokens per second (after the first) */
-    double ttft_s;          /* time to first token */
+    double prompt_tps;        /* prompt tokens evaluated per second */
+    double gen_tps;           /* generated tokens per second (after the first) */
+    double ttft_s;            /* time to first token */
     double total_s;
-    uint64_t peak_rss;      /* bytes, whole process */
+    uint64_t peak_rss;        /* bytes, whole process */
     tk_finish finish;
+    uint64_t seed;            /* the seed the sampler used */
 } tk_metrics;
 
-/* Receives generated text as it is produced (whole UTF-8 characters).
- * Return false to stop generating. */
-typedef bool (*tk_stream_fn)(const char *text, size_t len, void *user);
+/* One generated token, for log-probabilities. */
+typedef struct tk_token_info {
+    int32_t id;
+    const char *text;          /* the token's text (borrowed, NUL-terminated) */
+    double logprob;            /* the model's log-probability of the token */
+    int n_top;                 /* alternatives below, most likely first */
+    const int32_t *top_ids;
+    const double *top_logprobs;
+    const char *const *top_texts;
+} tk_token_info;
+
+/* Receives generated text as it is produced: whole UTF-8 characters, never
+ * part of a stop string. `infos` describes the tokens this text completes
+ * (n_infos may be 0 while text is held back, and infos is NULL unless
+ * logprobs were asked for). Return false to stop generating. */
+typedef bool (*tk_stream_fn)(const char *text, size_t len, const tk_token_info *infos,
+                             int n_infos, void *user);
 
 /* Creates an engine on backend `kind` (not AUTO). */
 tk_status tk_engine_create(tk_backend_kind kind, const tk_platform *p, const tk_config *c,
@@ -103,12 +123,41 @@ const char *tk_engine_backend_name(const tk_engine *e);  /* "GGUF" */
 const char *tk_engine_display_name(const tk_engine *e);  /* "tektra CPU engine" */
 uint64_t tk_engine_memory(const tk_engine *e);           /* bytes held by the engine */
 
-/* Chat: renders `msgs` with the model's template and streams the answer. */
+/* Chat: renders `msgs` with the model's template and streams the answer,
+ * on the engine's own session (its KV cache keeps the conversation, so the
+ * next turn only evaluates what is new). A prompt that does not fit the
+ * context is TK_ERR_CONTEXT_FULL with the numbers, never truncated. */
 tk_status tk_engine_chat(tk_engine *e, const tk_message *msgs, int n_msgs,
                          const tk_gen_params *g, tk_stream_fn fn, void *user, tk_metrics *m);
-/* Raw completion of `prompt`. */
+/* Raw completion of `prompt` on the engine's own session. */
 tk_status tk_engine_complete(tk_engine *e, const char *prompt, const tk_gen_params *g,
                              tk_stream_fn fn, void *user, tk_metrics *m);
+
+/* The context size of a session in tokens (0 without a model). */
+int64_t tk_engine_n_ctx(const tk_engine *e);
+/* A short name of the loaded model (its file name without .gguf), "" when none. */
+const char *tk_engine_model_name(const tk_engine *e);
+
+/* ---- sessions: independent conversations on one engine ------------------- */
+
+/* A session has its own KV cache and sampler state; several sessions share
+ * the engine's model, each used by one thread at a time (a server runs one
+ * per parallel request). Free with tk_session_free() before the engine. */
+typedef struct tk_session tk_session;
+
+tk_status tk_session_create(tk_engine *e, tk_session **out);
+void tk_session_free(tk_session *s);
+tk_status tk_session_chat(tk_session *s, const tk_message *msgs, int n_msgs,
+                          const tk_gen_params *g, tk_stream_fn fn, void *user, tk_metrics *m);
+tk_status tk_session_complete(tk_session *s, const char *prompt, const tk_gen_params *g,
+                              tk_stream_fn fn, void *user, tk_metrics *m);
+/* Asks a running chat/complete of `s` to stop as soon as possible (from any
+ * thread); it then ends with finish = TK_FINISH_CANCELLED. */
+void tk_session_cancel(tk_session *s);
+/* Counts the tokens `msgs` make once rendered with the template (for
+ * checking a request against the context before queueing it). */
+tk_status tk_session_count_chat_tokens(tk_session *s, const tk_message *msgs, int n_msgs,
+                                       int64_t *n_tokens);
 
 #ifdef __cplusplus
 }

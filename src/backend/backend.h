@@ -26,11 +26,21 @@ typedef struct backend_vtable {
     /* TK_ERR_NOT_FOUND leaves the backend in its no-model mode. */
     tk_status (*load)(void *ctx, const char *path);
     bool (*has_model)(const void *ctx);
-    tk_status (*chat)(void *ctx, const tk_message *msgs, int n_msgs, const tk_gen_params *g,
-                      tk_stream_fn fn, void *user, tk_metrics *m);
-    tk_status (*complete)(void *ctx, const char *prompt, const tk_gen_params *g, tk_stream_fn fn,
-                          void *user, tk_metrics *m);
+    int64_t (*n_ctx)(const void *ctx);
+    const char *(*model_name)(const void *ctx);
     uint64_t (*memory)(const void *ctx);
+
+    /* Sessions: one conversation each, with its own KV cache. */
+    tk_status (*session_create)(void *ctx, void **session);
+    void (*session_free)(void *session);
+    tk_status (*session_chat)(void *session, const tk_message *msgs, int n_msgs,
+                              const tk_gen_params *g, tk_stream_fn fn, void *user,
+                              tk_metrics *m);
+    tk_status (*session_complete)(void *session, const char *prompt, const tk_gen_params *g,
+                                  tk_stream_fn fn, void *user, tk_metrics *m);
+    void (*session_cancel)(void *session);
+    tk_status (*session_count)(void *session, const tk_message *msgs, int n_msgs,
+                               int64_t *n_tokens);
 } backend_vtable;
 
 extern const backend_vtable backend_gguf;

@@ -76,35 +76,83 @@ static bool gguf_has_model(const void *ctx)
     return false;
 }
 
-static tk_status gguf_answer_without_model(gguf_backend *b, tk_stream_fn fn, void *user,
-                                           tk_metrics *m)
+static int64_t gguf_n_ctx(const void *ctx)
 {
-    char text[4096];
-    backend_no_model_text(&b->platform, &b->config, b->looked_for, text, sizeof text);
-    return backend_stream_text(text, fn, user, m);
+    (void)ctx;
+    return 0;
 }
 
-static tk_status gguf_chat(void *ctx, const tk_message *msgs, int n_msgs, const tk_gen_params *g,
-                           tk_stream_fn fn, void *user, tk_metrics *m)
+static const char *gguf_model_name(const void *ctx)
 {
-    (void)msgs;
-    (void)n_msgs;
-    (void)g;
-    return gguf_answer_without_model(ctx, fn, user, m);
-}
-
-static tk_status gguf_complete(void *ctx, const char *prompt, const tk_gen_params *g,
-                               tk_stream_fn fn, void *user, tk_metrics *m)
-{
-    (void)prompt;
-    (void)g;
-    return gguf_answer_without_model(ctx, fn, user, m);
+    (void)ctx;
+    return "";
 }
 
 static uint64_t gguf_memory(const void *ctx)
 {
     (void)ctx;
     return 0;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+typedef struct gguf_session {
+    gguf_backend *b;
+} gguf_session;
+
+static tk_status gguf_session_create(void *ctx, void **out)
+{
+    gguf_session *s = calloc(1, sizeof *s);
+    if (!s) return core_error(TK_ERR_NOMEM, "out of memory");
+    s->b = ctx;
+    *out = s;
+    return TK_OK;
+}
+
+static void gguf_session_free(void *session)
+{
+    free(session);
+}
+
+static tk_status answer_without_model(gguf_session *s, tk_stream_fn fn, void *user,
+                                      tk_metrics *m)
+{
+    char text[4096];
+    backend_no_model_text(&s->b->platform, &s->b->config, s->b->looked_for, text, sizeof text);
+    return backend_stream_text(text, fn, user, m);
+}
+
+static tk_status gguf_session_chat(void *session, const tk_message *msgs, int n_msgs,
+                                   const tk_gen_params *g, tk_stream_fn fn, void *user,
+                                   tk_metrics *m)
+{
+    (void)msgs;
+    (void)n_msgs;
+    (void)g;
+    return answer_without_model(session, fn, user, m);
+}
+
+static tk_status gguf_session_complete(void *session, const char *prompt, const tk_gen_params *g,
+                                       tk_stream_fn fn, void *user, tk_metrics *m)
+{
+    (void)prompt;
+    (void)g;
+    return answer_without_model(session, fn, user, m);
+}
+
+static void gguf_session_cancel(void *session)
+{
+    (void)session;
+}
+
+static tk_status gguf_session_count(void *session, const tk_message *msgs, int n_msgs,
+                                    int64_t *n_tokens)
+{
+    (void)session;
+    (void)msgs;
+    (void)n_msgs;
+    *n_tokens = 0;
+    return core_error(TK_ERR_NO_MODEL, "no model is loaded");
 }
 
 const backend_vtable backend_gguf = {
@@ -119,7 +167,13 @@ const backend_vtable backend_gguf = {
     .destroy = gguf_destroy,
     .load = gguf_load,
     .has_model = gguf_has_model,
-    .chat = gguf_chat,
-    .complete = gguf_complete,
+    .n_ctx = gguf_n_ctx,
+    .model_name = gguf_model_name,
     .memory = gguf_memory,
+    .session_create = gguf_session_create,
+    .session_free = gguf_session_free,
+    .session_chat = gguf_session_chat,
+    .session_complete = gguf_session_complete,
+    .session_cancel = gguf_session_cancel,
+    .session_count = gguf_session_count,
 };

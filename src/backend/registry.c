@@ -117,6 +117,12 @@ tk_status tk_backend_select(tk_backend_kind requested, const tk_platform *p,
 struct tk_engine {
     const backend_vtable *vt;
     void *ctx;
+    tk_session *session; /* the engine's own, created on first use */
+};
+
+struct tk_session {
+    const backend_vtable *vt;
+    void *impl;
 };
 
 tk_status tk_engine_create(tk_backend_kind kind, const tk_platform *p, const tk_config *c,
@@ -143,12 +149,15 @@ tk_status tk_engine_create(tk_backend_kind kind, const tk_platform *p, const tk_
 void tk_engine_free(tk_engine *e)
 {
     if (!e) return;
+    tk_session_free(e->session);
     e->vt->destroy(e->ctx);
     free(e);
 }
 
 tk_status tk_engine_load(tk_engine *e, const char *model_path)
 {
+    tk_session_free(e->session);
+    e->session = NULL;
     return e->vt->load(e->ctx, model_path);
 }
 
@@ -172,18 +181,85 @@ uint64_t tk_engine_memory(const tk_engine *e)
     return e->vt->memory(e->ctx);
 }
 
+int64_t tk_engine_n_ctx(const tk_engine *e)
+{
+    return e->vt->n_ctx(e->ctx);
+}
+
+const char *tk_engine_model_name(const tk_engine *e)
+{
+    return e->vt->model_name(e->ctx);
+}
+
+tk_status tk_session_create(tk_engine *e, tk_session **out)
+{
+    *out = NULL;
+    tk_session *s = calloc(1, sizeof *s);
+    if (!s) return core_error(TK_ERR_NOMEM, "out of memory");
+    s->vt = e->vt;
+    tk_status st = e->vt->session_create(e->ctx, &s->impl);
+    if (st != TK_OK) {
+        free(s);
+        return st;
+    }
+    *out = s;
+    return TK_OK;
+}
+
+void tk_session_free(tk_session *s)
+{
+    if (!s) return;
+    s->vt->session_free(s->impl);
+    free(s);
+}
+
+tk_status tk_session_chat(tk_session *s, const tk_message *msgs, int n_msgs,
+                          const tk_gen_params *g, tk_stream_fn fn, void *user, tk_metrics *m)
+{
+    tk_metrics local;
+    if (n_msgs < 0 || (n_msgs > 0 && !msgs))
+        return core_error(TK_ERR_INVALID_ARG, "no messages");
+    return s->vt->session_chat(s->impl, msgs, n_msgs, g, fn, user, m ? m : &local);
+}
+
+tk_status tk_session_complete(tk_session *s, const char *prompt, const tk_gen_params *g,
+                              tk_stream_fn fn, void *user, tk_metrics *m)
+{
+    tk_metrics local;
+    return s->vt->session_complete(s->impl, prompt ? prompt : "", g, fn, user, m ? m : &local);
+}
+
+void tk_session_cancel(tk_session *s)
+{
+    if (s) s->vt->session_cancel(s->impl);
+}
+
+tk_status tk_session_count_chat_tokens(tk_session *s, const tk_message *msgs, int n_msgs,
+                                       int64_t *n_tokens)
+{
+    return s->vt->session_count(s->impl, msgs, n_msgs, n_tokens);
+}
+
+static tk_status own_session(tk_engine *e)
+{
+    if (e->session) return TK_OK;
+    return tk_session_create(e, &e->session);
+}
+
 tk_status tk_engine_chat(tk_engine *e, const tk_message *msgs, int n_msgs, const tk_gen_params *g,
                          tk_stream_fn fn, void *user, tk_metrics *m)
 {
-    tk_metrics local;
-    return e->vt->chat(e->ctx, msgs, n_msgs, g, fn, user, m ? m : &local);
+    tk_status s = own_session(e);
+    if (s != TK_OK) return s;
+    return tk_session_chat(e->session, msgs, n_msgs, g, fn, user, m);
 }
 
 tk_status tk_engine_complete(tk_engine *e, const char *prompt, const tk_gen_params *g,
                              tk_stream_fn fn, void *user, tk_metrics *m)
 {
-    tk_metrics local;
-    return e->vt->complete(e->ctx, prompt, g, fn, user, m ? m : &local);
+    tk_status s = own_session(e);
+    if (s != TK_OK) return s;
+    return tk_session_complete(e->session, prompt, g, fn, user, m);
 }
 
 void tk_gen_params_from_config(tk_gen_params *g, const tk_config *c)
@@ -195,6 +271,8 @@ void tk_gen_params_from_config(tk_gen_params *g, const tk_config *c)
     g->top_k = c->top_k;
     g->min_p = c->min_p;
     g->repeat_penalty = c->repeat_penalty;
+    g->frequency_penalty = 0;
+    g->presence_penalty = 0;
     g->repeat_last_n = c->repeat_last_n;
     g->seed = c->seed;
 }
@@ -210,7 +288,7 @@ tk_status backend_stream_text(const char *text, tk_stream_fn fn, void *user, tk_
         /* Whole lines, so no UTF-8 character is ever split. */
         const char *nl = memchr(text + i, '\n', len - i);
         size_t n = nl ? (size_t)(nl - (text + i)) + 1 : len - i;
-        if (fn && !fn(text + i, n, user)) {
+        if (fn && !fn(text + i, n, NULL, 0, user)) {
             m->finish = TK_FINISH_CANCELLED;
             break;
         }
