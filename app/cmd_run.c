@@ -1,0 +1,172 @@
+/* tektra run: one prompt, streamed to stdout. */
+#include "settings.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_run_summary[] = "answer one prompt, streamed to stdout";
+
+static volatile sig_atomic_t interrupted;
+static char last_char = '\n'; /* of what was printed, to end with one newline */
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void usage(void)
+{
+    printf("Usage: tektra run -m MODEL -p PROMPT [OPTIONS]\n\n"
+           "Generates a continuation of PROMPT (raw completion), or with --chat an answer to it\n"
+           "as a chat message (through the model's chat template), streamed to stdout as it\n"
+           "is written. In raw mode the prompt is printed first, unless --no-echo.\n\n"
+           "Options:\n%s"
+           "  -p, --prompt TEXT      the prompt; '-' reads it from standard input\n"
+           "      --chat             format the prompt as a chat message\n"
+           "      --system TEXT      system message (with --chat)\n"
+           "      --stop TEXT        stop when this text is generated (repeatable)\n"
+           "      --no-echo          do not print the prompt first (raw mode)\n"
+           "  -h, --help             show this help\n",
+           app_settings_help);
+}
+
+static bool on_text(const char *text, size_t len, const tk_token_info *infos, int n_infos,
+                    void *user)
+{
+    (void)infos;
+    (void)n_infos;
+    (void)user;
+    if (len) last_char = text[len - 1];
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return !interrupted;
+}
+
+/* Reads all of standard input (at most 16 MiB). */
+static char *read_stdin(void)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 == cap) {
+            if (cap >= (16u << 20)) {
+                free(buf);
+                app_error("-p -: the prompt on standard input is larger than 16 MiB");
+                return NULL;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, stdin);
+        n += got;
+        if (got == 0) break;
+    }
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage();
+            return APP_EXIT_OK;
+        }
+    }
+    app_settings s;
+    int rc = app_settings_load(&s, "run", argc, argv);
+    if (rc != APP_EXIT_OK) return rc;
+    bool chat = false, echo = true;
+    const char *system_text = NULL;
+    const char *stops[16];
+    int n_stops = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = app_settings_flag(&s, argc, argv, &i);
+        if (r < 0) return APP_EXIT_USAGE;
+        if (r > 0) continue;
+        if (strcmp(argv[i], "--chat") == 0) {
+            chat = true;
+        } else if (strcmp(argv[i], "--no-echo") == 0) {
+            echo = false;
+        } else if (app_flag_is(argv[i], "--system")) {
+            if (!(system_text = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
+        } else if (app_flag_is(argv[i], "--stop")) {
+            const char *v = app_flag_value(argc, argv, &i);
+            if (!v) return APP_EXIT_USAGE;
+            if (n_stops == 16) return app_usage_error("run", "at most 16 --stop strings");
+            stops[n_stops++] = v;
+        } else {
+            return app_usage_error("run", "unknown option '%s'", argv[i]);
+        }
+    }
+    if (!s.prompt) return app_usage_error("run", "missing -p PROMPT");
+    if (system_text && !chat) return app_usage_error("run", "--system needs --chat");
+
+    char *stdin_prompt = NULL;
+    const char *prompt = s.prompt;
+    if (strcmp(prompt, "-") == 0) {
+        stdin_prompt = read_stdin();
+        if (!stdin_prompt) return APP_EXIT_FAIL;
+        prompt = stdin_prompt;
+    }
+
+    tk_engine *e;
+    rc = app_open_engine(&s, &e);
+    if (rc != APP_EXIT_OK) {
+        free(stdin_prompt);
+        return rc;
+    }
+    tk_gen_params g;
+    tk_gen_params_from_config(&g, &s.config);
+    g.stop = stops;
+    g.n_stop = n_stops;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+
+    tk_metrics m;
+    tk_status st;
+    if (chat) {
+        tk_message msgs[2];
+        int n = 0;
+        if (system_text) msgs[n++] = (tk_message){"system", system_text};
+        msgs[n++] = (tk_message){"user", prompt};
+        st = tk_engine_chat(e, msgs, n, &g, on_text, NULL, &m);
+    } else {
+        if (echo && tk_engine_has_model(e)) {
+            fputs(prompt, stdout);
+            fflush(stdout);
+            if (*prompt) last_char = prompt[strlen(prompt) - 1];
+        }
+        st = tk_engine_complete(e, prompt, &g, on_text, NULL, &m);
+    }
+    if (last_char != '\n') putchar('\n');
+    fflush(stdout);
+    rc = APP_EXIT_OK;
+    if (st != TK_OK) {
+        app_error("%s", tk_last_error());
+        rc = APP_EXIT_FAIL;
+    } else {
+        if (m.finish == TK_FINISH_CONTEXT)
+            fprintf(stderr, "tektra: stopped: the context is full (%lld tokens)\n",
+                    (long long)tk_engine_n_ctx(e));
+        if (s.verbose)
+            fprintf(stderr,
+                    "tektra: seed %llu; prompt %lld tokens at %.1f t/s; generated %lld tokens "
+                    "at %.1f t/s; first token %.3f s; total %.3f s; peak memory %.1f MiB\n",
+                    (unsigned long long)m.seed, (long long)m.n_prompt_tokens, m.prompt_tps,
+                    (long long)m.n_gen_tokens, m.gen_tps, m.ttft_s, m.total_s,
+                    (double)m.peak_rss / (1 << 20));
+    }
+    tk_engine_free(e);
+    free(stdin_prompt);
+    return rc;
+}
