@@ -68,6 +68,11 @@ const char *tk_cpu_feature_name(int bit);
  * ("none" when empty); returns buf. */
 char *tk_cpu_features_str(uint32_t features, char *buf, size_t size);
 
+/* Measures the memory read bandwidth (bytes per second) with `n_threads`
+ * threads over a buffer of `bytes` (much larger than the caches: 512 MiB is
+ * a good size). Takes about a second. */
+tk_status tk_platform_measure_bandwidth(int n_threads, size_t bytes, double *out);
+
 /* ---- kernel levels ------------------------------------------------------ */
 
 /* The instruction-set levels the CPU engine has kernels for. Each level
