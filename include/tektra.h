@@ -20,6 +20,9 @@
 #include "tektra/config.h"
 #include "tektra/gguf.h"
 #include "tektra/quant.h"
+#include "tektra/model.h"
+#include "tektra/tokenizer.h"
+#include "tektra/hub.h"
 #include "tektra/sampling.h"
 #include "tektra/backend.h"
 

@@ -224,7 +224,7 @@ static void test_no_model_answer(void)
     tk_metrics m;
     CHECK_INT(tk_engine_chat(e, &msg, 1, &g, collect, out, &m), TK_OK);
     CHECK_CONTAINS(out, "/nonexistent/model.gguf");
-    CHECK_CONTAINS(out, "huggingface.co/");
+    CHECK_CONTAINS(out, "tektra pull ");
     CHECK_CONTAINS(out, "tektra -m");
     CHECK(strstr(out, "Paris") == NULL);
     tk_engine_free(e);
@@ -235,8 +235,8 @@ static void test_no_model_answer(void)
     backend_no_model_text(&p, &cfg, "x", small, sizeof small);
     p.ram_total = 64ull << 30;
     backend_no_model_text(&p, &cfg, "x", big, sizeof big);
-    CHECK_CONTAINS(small, "0.5B");
-    CHECK_CONTAINS(big, "7B");
+    CHECK_CONTAINS(small, "tektra pull qwen2.5-0.5b");
+    CHECK_CONTAINS(big, "tektra pull qwen2.5-7b");
 }
 
 int main(void)

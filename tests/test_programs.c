@@ -155,6 +155,7 @@ static void test_repl(void)
     CHECK_INT(r.rc, 0);
     CHECK_CONTAINS(r.out, "/help  /reset  /system TEXT  /stats  /quit");
     CHECK_CONTAINS(r.out, "no language model is loaded");
+    CHECK_CONTAINS(r.out, "tektra pull");
     CHECK_CONTAINS(r.out, "peak memory");
     CHECK_CONTAINS(r.out, "System message set");
     CHECK_CONTAINS(r.out, "Conversation forgotten");

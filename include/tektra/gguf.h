@@ -40,17 +40,30 @@ typedef struct tk_gguf tk_gguf;
 
 /* A tensor of the file. `data` points into the mapping, `size` bytes. */
 typedef struct tk_gguf_tensor {
-    const char *name;   /* NUL-terminated, borrowed */
-    int type;           /* a tk_type (see tektra/quant.h) */
-    int n_dims;         /* 1..4 */
-    int64_t ne[4];      /* elements per dimension, ne[0] is the row length; unused = 1 */
-    uint64_t offset;    /* byte offset of the data from the start of the file */
-    uint64_t size;      /* bytes of data */
-    const void *data;   /* borrowed view into the mapped file */
+    const char *name; /* NUL-terminated, borrowed */
+    int type;         /* a tk_type (see tektra/quant.h) */
+    int n_dims;       /* 1..4 */
+    int64_t ne[4];    /* elements per dimension, ne[0] is the row length; unused = 1 */
+    uint64_t offset;  /* byte offset of the data from the start of the file */
+    uint64_t size;    /* bytes of data */
+    const void *data; /* borrowed view into the mapped file */
 } tk_gguf_tensor;
 
 /* Opens and validates a GGUF file (memory-mapped). On success *out owns the
- * mapping; free with tk_gguf_close(). */
+ * mapping; free with tk_gguf_close(). On failure *out is NULL and
+ * tk_last_error() names the path, the item, the problem and its byte offset.
+ *
+ * What is checked: magic and version (2 or 3; version 1 and byte-swapped
+ * big-endian files are refused as such); counts against the bytes left;
+ * every string and array length against the bytes left; keys and tensor
+ * names non-empty, without NUL bytes, at most 1024 bytes and unique; string
+ * values at most 64 MiB; no nested arrays; bool values 0 or 1;
+ * general.alignment a u32 power of two up to 1 MiB (default 32); tensors
+ * with 1..4 dimensions, each >= 1, a known type, a row length that is a
+ * multiple of the type's block size, no element-count or size overflow, an
+ * aligned offset, data inside the file and not overlapping another tensor's.
+ * Memory used is proportional to the metadata, never to a count the file
+ * merely claims. */
 tk_status tk_gguf_open(const char *path, tk_gguf **out);
 
 /* Same as tk_gguf_open on `size` bytes in memory. `data` is borrowed and must
@@ -66,12 +79,15 @@ uint64_t tk_gguf_data_offset(const tk_gguf *g); /* start of the tensor data sect
 
 /* ---- metadata ---------------------------------------------------------- */
 
+/* Entries are numbered 0..n_kv-1 in file order. Every accessor checks its
+ * index: an out-of-range i gives NULL / false / TK_GGUF_TYPE_COUNT / 0. */
 int64_t tk_gguf_n_kv(const tk_gguf *g);
-/* Index of `key`, or -1 when absent. */
+/* Index of `key`, or -1 when absent (hash lookup). */
 int64_t tk_gguf_find_kv(const tk_gguf *g, const char *key);
 const char *tk_gguf_kv_key(const tk_gguf *g, int64_t i); /* NUL-terminated, borrowed */
 tk_gguf_type tk_gguf_kv_type(const tk_gguf *g, int64_t i);
-/* For TK_GGUF_ARRAY values: element type and count (0 otherwise). */
+/* For TK_GGUF_ARRAY values: element type and count (TK_GGUF_TYPE_COUNT and 0
+ * otherwise). */
 tk_gguf_type tk_gguf_kv_arr_type(const tk_gguf *g, int64_t i);
 uint64_t tk_gguf_kv_arr_len(const tk_gguf *g, int64_t i);
 
@@ -86,9 +102,14 @@ bool tk_gguf_kv_bool(const tk_gguf *g, int64_t i, bool *out);
 bool tk_gguf_kv_str(const tk_gguf *g, int64_t i, const char **s, uint64_t *len);
 
 /* Array element j of kv i (bounds-checked; false when out of range or of
- * another element type). */
+ * another element type). Integers: any integer element type whose value
+ * fits; floats: f32 or f64 elements. */
 bool tk_gguf_arr_int(const tk_gguf *g, int64_t i, uint64_t j, int64_t *out);
+bool tk_gguf_arr_uint(const tk_gguf *g, int64_t i, uint64_t j, uint64_t *out);
 bool tk_gguf_arr_float(const tk_gguf *g, int64_t i, uint64_t j, double *out);
+bool tk_gguf_arr_bool(const tk_gguf *g, int64_t i, uint64_t j, bool *out);
+/* String element: NUL-terminated copy (borrowed) and its length (elements may
+ * contain NUL bytes; `len` is the whole length). O(1). */
 bool tk_gguf_arr_str(const tk_gguf *g, int64_t i, uint64_t j, const char **s, uint64_t *len);
 /* Raw bytes of a numeric array (elements little-endian, possibly unaligned). */
 const void *tk_gguf_arr_data(const tk_gguf *g, int64_t i);
@@ -122,7 +143,13 @@ tk_status tk_gguf_writer_set_u64(tk_gguf_writer *w, const char *key, uint64_t v)
 tk_status tk_gguf_writer_set_f32(tk_gguf_writer *w, const char *key, float v);
 tk_status tk_gguf_writer_set_bool(tk_gguf_writer *w, const char *key, bool v);
 tk_status tk_gguf_writer_set_str(tk_gguf_writer *w, const char *key, const char *v);
-/* Numeric array of `n` elements of `type` (copied). */
+/* Scalar of any fixed-size `type` (not string or array); `v` points to a
+ * host value of the matching C type (uint8_t, int16_t, float, double, bool,
+ * ...). Bool values must be 0 or 1. */
+tk_status tk_gguf_writer_set_scalar(tk_gguf_writer *w, const char *key, tk_gguf_type type,
+                                    const void *v);
+/* Numeric array of `n` elements of `type`, host values of the matching C type
+ * (copied). */
 tk_status tk_gguf_writer_set_arr(tk_gguf_writer *w, const char *key, tk_gguf_type type,
                                  const void *data, uint64_t n);
 tk_status tk_gguf_writer_set_arr_str(tk_gguf_writer *w, const char *key, const char *const *strs,

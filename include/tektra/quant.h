@@ -59,6 +59,51 @@ uint16_t tk_fp32_to_fp16(float f);
 float tk_bf16_to_fp32(uint16_t h);
 uint16_t tk_fp32_to_bf16(float f);
 
+/* Whole-tensor conversions of `n` elements (a multiple of the block size)
+ * using up to `n_threads` threads (< 1 means 1). `dst` must hold
+ * tk_type_size(type, n) bytes (quantize) or n floats (dequantize); buffers
+ * are borrowed. TK_ERR_UNSUPPORTED for an unknown type or a type without a
+ * quantizer, TK_ERR_FORMAT for a bad n. Results do not depend on n_threads.
+ * Non-finite inputs give unspecified (but valid) codes. */
+tk_status tk_type_quantize(int type, const float *src, void *dst, int64_t n, int n_threads);
+tk_status tk_type_dequantize(int type, const void *src, float *dst, int64_t n, int n_threads);
+
+/* ---- quantization schemes ------------------------------------------------
+ * What `tektra quantize` and tools/synth_model accept as TYPE: a single type
+ * ("Q8_0", "Q4_K", ...: every 2-D weight in that type) or a mix ("Q4_K_M",
+ * "Q5_K_M": some tensors get a higher type, following the rule users know
+ * from llama.cpp's files; see tk_quant_tensor_type()). */
+typedef struct tk_quant_scheme {
+    const char *name;  /* "Q4_K_M", "Q8_0", ... */
+    int type;          /* the default tensor type (a tk_type) */
+    uint32_t ftype;    /* value of general.file_type (llama.cpp's LLAMA_FTYPE numbering) */
+    bool mix;          /* true when some tensors get a higher type than `type` */
+} tk_quant_scheme;
+
+/* The schemes, for listing: index 0..tk_quant_scheme_count()-1. */
+int tk_quant_scheme_count(void);
+const tk_quant_scheme *tk_quant_scheme_at(int i);
+/* Scheme by name, case-insensitive; NULL when unknown. */
+const tk_quant_scheme *tk_quant_scheme_find(const char *name);
+
+/* The type one tensor gets under a scheme. */
+typedef struct tk_quant_choice {
+    bool quantize; /* false: not a quantizable weight (1-D, norm, router, ...):
+                      keep it as F32 */
+    int type;      /* the type to store it in (F32 when !quantize) */
+    int wanted;    /* the type the scheme asked for before any fallback */
+    bool fallback; /* true when ne[0] is not a multiple of wanted's block size
+                      and `type` is the fallback that fits */
+} tk_quant_choice;
+
+/* Decides the type of tensor `name` (n_dims dimensions, shape ne) under
+ * scheme `s`. `n_layer` is the model's block count (used by the mixes'
+ * per-layer choices; <= 0 when unknown) and `has_output` tells whether the
+ * model has a separate output.weight (without one, token_embd.weight is the
+ * output matrix and is treated like it). */
+tk_quant_choice tk_quant_tensor_type(const tk_quant_scheme *s, const char *name, int n_dims,
+                                     const int64_t *ne, int n_layer, bool has_output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,7 +12,7 @@
 typedef struct gguf_backend {
     tk_platform platform;
     tk_config config;
-    char looked_for[1200]; /* what load() looked for, for the no-model answer */
+    char looked_for[1200]; /* the model name load() could not find, "" when none was given */
 } gguf_backend;
 
 static bool gguf_available(const tk_platform *p, bool compiled, char *reason, size_t size)
@@ -40,8 +40,7 @@ static tk_status gguf_create(const tk_platform *p, const tk_config *c, void **ct
     if (!b) return core_error(TK_ERR_NOMEM, "out of memory");
     b->platform = *p;
     b->config = *c;
-    core_strlcpy(b->looked_for, "no model was given (-m PATH, TEKTRA_MODEL or [model] path)",
-                 sizeof b->looked_for);
+    b->looked_for[0] = '\0';
     *ctx = b;
     return TK_OK;
 }
@@ -55,14 +54,12 @@ static tk_status gguf_load(void *ctx, const char *path)
 {
     gguf_backend *b = ctx;
     if (!path || !*path) {
-        core_strlcpy(b->looked_for, "no model was given (-m PATH, TEKTRA_MODEL or [model] path)",
-                     sizeof b->looked_for);
+        b->looked_for[0] = '\0';
         return core_error(TK_ERR_NOT_FOUND, "no model configured");
     }
     struct stat st;
     if (stat(path, &st) != 0) {
-        snprintf(b->looked_for, sizeof b->looked_for, "the model file '%s' does not exist",
-                 path);
+        core_strlcpy(b->looked_for, path, sizeof b->looked_for);
         return core_error(TK_ERR_NOT_FOUND, "model file '%s' not found", path);
     }
     if (!gguf_can_read(path))

@@ -1,0 +1,39 @@
+/* Internal pieces of the hub module shared by its files and its tests. */
+#ifndef TK_HUB_INTERNAL_H
+#define TK_HUB_INTERNAL_H
+
+#include "tektra/hub.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Suffix of unfinished downloads in the store. */
+#define HUB_PARTIAL_SUFFIX ".partial"
+
+/* Reads an environment variable through `get` (getenv when NULL); NULL when
+ * unset or empty. */
+const char *hub_env(tk_getenv_fn get, void *user, const char *name);
+
+/* True when `name` may be a file name in the store: non-empty, at most 200
+ * bytes, no '/', '\\' or control characters, not starting with '.', not
+ * "..". */
+bool hub_valid_store_name(const char *name);
+
+/* "dir/name" into out; TK_ERR_LIMIT when it does not fit. */
+tk_status hub_join(const char *dir, const char *name, char *out, size_t size);
+
+/* Creates `dir` and its missing parents (mode 0755). */
+tk_status hub_mkdir_p(const char *dir);
+
+/* TK_OK when the file system of `dir` has at least `need` bytes free for an
+ * unprivileged user; TK_ERR_IO naming both amounts otherwise. When the free
+ * space cannot be read the check passes (the write will tell). */
+tk_status hub_check_space(const char *dir, uint64_t need);
+
+/* True when the file starts with the GGUF magic "GGUF". */
+bool hub_has_gguf_magic(const char *path);
+
+/* Lowercase hex SHA-256 of a whole file; TK_ERR_IO naming the path. */
+tk_status hub_sha256_file(const char *path, char hex[65]);
+
+#endif

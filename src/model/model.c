@@ -1,0 +1,531 @@
+/* Loading a model: hyper-parameters from the metadata, checked against each
+ * other and against limits; every tensor the architecture needs found and
+ * checked for shape and type. Nothing in the forward pass re-checks what is
+ * checked here. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- metadata ---------------------------------------------------------- */
+
+/* "{arch}.{suffix}" into buf. */
+static const char *arch_key(char *buf, size_t size, const tk_model *m, const char *suffix)
+{
+    snprintf(buf, size, "%s.%s", m->arch->name, suffix);
+    return buf;
+}
+
+/* Reads u32 key "{arch}.{suffix}" into *out when present. Absent: *out is
+ * `def` (def < 0: the key is required). The value must lie in [lo, hi]. */
+static tk_status get_int(const tk_model *m, const char *suffix, int64_t def, int64_t lo, int64_t hi,
+                         int32_t *out)
+{
+    char key[160];
+    arch_key(key, sizeof key, m, suffix);
+    int64_t i = tk_gguf_find_kv(m->gguf, key);
+    int64_t v;
+    if (i < 0) {
+        if (def < 0) return core_error(TK_ERR_FORMAT, "missing metadata key '%s'", key);
+        v = def;
+    } else {
+        if (tk_gguf_kv_type(m->gguf, i) == TK_GGUF_ARRAY)
+            return core_error(TK_ERR_UNSUPPORTED,
+                              "metadata '%s': per-layer values (an array) are not supported", key);
+        if (!tk_gguf_kv_int(m->gguf, i, &v))
+            return core_error(TK_ERR_FORMAT, "metadata '%s': expected an integer, found %s", key,
+                              tk_gguf_type_name(tk_gguf_kv_type(m->gguf, i)));
+    }
+    if (v < lo || v > hi)
+        return core_error(TK_ERR_FORMAT, "metadata '%s' = %lld: outside [%lld, %lld]", key,
+                          (long long)v, (long long)lo, (long long)hi);
+    *out = (int32_t)v;
+    return TK_OK;
+}
+
+/* Float key "{arch}.{suffix}"; *present says whether it was there (out is
+ * left alone otherwise). The value must be finite and in [lo, hi]. */
+static tk_status get_float(const tk_model *m, const char *suffix, double lo, double hi, float *out,
+                           bool *present)
+{
+    char key[160];
+    arch_key(key, sizeof key, m, suffix);
+    int64_t i = tk_gguf_find_kv(m->gguf, key);
+    *present = i >= 0;
+    if (i < 0) return TK_OK;
+    double v;
+    if (!tk_gguf_kv_float(m->gguf, i, &v))
+        return core_error(TK_ERR_FORMAT, "metadata '%s': expected a float, found %s", key,
+                          tk_gguf_type_name(tk_gguf_kv_type(m->gguf, i)));
+    if (!isfinite(v) || v < lo || v > hi)
+        return core_error(TK_ERR_FORMAT, "metadata '%s' = %g: outside [%g, %g]", key, v, lo, hi);
+    *out = (float)v;
+    return TK_OK;
+}
+
+/* ---- tensors ----------------------------------------------------------- */
+
+static void shape_str(char *buf, size_t size, int n_dims, const int64_t *ne)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < n_dims && used < size; d++) {
+        int w = snprintf(buf + used, size - used, "%s%lld", d ? "," : "[", (long long)ne[d]);
+        if (w < 0) return;
+        used += (size_t)w;
+    }
+    if (used < size) snprintf(buf + used, size - used, "]");
+}
+
+/* Finds tensor `name` and checks that its shape is exactly ne[0..n_dims).
+ * Absent: NULL, and an error when `required`. */
+static tk_status find_tensor(const tk_model *m, const char *name, int n_dims, const int64_t *ne,
+                             bool required, const tk_gguf_tensor **out)
+{
+    *out = NULL;
+    const tk_gguf_tensor *t = tk_gguf_find_tensor(m->gguf, name);
+    if (!t) {
+        if (!required) return TK_OK;
+        return core_error(TK_ERR_FORMAT, "missing tensor '%s' (required by %s)", name,
+                          m->arch->name);
+    }
+    int64_t want[4] = {1, 1, 1, 1};
+    for (int d = 0; d < n_dims; d++) want[d] = ne[d];
+    bool same = true;
+    for (int d = 0; d < 4; d++) same = same && t->ne[d] == want[d];
+    if (!same) {
+        char found[96], expected[96];
+        shape_str(found, sizeof found, t->n_dims, t->ne);
+        shape_str(expected, sizeof expected, n_dims, want);
+        return core_error(TK_ERR_FORMAT, "tensor '%s': shape %s, expected %s", name, found,
+                          expected);
+    }
+    const tk_type_info *ti = tk_type_get(t->type);
+    if (!ti || !ti->dequantize)
+        return core_error(TK_ERR_UNSUPPORTED, "tensor '%s': tensor type %d is not supported", name,
+                          t->type);
+    uint64_t need;
+    if (tk_type_size(t->type, t->ne[0], &need) != TK_OK)
+        return core_error(TK_ERR_FORMAT,
+                          "tensor '%s': row of %lld is not a multiple of the %s "
+                          "block size %d",
+                          name, (long long)t->ne[0], ti->name, ti->block_size);
+    if (!core_mul_u64(need, (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]), &need) || need > t->size)
+        return core_error(TK_ERR_FORMAT, "tensor '%s': %llu bytes of data, shape needs more", name,
+                          (unsigned long long)t->size);
+    *out = t;
+    return TK_OK;
+}
+
+/* A weight matrix [cols] -> [rows] (GGUF shape [cols, rows]). */
+static tk_status load_matrix(tk_model *m, const char *name, int64_t cols, int64_t rows,
+                             bool required, model_tensor *out)
+{
+    const tk_gguf_tensor *t;
+    int64_t ne[2] = {cols, rows};
+    memset(out, 0, sizeof *out);
+    tk_status st = find_tensor(m, name, 2, ne, required, &t);
+    if (st != TK_OK || !t) return st;
+    if (!m->kern->types[t->type].matmul)
+        return core_error(TK_ERR_UNSUPPORTED, "tensor '%s': no matrix kernel for type %s", name,
+                          tk_type_get(t->type)->name);
+    uint64_t row_bytes;
+    tk_type_size(t->type, cols, &row_bytes);
+    out->data = t->data;
+    out->type = t->type;
+    out->cols = cols;
+    out->rows = rows;
+    out->row_bytes = (size_t)row_bytes;
+    if (cols > m->max_cols) m->max_cols = cols;
+    return TK_OK;
+}
+
+/* A vector of n floats (see model_layer about conversion). */
+static tk_status load_vector(tk_model *m, const char *name, int64_t n, bool required,
+                             const float **out)
+{
+    const tk_gguf_tensor *t;
+    *out = NULL;
+    tk_status st = find_tensor(m, name, 1, &n, required, &t);
+    if (st != TK_OK || !t) return st;
+    if (t->type == TK_TYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+        *out = (const float *)t->data;
+        return TK_OK;
+    }
+    if (m->vec_arena_used + (size_t)n > m->vec_arena_len)
+        return core_error(TK_ERR_INTERNAL, "tensor '%s': vector arena too small", name);
+    float *dst = m->vec_arena + m->vec_arena_used;
+    m->vec_arena_used += (size_t)n;
+    tk_type_get(t->type)->dequantize(t->data, dst, n);
+    *out = dst;
+    return TK_OK;
+}
+
+/* Per-layer tensor name "blk.{il}.{suffix}". */
+static const char *blk_name(char *buf, size_t size, int il, const char *suffix)
+{
+    snprintf(buf, size, "blk.%d.%s", il, suffix);
+    return buf;
+}
+
+static tk_status load_layer(tk_model *m, int il)
+{
+    const model_arch *a = m->arch;
+    model_layer *l = &m->layers[il];
+    char nb[96];
+    const int64_t n_embd = m->n_embd;
+    const int64_t n_q = (int64_t)m->n_head * m->head_dim_k;
+    const int64_t n_k = (int64_t)m->n_head_kv * m->head_dim_k;
+    const int64_t n_v = (int64_t)m->n_head_kv * m->head_dim_v;
+    const int64_t n_o = (int64_t)m->n_head * m->head_dim_v;
+    tk_status st;
+
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        if ((st = (expr)) != TK_OK) return st;                                                     \
+    } while (0)
+    TRY(load_vector(m, blk_name(nb, sizeof nb, il, "attn_norm.weight"), n_embd, true,
+                    &l->attn_norm));
+    if (a->fused_qkv) {
+        TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "attn_qkv.weight"), n_embd, n_q + n_k + n_v,
+                        true, &l->wqkv));
+        TRY(load_vector(m, blk_name(nb, sizeof nb, il, "attn_qkv.bias"), n_q + n_k + n_v, false,
+                        &l->bqkv));
+    } else {
+        TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "attn_q.weight"), n_embd, n_q, true,
+                        &l->wq));
+        TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "attn_k.weight"), n_embd, n_k, true,
+                        &l->wk));
+        TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "attn_v.weight"), n_embd, n_v, true,
+                        &l->wv));
+        TRY(load_vector(m, blk_name(nb, sizeof nb, il, "attn_q.bias"), n_q, a->qkv_bias, &l->bq));
+        TRY(load_vector(m, blk_name(nb, sizeof nb, il, "attn_k.bias"), n_k, a->qkv_bias, &l->bk));
+        TRY(load_vector(m, blk_name(nb, sizeof nb, il, "attn_v.bias"), n_v, a->qkv_bias, &l->bv));
+    }
+    if (a->qk_norm) {
+        TRY(load_vector(m, blk_name(nb, sizeof nb, il, "attn_q_norm.weight"), m->head_dim_k, true,
+                        &l->q_norm));
+        TRY(load_vector(m, blk_name(nb, sizeof nb, il, "attn_k_norm.weight"), m->head_dim_k, true,
+                        &l->k_norm));
+    }
+    TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "attn_output.weight"), n_o, n_embd, true,
+                    &l->wo));
+    TRY(load_vector(m, blk_name(nb, sizeof nb, il, "attn_output.bias"), n_embd, false, &l->bo));
+    if (a->post_norms) {
+        TRY(load_vector(m, blk_name(nb, sizeof nb, il, "post_attention_norm.weight"), n_embd, true,
+                        &l->post_attn_norm));
+        TRY(load_vector(m, blk_name(nb, sizeof nb, il, "post_ffw_norm.weight"), n_embd, true,
+                        &l->post_ffn_norm));
+    }
+    TRY(load_vector(m, blk_name(nb, sizeof nb, il, "ffn_norm.weight"), n_embd, true, &l->ffn_norm));
+    if (a->fused_gate_up) {
+        TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "ffn_up.weight"), n_embd,
+                        2 * (int64_t)m->n_ff, true, &l->w_up));
+    } else {
+        TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "ffn_gate.weight"), n_embd, m->n_ff, true,
+                        &l->w_gate));
+        TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "ffn_up.weight"), n_embd, m->n_ff, true,
+                        &l->w_up));
+    }
+    TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "ffn_down.weight"), m->n_ff, n_embd, true,
+                    &l->w_down));
+#undef TRY
+    return TK_OK;
+}
+
+/* ---- hyper-parameters -------------------------------------------------- */
+
+static tk_status load_hparams(tk_model *m)
+{
+    const model_arch *a = m->arch;
+    tk_status st;
+    bool present;
+    char key[160];
+
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        if ((st = (expr)) != TK_OK) return st;                                                     \
+    } while (0)
+    TRY(get_int(m, "context_length", -1, 1, MODEL_MAX_CTX, &m->n_ctx_train));
+    TRY(get_int(m, "embedding_length", -1, 1, MODEL_MAX_EMBD, &m->n_embd));
+    TRY(get_int(m, "block_count", -1, 1, MODEL_MAX_LAYERS, &m->n_layer));
+    TRY(get_int(m, "feed_forward_length", -1, 1, MODEL_MAX_FF, &m->n_ff));
+    TRY(get_int(m, "attention.head_count", -1, 1, MODEL_MAX_HEADS, &m->n_head));
+    TRY(get_int(m, "attention.head_count_kv", m->n_head, 1, m->n_head, &m->n_head_kv));
+    if (m->n_head % m->n_head_kv != 0)
+        return core_error(TK_ERR_FORMAT, "%s: head_count %d is not a multiple of head_count_kv %d",
+                          a->name, m->n_head, m->n_head_kv);
+    bool has_key_length =
+        tk_gguf_find_kv(m->gguf, arch_key(key, sizeof key, m, "attention.key_length")) >= 0;
+    if (!has_key_length && m->n_embd % m->n_head != 0)
+        return core_error(TK_ERR_FORMAT,
+                          "%s: embedding_length %d is not a multiple of head_count %d", a->name,
+                          m->n_embd, m->n_head);
+    TRY(get_int(m, "attention.key_length", m->n_embd / m->n_head, 1, MODEL_MAX_HEAD_DIM,
+                &m->head_dim_k));
+    TRY(get_int(m, "attention.value_length", m->head_dim_k, 1, MODEL_MAX_HEAD_DIM, &m->head_dim_v));
+    TRY(get_int(m, "rope.dimension_count", m->head_dim_k, 2, m->head_dim_k, &m->n_rot));
+    if (m->n_rot % 2 != 0)
+        return core_error(TK_ERR_FORMAT, "%s.rope.dimension_count = %d: must be even", a->name,
+                          m->n_rot);
+
+    m->norm_eps = 1e-5f;
+    TRY(get_float(m, "attention.layer_norm_rms_epsilon", 1e-12, 0.1, &m->norm_eps, &present));
+    if (!present)
+        return core_error(TK_ERR_FORMAT,
+                          "missing metadata key '%s.attention.layer_norm_rms_epsilon'", a->name);
+
+    float rope_base = 10000.0f;
+    TRY(get_float(m, "rope.freq_base", 1.0, 1e12, &rope_base, &present));
+    float rope_base_swa = a->rope_base_swa > 0 ? a->rope_base_swa : rope_base;
+    TRY(get_float(m, "rope.freq_base_swa", 1.0, 1e12, &rope_base_swa, &present));
+
+    /* RoPE scaling: linear (positions divided by the factor) or none; the
+     * long/short factors of phi3 come as tensors (below). */
+    float rope_scale = 1.0f;
+    int64_t ki = tk_gguf_find_kv(m->gguf, arch_key(key, sizeof key, m, "rope.scaling.type"));
+    const char *scaling = "none";
+    uint64_t slen;
+    if (ki >= 0 && !tk_gguf_kv_str(m->gguf, ki, &scaling, &slen))
+        return core_error(TK_ERR_FORMAT, "metadata '%s': expected a string", key);
+    float factor = 1.0f;
+    TRY(get_float(m, "rope.scaling.factor", 0.0, 1e6, &factor, &present));
+    if (!present) TRY(get_float(m, "rope.scale_linear", 0.0, 1e6, &factor, &present));
+    if (strcmp(scaling, "linear") == 0 || (ki < 0 && present)) {
+        if (factor > 0.0f) rope_scale = 1.0f / factor;
+    } else if (strcmp(scaling, "none") != 0 && strcmp(scaling, "longrope") != 0) {
+        return core_error(TK_ERR_UNSUPPORTED,
+                          "%s.rope.scaling.type '%s' is not supported (supported: none, linear)",
+                          a->name, scaling);
+    }
+    m->rope_attn_factor = 1.0f;
+    TRY(get_float(m, "rope.scaling.attn_factor", 1e-3, 1e3, &m->rope_attn_factor, &present));
+    TRY(get_int(m, "rope.scaling.original_context_length", m->n_ctx_train, 1, MODEL_MAX_CTX,
+                &m->n_ctx_orig));
+
+    m->n_swa = 0;
+    if (a->swa != MODEL_SWA_NONE)
+        TRY(get_int(m, "attention.sliding_window", a->swa_default > 0 ? a->swa_default : -1, 0,
+                    MODEL_MAX_CTX, &m->n_swa));
+
+    /* Query scale: the file's, or 1/sqrt(head size) (see arch.c for gemma). */
+    m->attn_scale = 1.0f / sqrtf((float)m->head_dim_k);
+    if (a->layers_pre_attn_embd && m->n_layer == a->layers_pre_attn_embd)
+        m->attn_scale = 1.0f / sqrtf((float)(m->n_embd / m->n_head));
+    TRY(get_float(m, "attention.scale", 1e-6, 1e6, &m->attn_scale, &present));
+
+    m->attn_softcap = 0.0f;
+    m->final_softcap = 0.0f;
+    if (a->softcaps) {
+        m->attn_softcap = 50.0f;
+        m->final_softcap = 30.0f;
+        TRY(get_float(m, "attn_logit_softcapping", 0.0, 1e6, &m->attn_softcap, &present));
+        TRY(get_float(m, "final_logit_softcapping", 0.0, 1e6, &m->final_softcap, &present));
+    }
+    m->embd_scale = a->embd_scale ? sqrtf((float)m->n_embd) : 1.0f;
+
+    for (int il = 0; il < m->n_layer; il++) {
+        model_layer *l = &m->layers[il];
+        bool local = false;
+        if (m->n_swa > 0 && a->swa == MODEL_SWA_ALL) local = true;
+        if (m->n_swa > 0 && a->swa == MODEL_SWA_PATTERN) local = (il + 1) % a->swa_period != 0;
+        l->swa = local;
+        /* Local layers of gemma3 keep the base and scale they were trained with. */
+        bool own_base = local && a->rope_base_swa > 0;
+        l->rope_base = own_base ? rope_base_swa : rope_base;
+        l->rope_scale = own_base ? 1.0f : rope_scale;
+        l->rope_factors = !own_base;
+    }
+#undef TRY
+    return TK_OK;
+}
+
+/* ---- load -------------------------------------------------------------- */
+
+static tk_status load_tensors(tk_model *m)
+{
+    tk_status st;
+    const int64_t n_embd = m->n_embd;
+
+    /* Room for every 1-D tensor converted to F32 (only used when the file
+     * stores them in another type). */
+    uint64_t vec_total = 0;
+    for (int64_t i = 0; i < tk_gguf_n_tensors(m->gguf); i++) {
+        const tk_gguf_tensor *t = tk_gguf_tensor_at(m->gguf, i);
+        if (t->n_dims == 1 && t->type != TK_TYPE_F32) vec_total += (uint64_t)t->ne[0];
+        uint64_t ne = 1;
+        for (int d = 0; d < 4; d++) ne *= (uint64_t)t->ne[d];
+        m->n_params += ne;
+        m->size_bytes += t->size;
+    }
+    if (vec_total) {
+        m->vec_arena = core_calloc((size_t)vec_total, sizeof(float));
+        if (!m->vec_arena)
+            return core_error(TK_ERR_NOMEM, "model: %llu converted weights",
+                              (unsigned long long)vec_total);
+        m->vec_arena_len = (size_t)vec_total;
+    }
+
+    /* The vocabulary size is the embedding's row count; the tokenizer's
+     * list, when present, must agree. */
+    const tk_gguf_tensor *te = tk_gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (!te)
+        return core_error(TK_ERR_FORMAT, "missing tensor 'token_embd.weight' (required by %s)",
+                          m->arch->name);
+    if (te->ne[1] < 1 || te->ne[1] > MODEL_MAX_VOCAB)
+        return core_error(TK_ERR_FORMAT, "tensor 'token_embd.weight': %lld rows, expected 1..%d",
+                          (long long)te->ne[1], MODEL_MAX_VOCAB);
+    m->n_vocab = (int32_t)te->ne[1];
+    int64_t ki = tk_gguf_find_kv(m->gguf, "tokenizer.ggml.tokens");
+    if (ki >= 0 && tk_gguf_kv_arr_len(m->gguf, ki) != (uint64_t)m->n_vocab)
+        return core_error(TK_ERR_FORMAT,
+                          "tokenizer.ggml.tokens has %llu entries but token_embd.weight has %d "
+                          "rows",
+                          (unsigned long long)tk_gguf_kv_arr_len(m->gguf, ki), m->n_vocab);
+
+    const tk_gguf_tensor *t;
+    int64_t ne_embd[2] = {n_embd, m->n_vocab};
+    if ((st = find_tensor(m, "token_embd.weight", 2, ne_embd, true, &t)) != TK_OK) return st;
+    uint64_t row_bytes;
+    tk_type_size(t->type, n_embd, &row_bytes);
+    m->tok_embd = (model_tensor){t->data, t->type, n_embd, m->n_vocab, (size_t)row_bytes};
+
+    if ((st = load_vector(m, "output_norm.weight", n_embd, true, &m->output_norm)) != TK_OK)
+        return st;
+    if ((st = load_matrix(m, "output.weight", n_embd, m->n_vocab, false, &m->output)) != TK_OK)
+        return st;
+    if (!m->output.data) {
+        /* Tied output: the embedding matrix doubles as the output projection. */
+        if (!m->kern->types[m->tok_embd.type].matmul)
+            return core_error(TK_ERR_UNSUPPORTED,
+                              "token_embd.weight (used as output): no matrix kernel for type %s",
+                              tk_type_get(m->tok_embd.type)->name);
+        m->output = m->tok_embd;
+        if (n_embd > m->max_cols) m->max_cols = n_embd;
+    }
+
+    /* RoPE frequency factors: llama3's rope_freqs, or phi3's short/long pair. */
+    int64_t n_half = m->n_rot / 2;
+    if ((st = load_vector(m, "rope_freqs.weight", n_half, false, &m->rope_freqs)) != TK_OK)
+        return st;
+    if (!m->rope_freqs) {
+        if ((st = load_vector(m, "rope_factors_short.weight", n_half, false, &m->rope_freqs)) !=
+            TK_OK)
+            return st;
+        if ((st = load_vector(m, "rope_factors_long.weight", n_half, false, &m->rope_long)) !=
+            TK_OK)
+            return st;
+    }
+    for (const float *f = m->rope_freqs; f && f < m->rope_freqs + n_half; f++)
+        if (!(*f > 0.0f) || !isfinite(*f))
+            return core_error(TK_ERR_FORMAT, "RoPE frequency factors must be positive");
+    for (const float *f = m->rope_long; f && f < m->rope_long + n_half; f++)
+        if (!(*f > 0.0f) || !isfinite(*f))
+            return core_error(TK_ERR_FORMAT, "RoPE frequency factors must be positive");
+
+    for (int il = 0; il < m->n_layer; il++)
+        if ((st = load_layer(m, il)) != TK_OK) return st;
+    return TK_OK;
+}
+
+tk_status tk_model_load(const char *path, tk_model **out)
+{
+    if (!path || !out) return core_error(TK_ERR_INVALID_ARG, "tk_model_load: NULL argument");
+    *out = NULL;
+    tk_model *m = core_calloc(1, sizeof *m);
+    if (!m) return core_error(TK_ERR_NOMEM, "model: out of memory");
+    m->kern = kernels_get();
+    tk_status st = tk_gguf_open(path, &m->gguf);
+    if (st != TK_OK) {
+        /* The reader's message already names the file. */
+        tk_model_free(m);
+        return st;
+    }
+
+    const char *arch_name = NULL;
+    st = tk_gguf_get_str(m->gguf, "general.architecture", &arch_name);
+    if (st == TK_ERR_NOT_FOUND) {
+        st = core_error(TK_ERR_FORMAT, "missing metadata key 'general.architecture'");
+        goto fail;
+    }
+    if (st != TK_OK) goto fail;
+    m->arch = model_arch_find(arch_name);
+    if (!m->arch) {
+        st = core_error(TK_ERR_UNSUPPORTED, "architecture '%.64s' is not supported (supported: %s)",
+                        arch_name, model_arch_list());
+        goto fail;
+    }
+    /* The layer count is needed before the per-layer traits are set. */
+    int32_t n_layer;
+    if ((st = get_int(m, "block_count", -1, 1, MODEL_MAX_LAYERS, &n_layer)) != TK_OK) goto fail;
+    m->layers = core_calloc((size_t)n_layer, sizeof *m->layers);
+    if (!m->layers) {
+        st = core_error(TK_ERR_NOMEM, "model: %d layers", n_layer);
+        goto fail;
+    }
+    if ((st = load_hparams(m)) != TK_OK) goto fail;
+    if ((st = load_tensors(m)) != TK_OK) goto fail;
+    *out = m;
+    return TK_OK;
+
+fail:
+    core_error_prefix("%s", path);
+    tk_model_free(m);
+    return st;
+}
+
+void tk_model_free(tk_model *m)
+{
+    if (!m) return;
+    tk_gguf_close(m->gguf);
+    free(m->layers);
+    free(m->vec_arena);
+    free(m);
+}
+
+const tk_gguf *tk_model_gguf(const tk_model *m)
+{
+    return m->gguf;
+}
+
+const char *tk_model_arch(const tk_model *m)
+{
+    return m->arch->name;
+}
+
+const char *tk_model_archs(void)
+{
+    return model_arch_list();
+}
+
+int32_t tk_model_n_vocab(const tk_model *m)
+{
+    return m->n_vocab;
+}
+
+int32_t tk_model_n_ctx_train(const tk_model *m)
+{
+    return m->n_ctx_train;
+}
+
+int32_t tk_model_n_embd(const tk_model *m)
+{
+    return m->n_embd;
+}
+
+int32_t tk_model_n_layer(const tk_model *m)
+{
+    return m->n_layer;
+}
+
+uint64_t tk_model_n_params(const tk_model *m)
+{
+    return m->n_params;
+}
+
+uint64_t tk_model_size_bytes(const tk_model *m)
+{
+    return m->size_bytes;
+}

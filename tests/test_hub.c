@@ -1,0 +1,1121 @@
+/* Tests of the hub: SHA-256 vectors, the catalogue, store placement per OS,
+ * sources, progress text, downloads against a loopback HTTP server (resume,
+ * verification, redirects, errors), list/rm/resolve and the first-run help.
+ * With the argument "e2e" it runs the real `tektra pull/list/rm` instead.
+ * Nothing here touches the internet. */
+#include "check.h"
+#include "core/core.h"
+#include "hub/hub.h"
+#include "hub/sha256.h"
+#include "hub_server.h"
+#include "tektra/gguf.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The real model served by the loopback server (read from ../shared). */
+static char *model;
+static size_t model_len;
+static char model_sha[65];
+#define MODEL_SHA_COREUTILS "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d"
+
+static hs_server *srv;
+static char endpoint[64];
+static char tmp_root[] = "/tmp/tk_hub_test_XXXXXX";
+
+/* ---- helpers ----------------------------------------------------------- */
+
+typedef struct env_kv {
+    const char *key, *value;
+} env_kv;
+
+/* A fake environment: a NULL-terminated table passed as `user`. */
+static const char *table_env(const char *name, void *user)
+{
+    for (const env_kv *e = user; e && e->key; e++)
+        if (strcmp(e->key, name) == 0) return e->value;
+    return NULL;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static bool file_equals(const char *path, const void *data, size_t len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    if (core_read_file(path, len + 16, &buf, &n) != TK_OK) return false;
+    bool same = n == len && memcmp(buf, data, len) == 0;
+    free(buf);
+    return same;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+static void path_in(char *out, size_t size, const char *dir, const char *name)
+{
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+static void make_dir(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", tmp_root, name);
+    mkdir(out, 0755);
+}
+
+/* Progress reports, formatted as the non-terminal lines. */
+static char progress_log[8192];
+static int progress_calls, progress_finished;
+static bool progress_restarted;
+static uint64_t progress_resumed;
+
+static void on_progress(const tk_hub_progress *pr, void *user)
+{
+    (void)user;
+    char line[256];
+    tk_hub_progress_format(pr, false, 80, line, sizeof line);
+    size_t used = strlen(progress_log);
+    snprintf(progress_log + used, sizeof progress_log - used, "%s\n", line);
+    progress_calls++;
+    progress_finished += pr->finished;
+    if (pr->restarted) progress_restarted = true;
+    if (pr->resumed > progress_resumed) progress_resumed = pr->resumed;
+}
+
+static const char *token_for_pull;
+
+/* Pulls with short timeouts against the loopback server. */
+static tk_status pull(const char *store, const char *spec, const char *sha, tk_hub_pull_result *res)
+{
+    env_kv env[] = {{"HF_ENDPOINT", endpoint}, {"HF_TOKEN", token_for_pull}, {NULL, NULL}};
+    tk_hub_pull_params p;
+    tk_hub_pull_params_default(&p);
+    p.sha256 = sha;
+    p.getenv = table_env;
+    p.getenv_user = env;
+    p.connect_timeout = 5;
+    p.low_speed_time = 1;
+    p.low_speed_limit = 1000;
+    p.max_redirects = 3;
+    p.progress = on_progress;
+    p.progress_interval = 0;
+    progress_log[0] = '\0';
+    progress_calls = progress_finished = 0;
+    progress_restarted = false;
+    progress_resumed = 0;
+    return tk_hub_pull(store, spec, &p, res);
+}
+
+static void route(const char *path, hs_mode mode, const void *data, size_t len)
+{
+    hs_route r = {path, mode, data, len, 0, NULL, 0, NULL};
+    hs_route_add(srv, &r);
+}
+
+/* ---- SHA-256 ----------------------------------------------------------- */
+
+static void hex_of(const void *data, size_t len, char hex[65])
+{
+    hub_sha256_buffer_hex(data, len, hex);
+}
+
+static void test_sha256(void)
+{
+    char hex[65];
+    /* FIPS 180-4 examples (NIST CSRC "SHA256.pdf", "SHA2_Additional.pdf"). */
+    hex_of("", 0, hex);
+    CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    hex_of("abc", 3, hex);
+    CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    hex_of(m448, strlen(m448), hex);
+    CHECK_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    const char *m896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+                       "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+    hex_of(m896, strlen(m896), hex);
+    CHECK_STR(hex, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+
+    /* One million 'a', fed in uneven pieces. */
+    char *a = malloc(1000000);
+    memset(a, 'a', 1000000);
+    hub_sha256 s;
+    hub_sha256_init(&s);
+    size_t pos = 0, step = 1;
+    while (pos < 1000000) {
+        size_t n = step < 1000000 - pos ? step : 1000000 - pos;
+        hub_sha256_update(&s, a + pos, n);
+        pos += n;
+        step = step * 3 + 1;
+        if (step > 70000) step = 7;
+    }
+    uint8_t d[32];
+    hub_sha256_final(&s, d);
+    hub_sha256_hex(d, hex);
+    CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+
+    /* Lengths around the padding boundaries (values from Python's hashlib). */
+    static const struct {
+        size_t n;
+        const char *hex;
+    } edges[] = {
+        {55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+        {56, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
+        {63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
+        {64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+        {119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"},
+        {120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"},
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        hex_of(a, edges[i].n, hex);
+        CHECK_STR(hex, edges[i].hex);
+        /* Byte by byte gives the same digest. */
+        hub_sha256_init(&s);
+        for (size_t k = 0; k < edges[i].n; k++) hub_sha256_update(&s, a + k, 1);
+        hub_sha256_final(&s, d);
+        hub_sha256_hex(d, hex);
+        CHECK_STR(hex, edges[i].hex);
+    }
+    free(a);
+
+    /* A real file, against coreutils' sha256sum. */
+    CHECK_STR(model_sha, MODEL_SHA_COREUTILS);
+    char path_hex[65] = "";
+    CHECK_INT(hub_sha256_file(shared_path("models/stories260K.gguf"), path_hex), TK_OK);
+    CHECK_STR(path_hex, MODEL_SHA_COREUTILS);
+}
+
+/* ---- catalogue --------------------------------------------------------- */
+
+static bool is_hex64(const char *s)
+{
+    if (strlen(s) != 64) return false;
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return true;
+}
+
+static void test_catalogue(void)
+{
+    int n = tk_hub_catalogue_count();
+    CHECK(n >= 11);
+    CHECK(tk_hub_catalogue_at(-1) == NULL);
+    CHECK(tk_hub_catalogue_at(n) == NULL);
+    for (int i = 0; i < n; i++) {
+        const tk_hub_model *m = tk_hub_catalogue_at(i);
+        CHECK_MSG(m->sha256[0] == '\0' || is_hex64(m->sha256), "%s: bad sha256", m->alias);
+        CHECK_MSG(m->size == 0 || m->size > 100000000, "%s: size %llu", m->alias,
+                  (unsigned long long)m->size);
+        CHECK_MSG(strlen(m->file) > 5 && strcmp(m->file + strlen(m->file) - 5, ".gguf") == 0,
+                  "%s: %s", m->alias, m->file);
+        CHECK_MSG(strchr(m->repo, '/') != NULL, "%s: repo %s", m->alias, m->repo);
+        /* Every alias finds its own entry; aliases and files are unique. */
+        CHECK(tk_hub_find_alias(m->alias) == m);
+        CHECK(tk_hub_find_file(m->file) == m);
+        CHECK(hub_valid_store_name(m->file));
+        int defaults = 0;
+        for (int k = 0; k < n; k++) {
+            const tk_hub_model *o = tk_hub_catalogue_at(k);
+            if (strcmp(o->family, m->family) == 0) defaults += o->is_default;
+        }
+        CHECK_MSG(defaults == 1, "%s: %d defaults", m->family, defaults);
+    }
+    static const char *const required[] = {"gemma2-2b",    "qwen2.5-0.5b", "qwen2.5-0.5b:q8_0",
+                                           "qwen2.5-1.5b", "qwen2.5-7b",   "llama3.2-1b",
+                                           "llama3.2-3b",  "tinyllama"};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        CHECK_MSG(tk_hub_find_alias(required[i]) != NULL, "missing alias %s", required[i]);
+
+    const tk_hub_model *q = tk_hub_find_alias("qwen2.5-0.5b");
+    CHECK_STR(q->quant, "Q4_K_M");
+    CHECK(tk_hub_find_alias("Qwen2.5-0.5B") == q);
+    CHECK(tk_hub_find_alias("qwen2.5-0.5b:q4_k_m") == q);
+    const tk_hub_model *q8 = tk_hub_find_alias("QWEN2.5-0.5B:Q8_0");
+    CHECK(q8 != NULL && q8 != q && strcmp(q8->quant, "Q8_0") == 0);
+    CHECK(tk_hub_find_alias("qwen2.5-0.5b:") == NULL);
+    CHECK(tk_hub_find_alias("qwen2.5-0.5b:q2_k") == NULL);
+    CHECK(tk_hub_find_alias("qwen") == NULL);
+    CHECK(tk_hub_find_alias("") == NULL);
+    CHECK(tk_hub_find_alias(NULL) == NULL);
+
+    /* Recommendations by RAM. */
+    const uint64_t GiB = 1024ull * 1024 * 1024;
+    static const struct {
+        uint64_t ram;
+        const char *alias;
+    } rec[] = {{0, "qwen2.5-0.5b"},       {2 * GiB, "qwen2.5-0.5b"}, {4 * GiB - 1, "qwen2.5-0.5b"},
+               {4 * GiB, "qwen2.5-1.5b"}, {6 * GiB, "qwen2.5-1.5b"}, {8 * GiB, "llama3.2-3b"},
+               {15 * GiB, "llama3.2-3b"}, {16 * GiB, "qwen2.5-7b"},  {64 * GiB, "qwen2.5-7b"}};
+    for (size_t i = 0; i < sizeof rec / sizeof rec[0]; i++) {
+        tk_platform p;
+        memset(&p, 0, sizeof p);
+        p.ram_total = rec[i].ram;
+        CHECK_STR(tk_hub_recommend(&p)->alias, rec[i].alias);
+    }
+    CHECK_STR(tk_hub_recommend(NULL)->alias, "qwen2.5-0.5b");
+}
+
+/* ---- store placement --------------------------------------------------- */
+
+static void test_store_dir(void)
+{
+    char out[1024];
+    env_kv linux_xdg[] = {{"HOME", "/home/u"}, {"XDG_DATA_HOME", "/data/xdg"}, {NULL, NULL}};
+    env_kv linux_home[] = {{"HOME", "/home/u"}, {NULL, NULL}};
+    env_kv linux_rel[] = {{"HOME", "/home/u"}, {"XDG_DATA_HOME", "rel/dir"}, {NULL, NULL}};
+    env_kv nothing[] = {{NULL, NULL}};
+    env_kv win[] = {{"LOCALAPPDATA", "C:\\Users\\u\\AppData\\Local"},
+                    {"USERPROFILE", "C:\\Users\\u"},
+                    {NULL, NULL}};
+    env_kv win_profile[] = {{"USERPROFILE", "C:\\Users\\u"}, {NULL, NULL}};
+
+    CHECK_INT(tk_hub_default_store(TK_OS_LINUX, table_env, linux_xdg, out, sizeof out), TK_OK);
+    CHECK_STR(out, "/data/xdg/tektra/models");
+    CHECK_INT(tk_hub_default_store(TK_OS_LINUX, table_env, linux_home, out, sizeof out), TK_OK);
+    CHECK_STR(out, "/home/u/.local/share/tektra/models");
+    CHECK_INT(tk_hub_default_store(TK_OS_LINUX, table_env, linux_rel, out, sizeof out), TK_OK);
+    CHECK_STR(out, "/home/u/.local/share/tektra/models");
+    CHECK_INT(tk_hub_default_store(TK_OS_OTHER, table_env, linux_home, out, sizeof out), TK_OK);
+    CHECK_STR(out, "/home/u/.local/share/tektra/models");
+    CHECK_INT(tk_hub_default_store(TK_OS_MACOS, table_env, linux_xdg, out, sizeof out), TK_OK);
+    CHECK_STR(out, "/home/u/Library/Application Support/tektra/models");
+    CHECK_INT(tk_hub_default_store(TK_OS_WINDOWS, table_env, win, out, sizeof out), TK_OK);
+    CHECK_STR(out, "C:\\Users\\u\\AppData\\Local\\tektra\\models");
+    CHECK_INT(tk_hub_default_store(TK_OS_WINDOWS, table_env, win_profile, out, sizeof out), TK_OK);
+    CHECK_STR(out, "C:\\Users\\u\\AppData\\Local\\tektra\\models");
+    CHECK_INT(tk_hub_default_store(TK_OS_LINUX, table_env, nothing, out, sizeof out),
+              TK_ERR_NOT_FOUND);
+    CHECK_CONTAINS(tk_last_error(), "TEKTRA_MODELS");
+    CHECK_INT(tk_hub_default_store(TK_OS_MACOS, table_env, nothing, out, sizeof out),
+              TK_ERR_NOT_FOUND);
+    CHECK_INT(tk_hub_default_store(TK_OS_WINDOWS, table_env, nothing, out, sizeof out),
+              TK_ERR_NOT_FOUND);
+    char tiny[8];
+    CHECK_INT(tk_hub_default_store(TK_OS_LINUX, table_env, linux_home, tiny, sizeof tiny),
+              TK_ERR_LIMIT);
+
+    /* Overrides: [model] dir / TEKTRA_MODELS in the config, then the
+     * environment variable, then the OS default. */
+    tk_platform mac;
+    memset(&mac, 0, sizeof mac);
+    mac.os = TK_OS_MACOS;
+    tk_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    CHECK_INT(tk_hub_store_dir(&cfg, &mac, table_env, linux_home, out, sizeof out), TK_OK);
+    CHECK_STR(out, "/home/u/Library/Application Support/tektra/models");
+    env_kv with_models[] = {{"HOME", "/home/u"}, {"TEKTRA_MODELS", "/srv/models"}, {NULL, NULL}};
+    CHECK_INT(tk_hub_store_dir(&cfg, &mac, table_env, with_models, out, sizeof out), TK_OK);
+    CHECK_STR(out, "/srv/models");
+    CHECK_INT(tk_hub_store_dir(NULL, &mac, table_env, with_models, out, sizeof out), TK_OK);
+    CHECK_STR(out, "/srv/models");
+    snprintf(cfg.model_dir, sizeof cfg.model_dir, "~/my models");
+    CHECK_INT(tk_hub_store_dir(&cfg, &mac, table_env, with_models, out, sizeof out), TK_OK);
+    CHECK_STR(out, "/home/u/my models");
+    snprintf(cfg.model_dir, sizeof cfg.model_dir, "/opt/m");
+    CHECK_INT(tk_hub_store_dir(&cfg, &mac, table_env, with_models, out, sizeof out), TK_OK);
+    CHECK_STR(out, "/opt/m");
+}
+
+/* ---- sources ----------------------------------------------------------- */
+
+static void test_sources(void)
+{
+    tk_hub_source s;
+    env_kv ep[] = {{"HF_ENDPOINT", "http://mirror.test:8080//"}, {NULL, NULL}};
+    env_kv none[] = {{NULL, NULL}};
+
+    CHECK_INT(tk_hub_source_parse("qwen2.5-0.5b", table_env, none, &s), TK_OK);
+    CHECK_STR(s.url, "https://huggingface.co/bartowski/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/"
+                     "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf");
+    CHECK_STR(s.file, "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf");
+    CHECK_STR(s.repo, "bartowski/Qwen2.5-0.5B-Instruct-GGUF");
+    CHECK(s.huggingface);
+    CHECK(s.model == tk_hub_find_alias("qwen2.5-0.5b"));
+    CHECK_INT(s.size, 397808192);
+    CHECK_STR(s.sha256, "6eb923e7d26e9cea28811e1a8e852009b21242fb157b26149d3b188f3a8c8653");
+
+    CHECK_INT(tk_hub_source_parse("tinyllama:q8_0", table_env, ep, &s), TK_OK);
+    CHECK_STR(s.url, "http://mirror.test:8080/TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF/resolve/"
+                     "main/tinyllama-1.1b-chat-v1.0.Q8_0.gguf");
+    CHECK_INT(s.size, 0);
+    CHECK_STR(s.sha256, "");
+
+    env_kv bad_ep[] = {{"HF_ENDPOINT", "ftp://x"}, {NULL, NULL}};
+    CHECK_INT(tk_hub_source_parse("tinyllama", table_env, bad_ep, &s), TK_ERR_CONFIG);
+    CHECK_CONTAINS(tk_last_error(), "HF_ENDPOINT");
+
+    CHECK_INT(tk_hub_source_parse("hf:someone/Some-Repo_1.0/dir/x+1.gguf", table_env, ep, &s),
+              TK_OK);
+    CHECK_STR(s.url, "http://mirror.test:8080/someone/Some-Repo_1.0/resolve/main/dir/x%2B1.gguf");
+    CHECK_STR(s.file, "x+1.gguf");
+    CHECK_STR(s.repo, "someone/Some-Repo_1.0");
+    CHECK(s.huggingface);
+    CHECK(s.model == NULL);
+    CHECK_INT(s.size, 0);
+
+    /* An hf: spec naming a catalogue file carries its size and hash. */
+    CHECK_INT(tk_hub_source_parse("hf:bartowski/Llama-3.2-1B-Instruct-GGUF/"
+                                  "Llama-3.2-1B-Instruct-Q4_K_M.gguf",
+                                  table_env, none, &s),
+              TK_OK);
+    CHECK(s.model == tk_hub_find_alias("llama3.2-1b"));
+    CHECK_INT(s.size, 807694464);
+    CHECK(is_hex64(s.sha256));
+
+    static const char *const bad_hf[] = {"hf:",
+                                         "hf:owner",
+                                         "hf:owner/repo",
+                                         "hf:owner/repo/",
+                                         "hf:/repo/x.gguf",
+                                         "hf:owner/../x.gguf",
+                                         "hf:owner/repo/../x.gguf",
+                                         "hf:owner/repo/a/.x.gguf",
+                                         "hf:owner/repo/x y.gguf",
+                                         "hf:ow ner/repo/x.gguf"};
+    for (size_t i = 0; i < sizeof bad_hf / sizeof bad_hf[0]; i++)
+        CHECK_MSG(tk_hub_source_parse(bad_hf[i], table_env, none, &s) == TK_ERR_INVALID_ARG,
+                  "%s accepted", bad_hf[i]);
+
+    CHECK_INT(tk_hub_source_parse("https://example.com/files/model.gguf?download=true#x", table_env,
+                                  none, &s),
+              TK_OK);
+    CHECK_STR(s.url, "https://example.com/files/model.gguf?download=true#x");
+    CHECK_STR(s.file, "model.gguf");
+    CHECK(!s.huggingface);
+    CHECK_INT(tk_hub_source_parse("http://127.0.0.1:9/dl/My%20Model", table_env, none, &s), TK_OK);
+    CHECK_STR(s.file, "My Model.gguf");
+    /* The token goes to the Hugging Face endpoint only. */
+    CHECK_INT(
+        tk_hub_source_parse("https://huggingface.co/a/b/resolve/main/c.gguf", table_env, none, &s),
+        TK_OK);
+    CHECK(s.huggingface);
+    CHECK_INT(
+        tk_hub_source_parse("https://huggingface.co.evil.test/a/b/c.gguf", table_env, none, &s),
+        TK_OK);
+    CHECK(!s.huggingface);
+    static const char *const bad_url[] = {
+        "https://example.com",           "https://example.com/",         "https:///x.gguf",
+        "https://example.com/a/.hidden", "https://example.com/a/%2e%2e", "https://e.com/a%2Fb"};
+    for (size_t i = 0; i < sizeof bad_url / sizeof bad_url[0]; i++)
+        CHECK_MSG(tk_hub_source_parse(bad_url[i], table_env, none, &s) == TK_ERR_INVALID_ARG,
+                  "%s accepted (file %s)", bad_url[i], s.file);
+    CHECK_INT(tk_hub_source_parse("ftp://example.com/x.gguf", table_env, none, &s),
+              TK_ERR_UNSUPPORTED);
+    CHECK_INT(tk_hub_source_parse("no-such-model", table_env, none, &s), TK_ERR_NOT_FOUND);
+    CHECK_CONTAINS(tk_last_error(), "qwen2.5-0.5b");
+    CHECK_INT(tk_hub_source_parse("", table_env, none, &s), TK_ERR_INVALID_ARG);
+}
+
+/* ---- text -------------------------------------------------------------- */
+
+static void test_format(void)
+{
+    char b[64];
+    CHECK_STR(tk_hub_format_size(0, b, sizeof b), "0 B");
+    CHECK_STR(tk_hub_format_size(999, b, sizeof b), "999 B");
+    CHECK_STR(tk_hub_format_size(1000, b, sizeof b), "1.00 kB");
+    CHECK_STR(tk_hub_format_size(812400, b, sizeof b), "812 kB");
+    CHECK_STR(tk_hub_format_size(12345678, b, sizeof b), "12.3 MB");
+    CHECK_STR(tk_hub_format_size(397808192, b, sizeof b), "398 MB");
+    CHECK_STR(tk_hub_format_size(999600000, b, sizeof b), "1.00 GB");
+    CHECK_STR(tk_hub_format_size(1320000000, b, sizeof b), "1.32 GB");
+    CHECK_STR(tk_hub_format_size(4683074240ull, b, sizeof b), "4.68 GB");
+
+    char line[256];
+    tk_hub_progress pr;
+    memset(&pr, 0, sizeof pr);
+    pr.file = "m.gguf";
+    pr.done = 50000000;
+    pr.total = 100000000;
+    pr.rate = 10000000;
+    pr.elapsed = 5;
+    CHECK_STR(tk_hub_progress_format(&pr, false, 80, line, sizeof line),
+              "m.gguf:  50% 50.0 MB of 100 MB, 10.0 MB/s, ETA 0:05");
+    pr.total = 0;
+    CHECK_STR(tk_hub_progress_format(&pr, false, 80, line, sizeof line),
+              "m.gguf: 50.0 MB, 10.0 MB/s");
+    pr.total = 100000000;
+    pr.done = pr.total;
+    pr.finished = true;
+    pr.elapsed = 70;
+    CHECK_STR(tk_hub_progress_format(&pr, false, 80, line, sizeof line),
+              "m.gguf: 100 MB done in 1:10 (10.0 MB/s)");
+
+    /* The terminal form fits the width, keeps the numbers and draws a bar. */
+    memset(&pr, 0, sizeof pr);
+    pr.file = "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf";
+    pr.done = 198904096;
+    pr.total = 397808192;
+    pr.rate = 12300000;
+    pr.elapsed = 16;
+    tk_hub_progress_format(&pr, true, 100, line, sizeof line);
+    CHECK(strlen(line) <= 100);
+    CHECK_CONTAINS(line, "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf  50% [");
+    CHECK_CONTAINS(line, "=>");
+    CHECK_CONTAINS(line, "] 199 MB / 398 MB  12.3 MB/s  ETA 0:16");
+    tk_hub_progress_format(&pr, true, 50, line, sizeof line);
+    CHECK_MSG(strlen(line) <= 50, "'%s'", line);
+    CHECK_CONTAINS(line, "50%");
+    CHECK_CONTAINS(line, "199 MB / 398 MB");
+    pr.rate = 0;
+    tk_hub_progress_format(&pr, true, 80, line, sizeof line);
+    CHECK_CONTAINS(line, "ETA -:--");
+}
+
+/* ---- downloads --------------------------------------------------------- */
+
+static void test_pull_basic(void)
+{
+    char store[512], path[1024], partial[1100];
+    make_dir(store, sizeof store, "basic");
+    /* The store is created on the first pull, parents included. */
+    char nested[600];
+    snprintf(nested, sizeof nested, "%s/a/b", store);
+    route("/tester/tiny-GGUF/resolve/main/stories260K.gguf", HS_SERVE, model, model_len);
+    tk_hub_pull_result res;
+    CHECK_INT(pull(nested, "hf:tester/tiny-GGUF/stories260K.gguf", NULL, &res), TK_OK);
+    path_in(path, sizeof path, nested, "stories260K.gguf");
+    CHECK_STR(res.path, path);
+    CHECK(file_equals(path, model, model_len));
+    CHECK_STR(res.sha256, model_sha);
+    CHECK(!res.verified);
+    CHECK(!res.already_present);
+    CHECK_INT(res.size, model_len);
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    CHECK(!exists(partial));
+    /* Progress: non-terminal lines, the last one saying it is done. */
+    CHECK(progress_calls >= 2);
+    CHECK_INT(progress_finished, 1);
+    CHECK_CONTAINS(progress_log, "stories260K.gguf:   0% 0 B of 1.19 MB");
+    CHECK_CONTAINS(progress_log, "stories260K.gguf: 1.19 MB done in");
+
+    /* Present: no request at all. */
+    int hits = hs_hits(srv, "/tester/tiny-GGUF/resolve/main/stories260K.gguf");
+    CHECK_INT(pull(nested, "hf:tester/tiny-GGUF/stories260K.gguf", NULL, &res), TK_OK);
+    CHECK(res.already_present);
+    CHECK_INT(hs_hits(srv, "/tester/tiny-GGUF/resolve/main/stories260K.gguf"), hits);
+
+    /* The right hash verifies; a plain URL works the same. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/tester/tiny-GGUF/resolve/main/stories260K.gguf", endpoint);
+    char store2[512];
+    make_dir(store2, sizeof store2, "verified");
+    CHECK_INT(pull(store2, url, MODEL_SHA_COREUTILS, &res), TK_OK);
+    CHECK(res.verified);
+    path_in(path, sizeof path, store2, "stories260K.gguf");
+    CHECK(file_equals(path, model, model_len));
+    /* Upper-case hex is the same hash. */
+    char upper[65];
+    for (int i = 0; i < 65; i++)
+        upper[i] = (char)(model_sha[i] >= 'a' ? model_sha[i] - 32 : model_sha[i]);
+    tk_hub_pull_params p;
+    tk_hub_pull_params_default(&p);
+    env_kv env[] = {{"HF_ENDPOINT", endpoint}, {NULL, NULL}};
+    p.getenv = table_env;
+    p.getenv_user = env;
+    p.sha256 = upper;
+    p.force = true;
+    CHECK_INT(tk_hub_pull(store2, url, &p, &res), TK_OK);
+    CHECK(res.verified && !res.already_present);
+    CHECK_INT(pull(store2, url, "abc", &res), TK_ERR_INVALID_ARG);
+}
+
+static void test_pull_verification(void)
+{
+    char store[512], path[1024], partial[1100];
+    make_dir(store, sizeof store, "verify");
+    route("/tester/tiny-GGUF/resolve/main/wrong.gguf", HS_SERVE, model, model_len);
+    tk_hub_pull_result res;
+    const char *wrong = "0000000000000000000000000000000000000000000000000000000000000000";
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/wrong.gguf", wrong, &res), TK_ERR_CHECKSUM);
+    CHECK_CONTAINS(tk_last_error(), "corrupt");
+    CHECK_CONTAINS(tk_last_error(), model_sha);
+    CHECK_CONTAINS(tk_last_error(), "deleted");
+    path_in(path, sizeof path, store, "wrong.gguf");
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    CHECK(!exists(path));
+    CHECK(!exists(partial));
+
+    /* Not a GGUF file (an HTML error page served as 200). */
+    static const char html[] = "<html><body>Sign in to continue</body></html>";
+    route("/tester/tiny-GGUF/resolve/main/page.gguf", HS_SERVE, html, sizeof html - 1);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/page.gguf", NULL, &res), TK_ERR_FORMAT);
+    CHECK_CONTAINS(tk_last_error(), "not a GGUF");
+    path_in(path, sizeof path, store, "page.gguf");
+    CHECK(!exists(path));
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    CHECK(!exists(partial));
+
+    /* A catalogue file whose size the server contradicts is refused before
+     * anything is written; with --sha256 the user's hash decides. */
+    route("/bartowski/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf",
+          HS_SERVE, model, model_len);
+    tk_status s = pull(store, "qwen2.5-0.5b", NULL, &res);
+    CHECK_MSG(s == TK_ERR_CHECKSUM || s == TK_ERR_IO, "status %d: %s", s, tk_last_error());
+    path_in(path, sizeof path, store, "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf");
+    CHECK(!exists(path));
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    CHECK(!exists(partial));
+    CHECK_INT(pull(store, "qwen2.5-0.5b", model_sha, &res), TK_OK);
+    CHECK(res.verified);
+    CHECK(file_equals(path, model, model_len));
+
+    /* Disk space check. */
+    CHECK_INT(hub_check_space(store, UINT64_MAX / 2), TK_ERR_IO);
+    CHECK_CONTAINS(tk_last_error(), "not enough disk space");
+    CHECK_INT(hub_check_space(store, 1), TK_OK);
+}
+
+static void test_pull_resume(void)
+{
+    char store[512], path[1024], partial[1100];
+    make_dir(store, sizeof store, "resume");
+    hs_route r = {"/tester/tiny-GGUF/resolve/main/drop.gguf",
+                  HS_DROP_HALF,
+                  model,
+                  model_len,
+                  0,
+                  NULL,
+                  1,
+                  NULL};
+    hs_route_add(srv, &r);
+    path_in(path, sizeof path, store, "drop.gguf");
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    tk_hub_pull_result res;
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/drop.gguf", model_sha, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "lost");
+    CHECK_CONTAINS(tk_last_error(), "run the same command again to resume");
+    CHECK(!exists(path));
+    CHECK_INT(file_size(partial), (long long)(model_len / 2));
+    /* A partial file is never taken for a model. */
+    char found[1024];
+    CHECK_INT(tk_hub_find(store, "drop", found, sizeof found), TK_ERR_NOT_FOUND);
+
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/drop.gguf", model_sha, &res), TK_OK);
+    CHECK(res.resumed);
+    CHECK(res.verified);
+    char range[128], want[64];
+    hs_last_range(srv, r.path, range, sizeof range);
+    snprintf(want, sizeof want, "bytes=%zu-", model_len / 2);
+    CHECK_STR(range, want);
+    CHECK(file_equals(path, model, model_len));
+    CHECK(!exists(partial));
+    CHECK_INT(progress_resumed, model_len / 2);
+
+    /* A server that ignores Range: the partial file's bytes (garbage here)
+     * are discarded and the download starts over. */
+    route("/tester/tiny-GGUF/resolve/main/norange.gguf", HS_NO_RANGE, model, model_len);
+    path_in(path, sizeof path, store, "norange.gguf");
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    char junk[1000];
+    memset(junk, 'x', sizeof junk);
+    write_file(partial, junk, sizeof junk);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/norange.gguf", NULL, &res), TK_OK);
+    CHECK(!res.resumed);
+    CHECK(progress_restarted);
+    CHECK(file_equals(path, model, model_len));
+    CHECK_STR(res.sha256, model_sha);
+    hs_last_range(srv, "/tester/tiny-GGUF/resolve/main/norange.gguf", range, sizeof range);
+    CHECK_STR(range, "bytes=1000-");
+
+    /* A server that honours Range continues whatever the partial file
+     * holds: garbage there makes a corrupt file, which is deleted. */
+    route("/tester/tiny-GGUF/resolve/main/junk.gguf", HS_SERVE, model, model_len);
+    path_in(path, sizeof path, store, "junk.gguf");
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    write_file(partial, junk, sizeof junk);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/junk.gguf", model_sha, &res), TK_ERR_CHECKSUM);
+    CHECK(!exists(path));
+    CHECK(!exists(partial));
+    write_file(partial, junk, sizeof junk);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/junk.gguf", NULL, &res), TK_ERR_FORMAT);
+    CHECK(!exists(path));
+    CHECK(!exists(partial));
+
+    /* A complete partial file (interrupted before the rename): the server
+     * answers 416 and the file is verified and kept. */
+    write_file(partial, model, model_len);
+    int hits = hs_hits(srv, "/tester/tiny-GGUF/resolve/main/junk.gguf");
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/junk.gguf", model_sha, &res), TK_OK);
+    CHECK(res.verified);
+    CHECK(file_equals(path, model, model_len));
+    CHECK_INT(hs_hits(srv, "/tester/tiny-GGUF/resolve/main/junk.gguf"), hits + 1);
+
+    /* A partial file larger than the file: 416 with another size, so the
+     * download starts over. */
+    char *big = malloc(model_len + 100);
+    memcpy(big, model, model_len);
+    memset(big + model_len, 'y', 100);
+    path_in(path, sizeof path, store, "big.gguf");
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    write_file(partial, big, model_len + 100);
+    free(big);
+    route("/tester/tiny-GGUF/resolve/main/big.gguf", HS_SERVE, model, model_len);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/big.gguf", model_sha, &res), TK_OK);
+    CHECK(file_equals(path, model, model_len));
+
+    /* Another pull of the same file holds the lock. */
+    route("/tester/tiny-GGUF/resolve/main/locked.gguf", HS_SERVE, model, model_len);
+    path_in(path, sizeof path, store, "locked.gguf");
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    int fd = open(partial, O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/locked.gguf", NULL, &res), TK_ERR_LIMIT);
+    CHECK_CONTAINS(tk_last_error(), "another");
+    close(fd);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/locked.gguf", NULL, &res), TK_OK);
+}
+
+static void test_pull_errors(void)
+{
+    char store[512], path[1024];
+    make_dir(store, sizeof store, "errors");
+    tk_hub_pull_result res;
+
+    /* Redirects are followed; a loop is cut off. */
+    hs_route redir = {"/tester/tiny-GGUF/resolve/main/moved.gguf",
+                      HS_REDIRECT,
+                      NULL,
+                      0,
+                      0,
+                      "/cdn/blob/1234",
+                      0,
+                      NULL};
+    hs_route_add(srv, &redir);
+    route("/cdn/blob/1234", HS_SERVE, model, model_len);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/moved.gguf", model_sha, &res), TK_OK);
+    path_in(path, sizeof path, store, "moved.gguf");
+    CHECK(file_equals(path, model, model_len));
+    hs_route loop = {"/tester/tiny-GGUF/resolve/main/loop.gguf", HS_REDIRECT, NULL, 0, 0,
+                     "/tester/tiny-GGUF/resolve/main/loop.gguf", 0,           NULL};
+    hs_route_add(srv, &loop);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/loop.gguf", NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "too many redirects");
+
+    /* 404 names the URL; nothing is left behind. */
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/missing.gguf", NULL, &res), TK_ERR_NOT_FOUND);
+    CHECK_CONTAINS(tk_last_error(), "404");
+    CHECK_CONTAINS(tk_last_error(), "/tester/tiny-GGUF/resolve/main/missing.gguf");
+    path_in(path, sizeof path, store, "missing.gguf.partial");
+    CHECK(!exists(path));
+
+    /* 401/403: explain gated repositories and HF_TOKEN. */
+    hs_route r403 = {
+        "/tester/gated-GGUF/resolve/main/g.gguf", HS_STATUS, NULL, 0, 403, NULL, 0, NULL};
+    hs_route_add(srv, &r403);
+    CHECK_INT(pull(store, "hf:tester/gated-GGUF/g.gguf", NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "403");
+    CHECK_CONTAINS(tk_last_error(), "gated");
+    CHECK_CONTAINS(tk_last_error(), "HF_TOKEN");
+    CHECK_CONTAINS(tk_last_error(), "/tester/gated-GGUF");
+    hs_route tok = {"/tester/private-GGUF/resolve/main/p.gguf",
+                    HS_TOKEN,
+                    model,
+                    model_len,
+                    0,
+                    NULL,
+                    0,
+                    "hf_secret123"};
+    hs_route_add(srv, &tok);
+    CHECK_INT(pull(store, "hf:tester/private-GGUF/p.gguf", NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "401");
+    CHECK_CONTAINS(tk_last_error(), "HF_TOKEN=<token>");
+    token_for_pull = "hf_wrong";
+    CHECK_INT(pull(store, "hf:tester/private-GGUF/p.gguf", NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "was not accepted");
+    token_for_pull = "hf_secret123";
+    CHECK_INT(pull(store, "hf:tester/private-GGUF/p.gguf", model_sha, &res), TK_OK);
+    /* The token is not sent to other hosts than the Hugging Face endpoint. */
+    char url[256];
+    snprintf(url, sizeof url, "http://localhost:%d/tester/private-GGUF/resolve/main/p.gguf",
+             hs_port(srv));
+    CHECK_INT(pull(store, url, NULL, &res), TK_OK);
+    CHECK(res.already_present);
+    char other[512];
+    make_dir(other, sizeof other, "errors-other");
+    CHECK_INT(pull(other, url, NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "401");
+    token_for_pull = NULL;
+
+    /* A 500 says to try later. */
+    hs_route r500 = {
+        "/tester/tiny-GGUF/resolve/main/boom.gguf", HS_STATUS, NULL, 0, 500, NULL, 0, NULL};
+    hs_route_add(srv, &r500);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/boom.gguf", NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "500");
+
+    /* A stalled transfer times out (low-speed limit) and keeps its bytes. */
+    route("/tester/tiny-GGUF/resolve/main/stall.gguf", HS_STALL, model, model_len);
+    double t0 = core_now();
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/stall.gguf", NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "stalled");
+    CHECK(core_now() - t0 < 8);
+    path_in(path, sizeof path, store, "stall.gguf.partial");
+    CHECK_INT(file_size(path), 16);
+
+    /* Nobody listening: the host is named. */
+    hs_server *dead = hs_start();
+    int dead_port = hs_port(dead);
+    hs_stop(dead);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x/model.gguf", dead_port);
+    CHECK_INT(pull(store, url, NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "cannot connect to 127.0.0.1");
+    path_in(path, sizeof path, store, "model.gguf.partial");
+    CHECK(!exists(path));
+}
+
+/* ---- list, rm, resolve, help ------------------------------------------- */
+
+static void test_store_ops(void)
+{
+    char store[512], path[1024], out[1024];
+    make_dir(store, sizeof store, "ops");
+    tk_hub_pull_result res;
+    route("/tester/tiny-GGUF/resolve/main/stories260K.gguf", HS_SERVE, model, model_len);
+    CHECK_INT(pull(store, "hf:tester/tiny-GGUF/stories260K.gguf", NULL, &res), TK_OK);
+    CHECK_INT(pull(store, "tinyllama", model_sha, &res), TK_ERR_NOT_FOUND); /* not served */
+    route("/TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF/resolve/main/tinyllama-1.1b-chat-v1.0.Q4_K_M."
+          "gguf",
+          HS_SERVE, model, model_len);
+    CHECK_INT(pull(store, "tinyllama", model_sha, &res), TK_OK);
+    path_in(path, sizeof path, store, "broken.gguf");
+    write_file(path, "GGUF\x03\x00\x00\x00garbage", 15);
+    path_in(path, sizeof path, store, "half.gguf.partial");
+    write_file(path, model, 1000);
+    path_in(path, sizeof path, store, "notes.txt");
+    write_file(path, "x", 1);
+
+    tk_hub_entry *list = NULL;
+    size_t n = 0;
+    CHECK_INT(tk_hub_list(store, &list, &n), TK_OK);
+    CHECK_INT(n, 4);
+    if (n == 4) {
+        CHECK_STR(list[0].name, "broken.gguf");
+        CHECK(!list[0].valid && !list[0].partial);
+        CHECK_CONTAINS(list[0].types, "unreadable");
+        CHECK_STR(list[1].name, "half.gguf.partial");
+        CHECK(list[1].partial && !list[1].valid);
+        CHECK_INT(list[1].size, 1000);
+        CHECK_STR(list[2].name, "stories260K.gguf");
+        CHECK(list[2].valid);
+        CHECK_STR(list[2].alias, "");
+        CHECK_INT(list[2].size, model_len);
+        tk_gguf *g = NULL;
+        char want[64] = "?";
+        if (tk_gguf_open(shared_path("models/stories260K.gguf"), &g) == TK_OK) {
+            snprintf(want, sizeof want, "F32 %lld", (long long)tk_gguf_n_tensors(g));
+            tk_gguf_close(g);
+        }
+        CHECK_STR(list[2].types, want);
+        CHECK_STR(list[3].name, "tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf");
+        CHECK_STR(list[3].alias, "tinyllama");
+        path_in(path, sizeof path, store, "stories260K.gguf");
+        CHECK_STR(list[2].path, path);
+    }
+    free(list);
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/does-not-exist", store);
+    CHECK_INT(tk_hub_list(missing, &list, &n), TK_OK);
+    CHECK_INT(n, 0);
+    CHECK(list == NULL);
+
+    /* Finding by file name, stem, case, alias. */
+    path_in(path, sizeof path, store, "stories260K.gguf");
+    CHECK_INT(tk_hub_find(store, "stories260K.gguf", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK_INT(tk_hub_find(store, "stories260K", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK_INT(tk_hub_find(store, "STORIES260k", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK_INT(tk_hub_find(store, "tinyllama", out, sizeof out), TK_OK);
+    CHECK_CONTAINS(out, "tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf");
+    CHECK_INT(tk_hub_find(store, "half", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_INT(tk_hub_find(store, "half.gguf.partial", out, sizeof out), TK_ERR_NOT_FOUND);
+
+    /* Resolution: an existing path wins, then the store. */
+    tk_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", store);
+    tk_platform plat;
+    memset(&plat, 0, sizeof plat);
+    plat.os = TK_OS_LINUX;
+    const char *shared_model = shared_path("models/stories260K.gguf");
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, shared_model, out, sizeof out), TK_OK);
+    CHECK_STR(out, shared_model);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "stories260K", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "tinyllama", out, sizeof out), TK_OK);
+    CHECK_CONTAINS(out, "/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf");
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "hf:tester/tiny-GGUF/stories260K.gguf", out, sizeof out),
+              TK_OK);
+    CHECK_STR(out, path);
+    /* A file in the working directory wins over the store's model of the
+     * same name. */
+    char cwd[1024];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK_INT(chdir(tmp_root), 0);
+    write_file("stories260K", "local", 5);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "stories260K", out, sizeof out), TK_OK);
+    CHECK_STR(out, "stories260K");
+    unlink("stories260K");
+    CHECK_INT(chdir(cwd), 0);
+
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "llama3.2-1b", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_CONTAINS(tk_last_error(), "tektra pull llama3.2-1b");
+    CHECK_CONTAINS(tk_last_error(), store);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "hf:o/r/x.gguf", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_CONTAINS(tk_last_error(), "tektra pull hf:o/r/x.gguf");
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "nosuchmodel", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_CONTAINS(tk_last_error(), "tektra list");
+    CHECK(strstr(tk_last_error(), "tektra pull nosuchmodel") == NULL);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "/no/such/dir/m.gguf", out, sizeof out),
+              TK_ERR_NOT_FOUND);
+    CHECK_CONTAINS(tk_last_error(), "no such file");
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "half", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, store, out, sizeof out), TK_ERR_INVALID_ARG);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "", out, sizeof out), TK_ERR_INVALID_ARG);
+
+    /* First-run help. */
+    char help[2048];
+    plat.ram_total = 6ull * 1024 * 1024 * 1024;
+    size_t len = tk_hub_help_text(&cfg, &plat, "foo", help, sizeof help);
+    CHECK_INT(len, strlen(help));
+    CHECK_CONTAINS(help, "'foo'");
+    CHECK_CONTAINS(help, store);
+    CHECK_CONTAINS(help, "stories260K.gguf");
+    CHECK_CONTAINS(help, "tinyllama");
+    CHECK_CONTAINS(help, "6.0 GiB");
+    CHECK_CONTAINS(help, "Qwen2.5 1.5B Instruct (Q4_K_M, 986 MB)");
+    CHECK_CONTAINS(help, "tektra pull qwen2.5-1.5b");
+    CHECK_CONTAINS(help, "-m /path/to/model.gguf");
+    CHECK_CONTAINS(help, "TEKTRA_MODEL=");
+    CHECK_CONTAINS(help, "[model] path");
+    char small[10];
+    CHECK_INT(tk_hub_help_text(&cfg, &plat, "foo", small, sizeof small), len);
+    CHECK_INT(strlen(small), sizeof small - 1);
+
+    /* Removing: names only, never paths. */
+    static const char *const refused[] = {
+        "../ops/stories260K.gguf", "a/b", "/etc/passwd", "..", ".hidden", "x\\y"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        CHECK_MSG(tk_hub_remove(store, refused[i], out, sizeof out) == TK_ERR_INVALID_ARG,
+                  "%s not refused", refused[i]);
+    CHECK(exists(path));
+    CHECK_INT(tk_hub_remove(store, "stories260K", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK(!exists(path));
+    CHECK_INT(tk_hub_remove(store, "stories260K", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_INT(tk_hub_remove(store, "half", out, sizeof out), TK_OK);
+    CHECK_CONTAINS(out, "half.gguf.partial");
+    CHECK_INT(tk_hub_remove(store, "tinyllama", out, sizeof out), TK_OK);
+    CHECK_INT(tk_hub_list(store, &list, &n), TK_OK);
+    CHECK_INT(n, 1);
+    free(list);
+    len = tk_hub_help_text(&cfg, &plat, NULL, help, sizeof help);
+    CHECK_CONTAINS(help, "has no models yet");
+}
+
+/* ---- end to end: the real tektra program ------------------------------- */
+
+static char bin[1024];
+
+/* Runs `tektra ARGS` with the test environment; stdout and stderr go to
+ * files whose contents are returned in out/err (static buffers). */
+static int run_tektra(const char *store, const char *args, char **out, char **err)
+{
+    static char *out_buf, *err_buf;
+    free(out_buf);
+    free(err_buf);
+    out_buf = err_buf = NULL;
+    char out_path[600], err_path[600], cmd[4096];
+    snprintf(out_path, sizeof out_path, "%s/out.txt", tmp_root);
+    snprintf(err_path, sizeof err_path, "%s/err.txt", tmp_root);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && env -u TEKTRA_MODEL -u HF_TOKEN TEKTRA_MODELS='%s' HF_ENDPOINT='%s' "
+             "XDG_CONFIG_HOME='%s' '%s' %s >'%s' 2>'%s' </dev/null",
+             tmp_root, store, endpoint, tmp_root, bin, args, out_path, err_path);
+    int rc = system(cmd);
+    size_t n;
+    if (core_read_file(out_path, 1 << 20, &out_buf, &n) != TK_OK) out_buf = strdup("");
+    if (core_read_file(err_path, 1 << 20, &err_buf, &n) != TK_OK) err_buf = strdup("");
+    *out = out_buf;
+    *err = err_buf;
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_e2e(void)
+{
+    const char *dir = getenv("TK_BIN");
+    snprintf(bin, sizeof bin, "%s/tektra", dir ? dir : ".");
+    char store[512], path[1024], args[1200];
+    snprintf(store, sizeof store, "%s/e2e-store", tmp_root);
+    char *out, *err;
+    route("/tester/tiny-GGUF/resolve/main/stories260K.gguf", HS_SERVE, model, model_len);
+    route("/bartowski/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf",
+          HS_SERVE, model, model_len);
+
+    /* Usage errors exit 2 with one line. */
+    CHECK_INT(run_tektra(store, "pull", &out, &err), 2);
+    CHECK_CONTAINS(err, "tektra pull --help");
+    CHECK_INT(run_tektra(store, "pull --bogus x", &out, &err), 2);
+    CHECK_INT(run_tektra(store, "pull --sha256 xyz stories", &out, &err), 2);
+    CHECK_CONTAINS(err, "64 hex digits");
+    CHECK_INT(run_tektra(store, "pull a b", &out, &err), 2);
+    CHECK_INT(run_tektra(store, "list --bogus", &out, &err), 2);
+    CHECK_INT(run_tektra(store, "rm", &out, &err), 2);
+    CHECK_INT(run_tektra(store, "rm ../x", &out, &err), 2);
+    CHECK_CONTAINS(err, "refusing");
+    CHECK_INT(run_tektra(store, "pull --help", &out, &err), 0);
+    CHECK_CONTAINS(out, "--sha256");
+    CHECK_CONTAINS(out, "HF_TOKEN");
+    CHECK_CONTAINS(out, "qwen2.5-0.5b");
+    CHECK_INT(run_tektra(store, "list --help", &out, &err), 0);
+    CHECK_INT(run_tektra(store, "rm --help", &out, &err), 0);
+
+    /* An empty store says how to get a model. */
+    CHECK_INT(run_tektra(store, "list", &out, &err), 0);
+    CHECK_CONTAINS(out, "tektra pull");
+    CHECK_INT(run_tektra(store, "list --available", &out, &err), 0);
+    CHECK_CONTAINS(out, "qwen2.5-0.5b:q8_0");
+    CHECK_CONTAINS(out, "bartowski/Qwen2.5-0.5B-Instruct-GGUF");
+
+    /* Pull by hf: spec with a checksum; progress goes to stderr as lines. */
+    snprintf(args, sizeof args, "pull hf:tester/tiny-GGUF/stories260K.gguf --sha256 %s", model_sha);
+    CHECK_INT(run_tektra(store, args, &out, &err), 0);
+    path_in(path, sizeof path, store, "stories260K.gguf");
+    CHECK_CONTAINS(out, path);
+    CHECK_CONTAINS(out, "verified");
+    CHECK_CONTAINS(err, "stories260K.gguf:   0% 0 B of 1.19 MB");
+    CHECK_CONTAINS(err, "stories260K.gguf: 1.19 MB done in");
+    CHECK(strchr(err, '\r') == NULL);
+    CHECK(file_equals(path, model, model_len));
+
+    /* Pull by alias (the catalogue's entry served by the loopback server). */
+    snprintf(args, sizeof args, "pull qwen2.5-0.5b --sha256 %s", model_sha);
+    CHECK_INT(run_tektra(store, args, &out, &err), 0);
+    CHECK_INT(run_tektra(store, "pull qwen2.5-0.5b", &out, &err), 0);
+    CHECK_CONTAINS(out, "already");
+
+    CHECK_INT(run_tektra(store, "list", &out, &err), 0);
+    CHECK_CONTAINS(out, "stories260K.gguf");
+    CHECK_CONTAINS(out, "qwen2.5-0.5b");
+    CHECK_CONTAINS(out, "F32 ");
+    CHECK_CONTAINS(out, path);
+
+    /* The pulled file is a model the other commands open. */
+    CHECK_INT(run_tektra(store, "--help", &out, &err), 0);
+    if (strstr(out, "\n  info ")) {
+        snprintf(args, sizeof args, "info '%s'", path);
+        CHECK_INT(run_tektra(store, args, &out, &err), 0);
+    }
+    tk_gguf *g = NULL;
+    CHECK_INT(tk_gguf_open(path, &g), TK_OK);
+    tk_gguf_close(g);
+
+    /* Interrupted, then resumed by running the same command again. */
+    hs_route r = {"/tester/tiny-GGUF/resolve/main/drop.gguf",
+                  HS_DROP_HALF,
+                  model,
+                  model_len,
+                  0,
+                  NULL,
+                  1,
+                  NULL};
+    hs_route_add(srv, &r);
+    CHECK_INT(run_tektra(store, "pull hf:tester/tiny-GGUF/drop.gguf", &out, &err), 1);
+    CHECK_CONTAINS(err, "run the same command again to resume");
+    CHECK_INT(run_tektra(store, "list", &out, &err), 0);
+    CHECK_CONTAINS(out, "drop.gguf.partial");
+    CHECK_INT(run_tektra(store, "pull hf:tester/tiny-GGUF/drop.gguf", &out, &err), 0);
+    CHECK_CONTAINS(err, "resuming");
+    path_in(path, sizeof path, store, "drop.gguf");
+    CHECK(file_equals(path, model, model_len));
+
+    /* Errors name the problem. */
+    CHECK_INT(run_tektra(store, "pull hf:tester/tiny-GGUF/missing.gguf", &out, &err), 1);
+    CHECK_CONTAINS(err, "404");
+    CHECK_CONTAINS(err, "missing.gguf");
+    CHECK_INT(run_tektra(store, "pull no-such-model", &out, &err), 1);
+    CHECK_CONTAINS(err, "not a model name");
+    snprintf(args, sizeof args, "pull hf:tester/tiny-GGUF/stories260K.gguf --force --sha256 %s",
+             "1111111111111111111111111111111111111111111111111111111111111111");
+    CHECK_INT(run_tektra(store, args, &out, &err), 1);
+    CHECK_CONTAINS(err, "corrupt");
+    path_in(path, sizeof path, store, "stories260K.gguf");
+    CHECK(file_equals(path, model, model_len)); /* the old file is untouched */
+
+    /* rm removes; a second rm has nothing to remove. */
+    CHECK_INT(run_tektra(store, "rm stories260K drop", &out, &err), 0);
+    CHECK(!exists(path));
+    CHECK_INT(run_tektra(store, "rm stories260K", &out, &err), 1);
+    CHECK_CONTAINS(err, "not in the model store");
+    CHECK_INT(run_tektra(store, "list", &out, &err), 0);
+    CHECK(strstr(out, "stories260K") == NULL);
+    CHECK_CONTAINS(out, "qwen2.5-0.5b");
+}
+
+int main(int argc, char **argv)
+{
+    bool e2e = argc > 1 && strcmp(argv[1], "e2e") == 0;
+    /* Loopback requests must not go through a proxy of the environment. */
+    setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+    setenv("no_proxy", "127.0.0.1,localhost", 1);
+    if (core_read_file(shared_path("models/stories260K.gguf"), 1 << 24, &model, &model_len) !=
+        TK_OK) {
+        fprintf(stderr, "cannot read the test model: %s\n", tk_last_error());
+        return 1;
+    }
+    hub_sha256_buffer_hex(model, model_len, model_sha);
+    if (!mkdtemp(tmp_root)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    srv = hs_start();
+    if (!srv) {
+        fprintf(stderr, "cannot start the loopback server\n");
+        return 1;
+    }
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", hs_port(srv));
+
+    if (e2e) {
+        test_e2e();
+    } else {
+        test_sha256();
+        test_catalogue();
+        test_store_dir();
+        test_sources();
+        test_format();
+        test_pull_basic();
+        test_pull_verification();
+        test_pull_resume();
+        test_pull_errors();
+        test_store_ops();
+    }
+
+    hs_stop(srv);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_root);
+    free(model);
+    return check_summary();
+}
