@@ -26,13 +26,11 @@ if(CMAKE_C_COMPILER_ID MATCHES "Clang")
     endif()
 endif()
 
-add_executable(fuzz_gguf_seeds gguf_fuzz_seeds.c)
-target_compile_definitions(fuzz_gguf_seeds PRIVATE GGUF_SEEDS_MAIN)
-target_link_libraries(fuzz_gguf_seeds PRIVATE tk_gguf tk_quant tk_core)
-target_include_directories(fuzz_gguf_seeds PRIVATE ${CMAKE_SOURCE_DIR}/src
-    ${CMAKE_CURRENT_SOURCE_DIR})
-
 if(TK_FUZZ_LIBFUZZER)
+    # writes the seed files into the directory it is given
+    add_executable(fuzz_gguf_seeds gguf_fuzz_seeds.c)
+    target_compile_definitions(fuzz_gguf_seeds PRIVATE GGUF_SEEDS_MAIN)
+    target_link_libraries(fuzz_gguf_seeds PRIVATE tk_gguf tk_quant tk_core)
     file(GLOB _gguf_srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/gguf/*.c)
     add_executable(fuzz_gguf fuzz_gguf.c ${_gguf_srcs})
     target_compile_options(fuzz_gguf PRIVATE -fsanitize=fuzzer,address,undefined
