@@ -222,6 +222,13 @@ int cmd_chat(int argc, char **argv)
         printf("tektra %s - %s backend (%s)%s\n", tk_version(), tk_engine_backend_name(e),
                tk_engine_display_name(e),
                tk_engine_has_model(e) ? "" : ", no model loaded");
+        if (!tk_engine_has_model(e)) {
+            /* First run: say what to do before the user types anything. */
+            char help[4096];
+            const char *named = s.config.model_path[0] ? s.config.model_path : NULL;
+            tk_hub_help_text(&s.config, &s.platform, named, help, sizeof help);
+            printf("\n%s\n", help);
+        }
         printf("Type a message, /help for commands, Ctrl-D to leave.\n");
         using_history();
     }

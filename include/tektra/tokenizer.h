@@ -132,8 +132,8 @@ tk_status tk_tokenize(const tk_tokenizer *t, const char *text, size_t len, bool 
                       bool parse_special, int32_t *ids, size_t max_ids, size_t *n_ids);
 /* Same, allocating: *ids is owned by the caller (free with free()); it is
  * non-NULL on success even when *n_ids is 0. */
-tk_status tk_tokenize_alloc(const tk_tokenizer *t, const char *text, size_t len,
-                            bool add_special, bool parse_special, int32_t **ids, size_t *n_ids);
+tk_status tk_tokenize_alloc(const tk_tokenizer *t, const char *text, size_t len, bool add_special,
+                            bool parse_special, int32_t **ids, size_t *n_ids);
 
 /* ---- detokenizing -------------------------------------------------------
  *
