@@ -8,7 +8,7 @@
 const char app_settings_help[] =
     "  -m, --model PATH       model file (GGUF)\n"
     "  -n, --max-tokens N     most tokens per answer (default 512)\n"
-    "      --temp T           temperature, 0 = greedy (default 0.7)\n"
+    "      --temp T           temperature; 0 = greedy, penalties off (default 0.7)\n"
     "      --top-p P          nucleus sampling, (0, 1] (default 0.9)\n"
     "      --top-k K          keep the K most likely tokens, 0 = off (default 40)\n"
     "      --min-p P          drop tokens below P x the best, [0, 1) (default 0.05)\n"

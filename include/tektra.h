@@ -23,6 +23,7 @@
 #include "tektra/model.h"
 #include "tektra/tokenizer.h"
 #include "tektra/hub.h"
+#include "tektra/chat.h"
 #include "tektra/sampling.h"
 #include "tektra/backend.h"
 

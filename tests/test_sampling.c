@@ -129,7 +129,17 @@ static void test_greedy_and_penalties(void)
     CHECK_NEAR(tk_sampler_last_prob(s, 0), 1.0, 0);
     tk_sampler_free(s);
 
-    /* Repetition penalty 2: 2.0 -> 1.0 < 1.5, so id 1 wins. */
+    /* Greedy ignores the penalties: temperature 0 is the model's own choice. */
+    p.repeat_penalty = 2;
+    p.repeat_last_n = 4;
+    CHECK_INT(tk_sampler_create(&p, 3, &s), TK_OK);
+    tk_sampler_accept(s, 0);
+    CHECK_INT(tk_sampler_sample(s, logits), 0);
+    tk_sampler_free(s);
+
+    /* Repetition penalty 2 with top-k 1: 2.0 -> 1.0 < 1.5, so id 1 wins. */
+    p = plain();
+    p.top_k = 1;
     p.repeat_penalty = 2;
     p.repeat_last_n = 4;
     CHECK_INT(tk_sampler_create(&p, 3, &s), TK_OK);
@@ -146,7 +156,7 @@ static void test_greedy_and_penalties(void)
 
     /* Frequency and presence: id 0 seen twice: 2.0 - 2*0.2 - 0.3 = 1.3 < 1.5. */
     p = plain();
-    p.temperature = 0;
+    p.top_k = 1;
     p.frequency_penalty = 0.2;
     p.presence_penalty = 0.3;
     p.repeat_last_n = 8;

@@ -2,8 +2,9 @@
  *
  * The chain, in this order: repetition penalties over the last
  * `repeat_last_n` accepted tokens (repeat, frequency, presence), top-k,
- * top-p, min-p, temperature, then a draw. Temperature 0 is greedy (the most
- * likely token after the penalties). A seed makes the draws repeatable.
+ * top-p, min-p, temperature, then a draw. Temperature 0 is greedy: the
+ * model's most likely token, with the penalties off, so it reproduces the
+ * model's own greedy continuation. A seed makes the draws repeatable.
  * Nothing is allocated per token: buffers are sized at creation. */
 #ifndef TEKTRA_SAMPLING_H
 #define TEKTRA_SAMPLING_H

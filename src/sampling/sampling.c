@@ -231,9 +231,9 @@ int32_t tk_sampler_sample(tk_sampler *s, const float *logits)
         /* A NaN logit never wins. */
         s->cands[i].logit = isnan(logits[i]) ? -INFINITY : logits[i];
     }
-    apply_penalties(s);
-
     if (p->temperature == 0) {
+        /* Greedy: the model's most likely token, penalties off, so that
+         * temperature 0 reproduces the model's own greedy continuation. */
         int best = 0;
         for (int i = 1; i < n; i++)
             if (s->cands[i].logit > s->cands[best].logit) best = i;
@@ -242,6 +242,7 @@ int32_t tk_sampler_sample(tk_sampler *s, const float *logits)
         s->n_cands = 1;
         return s->cands[0].id;
     }
+    apply_penalties(s);
 
     /* top-k; without it, sort only as far as top-p and min-p need. */
     if (p->top_k > 0 && p->top_k < n) {

@@ -1,0 +1,292 @@
+/* End to end: the assistant with a real model. `tektra run` reproduces the
+ * reference's greedy text, `-p -` reads stdin, the chat REPL works through
+ * pipes (multi-turn, /commands, EOF) and through a pseudo-terminal (line
+ * editing history, Ctrl-C stopping an answer but not the program). */
+#include "check.h"
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <time.h>
+#include <unistd.h>
+
+static proc_result r;
+
+static void core_copy(char *dst, const char *src, size_t size)
+{
+    size_t n = strlen(src);
+    if (n >= size) n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+static char model[4096];
+
+static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void run(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[8192];
+    snprintf(full, sizeof full,
+             "unset $(env | grep -o '^TEKTRA_[A-Z_]*') 2>/dev/null; export "
+             "XDG_CONFIG_HOME=/nonexistent TEKTRA_MODELS=/nonexistent; %s",
+             cmd);
+    proc_run(&r, full);
+}
+
+/* The token ids of the reference's greedy continuation. */
+static int read_greedy(const char *name, int *ids, int max)
+{
+    char *text = NULL;
+    FILE *f = fopen(shared_path(name), "r");
+    if (!f) return 0;
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    text = strstr(buf, "greedy=");
+    if (!text) return 0;
+    text += 7;
+    int k = 0;
+    while (k < max && *text && *text != '\n' && *text != ' ') {
+        ids[k++] = (int)strtol(text, &text, 10);
+        if (*text == ',') text++;
+    }
+    return k;
+}
+
+static void test_run_reproduces_reference(void)
+{
+    const struct {
+        const char *prompt, *txt, *greedy;
+    } cases[] = {
+        {"Once upon a time", "oracle/stories260K-p1.txt", "oracle/stories260K-p1.greedy"},
+        {"Lily and Tom went to the park. They saw a", "oracle/stories260K-p2.txt",
+         "oracle/stories260K-p2.greedy"},
+    };
+    for (int c = 0; c < 2; c++) {
+        run("$TK_BIN/tektra run -m %s -p '%s' --temp 0 -n 100", model, cases[c].prompt);
+        CHECK_INT(r.rc, 0);
+        /* The reference's text (prompt + continuation, with the leading
+         * space its detokenizer keeps after BOS) starts what we print. */
+        static char want[65536];
+        FILE *f = fopen(shared_path(cases[c].txt), "r");
+        size_t n = f ? fread(want, 1, sizeof want - 1, f) : 0;
+        if (f) fclose(f);
+        want[n] = '\0';
+        while (n > 0 && (want[n - 1] == '\n' || want[n - 1] == ' ')) want[--n] = '\0';
+        const char *w = want[0] == ' ' ? want + 1 : want;
+        CHECK_MSG(strncmp(r.out, w, strlen(w)) == 0, "case %d:\nours: %s\nwant: %s", c, r.out, w);
+
+        /* And the ids are the reference's, all 100 of them. */
+        int ids[128];
+        int n_ids = read_greedy(cases[c].greedy, ids, 128);
+        CHECK_INT(n_ids, 100);
+        char esc[65536];
+        size_t k = 0;
+        for (const char *p = r.out; *p && k + 8 < sizeof esc; p++) {
+            if (*p == '\'') {
+                memcpy(esc + k, "'\\''", 4);
+                k += 4;
+            } else {
+                esc[k++] = *p;
+            }
+        }
+        while (k > 0 && esc[k - 1] == '\n') k--;
+        esc[k] = '\0';
+        run("$TK_BIN/tektra tokenize -m %s --ids-only --add-special '%s'", model, esc);
+        char want_ids[4096];
+        size_t used = 0;
+        run("$TK_BIN/tektra tokenize -m %s --ids-only --add-special '%s'", model,
+            cases[c].prompt);
+        char prompt_ids[1024];
+        core_copy(prompt_ids, r.out, sizeof prompt_ids);
+        used = (size_t)snprintf(want_ids, sizeof want_ids, "%s", prompt_ids);
+        while (used > 0 && (want_ids[used - 1] == '\n')) want_ids[--used] = '\0';
+        for (int i = 0; i < n_ids; i++)
+            used += (size_t)snprintf(want_ids + used, sizeof want_ids - used, " %d", ids[i]);
+        run("$TK_BIN/tektra tokenize -m %s --ids-only --add-special '%s'", model, esc);
+        CHECK_MSG(strncmp(r.out, want_ids, strlen(want_ids)) == 0, "ids:\nours: %s\nwant: %s",
+                  r.out, want_ids);
+    }
+
+    /* -p - reads the prompt from stdin; --no-echo prints only the answer. */
+    run("printf 'Once upon a time' | $TK_BIN/tektra run -m %s -p - --temp 0 -n 8 --no-echo",
+        model);
+    CHECK_INT(r.rc, 0);
+    CHECK_STR(r.out, ", there was a little girl\n");
+    /* A stop string ends the answer before it, and nothing of it shows. */
+    run("$TK_BIN/tektra run -m %s -p 'Once upon a time' --temp 0 -n 40 --no-echo --stop Lily",
+        model);
+    CHECK_INT(r.rc, 0);
+    CHECK_STR(r.out, ", there was a little girl named \n");
+    /* -n bounds the answer; the same seed gives the same text. */
+    char first[4096];
+    run("$TK_BIN/tektra run -m %s -p 'Once' --temp 1 --seed 7 -n 20 --no-echo", model);
+    CHECK_INT(r.rc, 0);
+    core_copy(first, r.out, sizeof first);
+    run("$TK_BIN/tektra run -m %s -p 'Once' --temp 1 --seed 7 -n 20 --no-echo", model);
+    CHECK_STR(r.out, first);
+    /* Verbose mode reports the seed and the numbers. */
+    run("$TK_BIN/tektra run -m %s -p 'Once' -n 5 -v --no-echo 2>&1 >/dev/null", model);
+    CHECK_CONTAINS(r.out, "tektra: seed ");
+    CHECK_CONTAINS(r.out, "generated 5 tokens");
+    /* A prompt longer than the context is an error with the numbers. */
+    run("$TK_BIN/tektra run -m %s -c 16 -p 'Once upon a time there was a little girl named Lily "
+        "and she liked to play in the park' -n 5",
+        model);
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "the context holds 16");
+    /* --chat uses a chat template (a built-in one for this model). */
+    run("$TK_BIN/tektra run -m %s -p 'Hello' --chat -n 10 --temp 0", model);
+    CHECK_INT(r.rc, 0);
+}
+
+static void test_repl_pipes(void)
+{
+    run("printf 'Once upon a time\\n/stats\\nThe end\\n/reset\\n/quit\\n' | $TK_BIN/tektra -m %s "
+        "--temp 0 -n 12",
+        model);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "generated: 12 tokens");
+    CHECK_CONTAINS(r.out, "finished by: length (max tokens)");
+    CHECK_CONTAINS(r.out, "Conversation forgotten");
+    /* No answer yet: /stats says so. EOF ends cleanly. */
+    run("printf '/stats\\n' | $TK_BIN/tektra -m %s", model);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "No answer yet.");
+}
+
+/* ---- a pseudo-terminal --------------------------------------------------- */
+
+typedef struct pty_proc {
+    int fd;
+    pid_t pid;
+    char out[1 << 16];
+    size_t len;
+} pty_proc;
+
+static bool pty_start(pty_proc *p, char *const argv[])
+{
+    memset(p, 0, sizeof *p);
+    p->pid = forkpty(&p->fd, NULL, NULL, NULL);
+    if (p->pid < 0) return false;
+    if (p->pid == 0) {
+        setenv("TERM", "dumb", 1);
+        setenv("TEKTRA_MODELS", "/nonexistent", 1);
+        setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return true;
+}
+
+/* Reads what the program prints until `want` appears (or `ms` pass). */
+static bool pty_wait_for(pty_proc *p, const char *want, int ms)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (p->len && strstr(p->out, want)) return true;
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int elapsed = (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        if (elapsed >= ms) return false;
+        struct pollfd pfd = {p->fd, POLLIN, 0};
+        if (poll(&pfd, 1, ms - elapsed) <= 0) continue;
+        ssize_t n = read(p->fd, p->out + p->len, sizeof p->out - 1 - p->len);
+        if (n <= 0) return p->len && strstr(p->out, want);
+        p->len += (size_t)n;
+        p->out[p->len] = '\0';
+        if (p->len > sizeof p->out - 1024) {
+            /* Keep the tail. */
+            memmove(p->out, p->out + p->len / 2, p->len - p->len / 2 + 1);
+            p->len -= p->len / 2;
+        }
+    }
+}
+
+static void pty_send(pty_proc *p, const char *keys)
+{
+    ssize_t n = write(p->fd, keys, strlen(keys));
+    (void)n;
+}
+
+static int pty_finish(pty_proc *p)
+{
+    int st = 0;
+    for (int i = 0; i < 200; i++) {
+        pty_wait_for(p, "\x01never", 50);
+        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+            close(p->fd);
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        usleep(50 * 1000); /* the output may already be closed */
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &st, 0);
+    close(p->fd);
+    return -1;
+}
+
+static void test_repl_pty(void)
+{
+    char bin[4096];
+    snprintf(bin, sizeof bin, "%s/tektra", getenv("TK_BIN") ? getenv("TK_BIN") : ".");
+    char *argv[] = {bin, "-m", model, "--temp", "0", "-n", "6", "-c", "4096", NULL};
+    pty_proc p;
+    CHECK(pty_start(&p, argv));
+    CHECK_MSG(pty_wait_for(&p, "Ctrl-D to leave", 20000), "no banner: %s", p.out);
+    CHECK_CONTAINS(p.out, "GGUF backend");
+
+    /* A message, then the same message again from the history (up arrow). */
+    pty_send(&p, "Once upon a time\r");
+    CHECK_MSG(pty_wait_for(&p, "> ", 20000), "no second prompt: %s", p.out);
+    p.len = 0;
+    p.out[0] = '\0';
+    pty_send(&p, "\x1b[A\r");
+    CHECK_MSG(pty_wait_for(&p, "Once upon a time", 20000), "history not recalled: %s", p.out);
+    CHECK_MSG(pty_wait_for(&p, "> ", 20000), "no prompt after history: %s", p.out);
+
+    /* Ctrl-C during a long answer stops the answer, not the program. */
+    pty_send(&p, "/stats\r");
+    CHECK(pty_wait_for(&p, "finished by", 20000));
+    CHECK(pty_wait_for(&p, "tokens)\r\n> ", 20000));
+    pty_send(&p, "/quit\r");
+    CHECK_INT(pty_finish(&p), 0);
+
+    char *argv2[] = {bin, "-m", model, "--temp", "0", "-n", "100000", "-c", "8192", NULL};
+    CHECK(pty_start(&p, argv2));
+    CHECK(pty_wait_for(&p, "Ctrl-D to leave", 20000));
+    pty_send(&p, "Once upon a time\r");
+    CHECK(pty_wait_for(&p, "Lily", 20000)); /* the answer has started */
+    pty_send(&p, "\x03");                   /* Ctrl-C */
+    CHECK_MSG(pty_wait_for(&p, "[stopped]", 20000), "Ctrl-C did not stop: %.300s", p.out);
+    p.len = 0;
+    p.out[0] = '\0';
+    pty_send(&p, "/stats\r");
+    CHECK_MSG(pty_wait_for(&p, "finished by: cancelled", 20000), "stats: %s", p.out);
+    /* Ctrl-D (EOF) at the prompt leaves cleanly. Keys typed before the line
+     * editor has the terminal would be read by the tty driver instead, so
+     * wait for the prompt. */
+    CHECK(pty_wait_for(&p, "cancelled\r\n> ", 20000));
+    pty_send(&p, "\x04");
+    CHECK_INT(pty_finish(&p), 0);
+}
+
+int main(void)
+{
+    snprintf(model, sizeof model, "%s", shared_path("models/stories260K.gguf"));
+    test_run_reproduces_reference();
+    test_repl_pipes();
+    test_repl_pty();
+    return check_summary();
+}
