@@ -145,6 +145,11 @@ static void test_run_reproduces_reference(void)
         model);
     CHECK_INT(r.rc, 1);
     CHECK_CONTAINS(r.out, "the context holds 16");
+    /* benchmark_on_startup measures the backend on the loaded model. */
+    run("TEKTRA_BENCHMARK=true $TK_BIN/tektra run -m %s -p 'Once' -n 3 --no-echo", model);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "benchmark: GGUF ");
+    CHECK_CONTAINS(r.out, " tokens/s");
     /* --chat uses a chat template (a built-in one for this model). */
     run("$TK_BIN/tektra run -m %s -p 'Hello' --chat -n 10 --temp 0", model);
     CHECK_INT(r.rc, 0);

@@ -1,6 +1,9 @@
 /* Generation pieces of the backend: stop strings held back until decided. */
 #include "backend/stop.h"
 #include "check.h"
+#include "tektra.h"
+
+#include <unistd.h>
 
 /* Feeds `pieces` one by one and returns what would be shown. */
 static void run(const char *const *stops, int n_stops, const char *const *pieces, int n_pieces,
@@ -28,8 +31,138 @@ static void run(const char *const *stops, int n_stops, const char *const *pieces
     stop_free(&m);
 }
 
+/* A copy of stories260K with `template` as its chat template. */
+static void write_model_with_template(const char *path, const char *tmpl)
+{
+    tk_gguf *g;
+    CHECK_INT(tk_gguf_open(shared_path("models/stories260K.gguf"), &g), TK_OK);
+    tk_gguf_writer *w;
+    CHECK_INT(tk_gguf_writer_create(&w), TK_OK);
+    for (int64_t i = 0; i < tk_gguf_n_kv(g); i++) CHECK_INT(tk_gguf_writer_copy_kv(w, g, i), TK_OK);
+    CHECK_INT(tk_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl), TK_OK);
+    for (int64_t i = 0; i < tk_gguf_n_tensors(g); i++) {
+        const tk_gguf_tensor *t = tk_gguf_tensor_at(g, i);
+        CHECK_INT(tk_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size),
+                  TK_OK);
+    }
+    CHECK_INT(tk_gguf_writer_write(w, path), TK_OK);
+    tk_gguf_writer_free(w);
+    tk_gguf_close(g);
+}
+
+/* Tokens of `text` with special tokens parsed and no BOS added. */
+static int64_t count_tokens(const char *model_path, const char *text)
+{
+    tk_gguf *g;
+    tk_tokenizer *t;
+    if (tk_gguf_open(model_path, &g) != TK_OK) return -1;
+    if (tk_tokenizer_load(g, &t) != TK_OK) return -1;
+    size_t n = 0;
+    int32_t *ids;
+    tk_tokenize_alloc(t, text, strlen(text), false, true, &ids, &n);
+    free(ids);
+    tk_tokenizer_free(t);
+    tk_gguf_close(g);
+    return (int64_t)n;
+}
+
+static tk_engine *open_engine(const char *path)
+{
+    tk_platform p;
+    tk_platform_detect(&p);
+    tk_config c;
+    tk_config_defaults(&c);
+    c.threads = 1;
+    tk_engine *e = NULL;
+    CHECK_INT(tk_engine_create(TK_BACKEND_GGUF, &p, &c, &e), TK_OK);
+    if (e) CHECK_INT(tk_engine_load(e, path), TK_OK);
+    return e;
+}
+
+static void test_templates_and_bos(void)
+{
+    char dir[] = "/tmp/tk_backend_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    tk_message msgs[3] = {{"system", "Be kind."}, {"user", "Hello"}, {"assistant", "Hi"}};
+
+    /* The model's own template is used; BOS added once by the vocabulary. */
+    snprintf(path, sizeof path, "%s/own.gguf", dir);
+    write_model_with_template(path, "{% for m in messages %}[{{ m.role }}]{{ m.content }}"
+                                    "{% endfor %}{% if add_generation_prompt %}[assistant]"
+                                    "{% endif %}");
+    tk_engine *e = open_engine(path);
+    tk_session *s;
+    CHECK_INT(tk_session_create(e, &s), TK_OK);
+    int64_t n;
+    CHECK_INT(tk_session_count_chat_tokens(s, msgs, 2, &n), TK_OK);
+    CHECK_INT(n, 1 + count_tokens(path, "[system]Be kind.[user]Hello[assistant]"));
+    tk_session_free(s);
+    tk_engine_free(e);
+
+    /* A template that writes the BOS itself: it is not doubled. */
+    snprintf(path, sizeof path, "%s/bos.gguf", dir);
+    write_model_with_template(path, "{{ bos_token }}{% for m in messages %}{{ m.content }}"
+                                    "{% endfor %}");
+    e = open_engine(path);
+    CHECK_INT(tk_session_create(e, &s), TK_OK);
+    CHECK_INT(tk_session_count_chat_tokens(s, msgs + 1, 1, &n), TK_OK);
+    CHECK_INT(n, count_tokens(path, "<s>Hello"));
+    CHECK_INT(count_tokens(path, "<s>Hello"), 1 + count_tokens(path, "Hello"));
+    tk_session_free(s);
+    tk_engine_free(e);
+
+    /* A template that rejects the system role: the system text is merged
+     * into the first user turn. */
+    snprintf(path, sizeof path, "%s/nosys.gguf", dir);
+    write_model_with_template(path, "{% for m in messages %}{% if m.role == 'system' %}"
+                                    "{{ raise_exception('System role not supported') }}{% endif %}"
+                                    "<{{ m.role }}>{{ m.content }}{% endfor %}");
+    e = open_engine(path);
+    CHECK_INT(tk_session_create(e, &s), TK_OK);
+    CHECK_INT(tk_session_count_chat_tokens(s, msgs, 2, &n), TK_OK);
+    CHECK_INT(n, 1 + count_tokens(path, "<user>Be kind.\n\nHello"));
+    tk_session_free(s);
+    tk_engine_free(e);
+
+    /* A template that fails for another reason falls back to a built-in one. */
+    snprintf(path, sizeof path, "%s/broken.gguf", dir);
+    write_model_with_template(path, "{% for m in messages %}{{ m.content | nosuchfilter }}"
+                                    "{% endfor %}");
+    e = open_engine(path);
+    CHECK_INT(tk_session_create(e, &s), TK_OK);
+    CHECK_INT(tk_session_count_chat_tokens(s, msgs + 1, 1, &n), TK_OK);
+    CHECK_INT(n, 1 + count_tokens(path, "<|im_start|>user\nHello<|im_end|>\n<|im_start|>"
+                                        "assistant\n"));
+    /* Generation works through that session and reports its numbers. */
+    tk_gen_params g;
+    memset(&g, 0, sizeof g);
+    g.max_tokens = 4;
+    g.temperature = 0;
+    g.top_p = 1;
+    g.repeat_penalty = 1;
+    g.seed = 1;
+    tk_metrics m;
+    CHECK_INT(tk_session_chat(s, msgs + 1, 1, &g, NULL, NULL, &m), TK_OK);
+    CHECK_INT(m.n_gen_tokens, 4);
+    CHECK_INT(m.finish, TK_FINISH_LENGTH);
+    CHECK_INT(m.n_prompt_tokens, n);
+    /* The next turn reuses the cached prefix. */
+    tk_message two[3] = {{"user", "Hello"}, {"assistant", "Hi"}, {"user", "More"}};
+    CHECK_INT(tk_session_chat(s, two, 3, &g, NULL, NULL, &m), TK_OK);
+    CHECK(m.n_cached_tokens > 0);
+    tk_session_free(s);
+    tk_engine_free(e);
+
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK_INT(system(cmd), 0);
+}
+
 int main(void)
 {
+    test_templates_and_bos();
+
     char out[256];
     bool stopped;
     int at;

@@ -33,6 +33,7 @@ typedef struct gguf_backend {
     char *template_src;     /* the model's chat template, or a built-in one (owned) */
     char template_name[64]; /* "the model's own" or the built-in's name */
     bool template_builtin;  /* the model has no template of its own */
+    atomic_bool template_warned; /* the fallback from a failing template was reported */
     char bos_text[64], eos_text[64];
     char model_name[256];
     int32_t n_ctx, n_threads;
@@ -167,6 +168,7 @@ static tk_status gguf_load(void *ctx, const char *path)
         core_log(TK_LOG_INFO, "%s has no chat template; using the built-in %s template", path,
                  name);
     }
+    atomic_store(&b->template_warned, false);
     if (!b->template_src) {
         unload(b);
         return core_error(TK_ERR_NOMEM, "out of memory");
@@ -569,9 +571,10 @@ static tk_status render_chat(gguf_session *s, const tk_message *msgs, int n_msgs
         char why[512];
         core_strlcpy(why, tk_last_error(), sizeof why);
         const char *name = tk_chat_builtin_for_vocab(vocab_has, b->tok);
-        core_log(TK_LOG_WARN, "the model's chat template failed (%s); using the built-in %s "
-                              "template",
-                 why, name);
+        if (!atomic_exchange(&b->template_warned, true))
+            core_log(TK_LOG_WARN, "the model's chat template failed (%s); using the built-in %s "
+                                  "template",
+                     why, name);
         st = tk_chat_render(tk_chat_builtin(name), cm, n_msgs, &opts, text, NULL, &merged);
     }
     if (cm != stack_msgs) free(cm);
