@@ -84,3 +84,44 @@ const char *app_flag_value(int argc, char **argv, int *i)
     (*i)++;
     return argv[*i];
 }
+
+size_t app_utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+bool app_load_store(const char *config_path, tk_platform *plat, tk_config *cfg, char *store,
+                    size_t size, bool *have_store)
+{
+    tk_platform_detect(plat);
+    if (tk_config_load(cfg, config_path, plat, NULL, NULL) != TK_OK) {
+        app_error("%s", tk_last_error());
+        return false;
+    }
+    *have_store = tk_hub_store_dir(cfg, plat, NULL, NULL, store, size) == TK_OK;
+    return true;
+}

@@ -41,4 +41,15 @@ const char *app_flag_value(int argc, char **argv, int *i);
 /* True when argv[i] is `name` or starts with "name=". */
 bool app_flag_is(const char *arg, const char *name);
 
+/* Length of the valid UTF-8 sequence at `s` (at most `n` bytes available),
+ * 0 when the bytes there are not valid UTF-8. */
+size_t app_utf8_seq(const unsigned char *s, size_t n);
+
+/* For the model-store commands: detects the platform, loads the settings
+ * (config file at `config_path` or the usual places, environment) and finds
+ * the store directory (*have_store false when none can be placed). Returns
+ * false after printing the error. */
+bool app_load_store(const char *config_path, tk_platform *plat, tk_config *cfg, char *store,
+                    size_t size, bool *have_store);
+
 #endif

@@ -35,36 +35,6 @@ static void print_help(void)
 
 /* ---- text helpers ------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 /* Prints s (n bytes, first `max` of them) as a quoted string: JSON escapes
  * (invalid UTF-8 becomes U+FFFD) when json, else C-like escapes (\xNN for
  * invalid UTF-8). Never cuts a UTF-8 character in half. Returns true when
@@ -75,7 +45,7 @@ static bool put_quoted(FILE *f, const char *str, uint64_t n, uint64_t max, bool 
     uint64_t i = 0;
     fputc('"', f);
     while (i < n) {
-        size_t k = utf8_seq(s + i, (size_t)(n - i > 4 ? 4 : n - i));
+        size_t k = app_utf8_seq(s + i, (size_t)(n - i > 4 ? 4 : n - i));
         if (i + (k ? k : 1) > max) break;
         unsigned char c = s[i];
         if (k == 0) {

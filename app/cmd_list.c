@@ -55,14 +55,11 @@ int cmd_list(int argc, char **argv)
         }
     }
     tk_platform plat;
-    tk_platform_detect(&plat);
     tk_config cfg;
-    if (tk_config_load(&cfg, config_path, &plat, NULL, NULL) != TK_OK) {
-        app_error("%s", tk_last_error());
-        return APP_EXIT_FAIL;
-    }
     char store[2048];
-    bool have_store = tk_hub_store_dir(&cfg, &plat, NULL, NULL, store, sizeof store) == TK_OK;
+    bool have_store;
+    if (!app_load_store(config_path, &plat, &cfg, store, sizeof store, &have_store))
+        return APP_EXIT_FAIL;
     if (help) {
         print_help(have_store ? store : "(cannot be placed: set TEKTRA_MODELS)");
         return APP_EXIT_OK;

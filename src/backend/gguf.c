@@ -610,20 +610,29 @@ static tk_status tokenize_chat(gguf_session *s, const char *text, int32_t **ids,
     return TK_OK;
 }
 
+/* The prompt tokens of a conversation: rendered, then tokenized.
+ * *ids is owned by the caller. */
+static tk_status chat_tokens(gguf_session *s, const tk_message *msgs, int n_msgs, int32_t **ids,
+                             size_t *n)
+{
+    if (n_msgs == 0) return core_error(TK_ERR_INVALID_ARG, "no messages");
+    char *text;
+    tk_status st = render_chat(s, msgs, n_msgs, &text);
+    if (st != TK_OK) return st;
+    st = tokenize_chat(s, text, ids, n);
+    free(text);
+    return st;
+}
+
 static tk_status gguf_session_chat(void *session, const tk_message *msgs, int n_msgs,
                                    const tk_gen_params *g, tk_stream_fn fn, void *user,
                                    tk_metrics *m)
 {
     gguf_session *s = session;
     if (!s->ctx) return answer_without_model(s, fn, user, m);
-    if (n_msgs == 0) return core_error(TK_ERR_INVALID_ARG, "no messages");
-    char *text;
-    tk_status st = render_chat(s, msgs, n_msgs, &text);
-    if (st != TK_OK) return st;
     int32_t *ids;
     size_t n;
-    st = tokenize_chat(s, text, &ids, &n);
-    free(text);
+    tk_status st = chat_tokens(s, msgs, n_msgs, &ids, &n);
     if (st != TK_OK) return st;
     bool strip = strcmp(tk_tokenizer_model(s->b->tok), "spm") == 0;
     st = generate(s, ids, n, strip, g, fn, user, m);
@@ -653,13 +662,9 @@ static tk_status gguf_session_count(void *session, const tk_message *msgs, int n
     gguf_session *s = session;
     *n_tokens = 0;
     if (!s->ctx) return core_error(TK_ERR_NO_MODEL, "no model is loaded");
-    char *text;
-    tk_status st = render_chat(s, msgs, n_msgs, &text);
-    if (st != TK_OK) return st;
     int32_t *ids;
     size_t n;
-    st = tokenize_chat(s, text, &ids, &n);
-    free(text);
+    tk_status st = chat_tokens(s, msgs, n_msgs, &ids, &n);
     if (st != TK_OK) return st;
     free(ids);
     *n_tokens = (int64_t)n;
