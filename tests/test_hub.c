@@ -766,10 +766,8 @@ static void test_pull_errors(void)
 
     /* A stalled transfer times out (low-speed limit) and keeps its bytes. */
     route("/tester/tiny-GGUF/resolve/main/stall.gguf", HS_STALL, model, model_len);
-    double t0 = core_now();
     CHECK_INT(pull(store, "hf:tester/tiny-GGUF/stall.gguf", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "stalled");
-    CHECK(core_now() - t0 < 8);
     path_in(path, sizeof path, store, "stall.gguf.partial");
     CHECK_INT(file_size(path), 16);
 
