@@ -37,7 +37,7 @@ static void run(const char *fmt, ...)
     char full[8192];
     snprintf(full, sizeof full,
              "unset $(env | grep -o '^TEKTRA_[A-Z_]*') 2>/dev/null; export "
-             "XDG_CONFIG_HOME=/nonexistent TEKTRA_MODELS=/nonexistent; %s",
+             "XDG_CONFIG_HOME=/nonexistent TEKTRA_MODELS=/nonexistent; ( %s )",
              cmd);
     proc_run(&r, full);
 }
@@ -153,6 +153,26 @@ static void test_run_reproduces_reference(void)
     /* --chat uses a chat template (a built-in one for this model). */
     run("$TK_BIN/tektra run -m %s -p 'Hello' --chat -n 10 --temp 0", model);
     CHECK_INT(r.rc, 0);
+}
+
+/* -m NAME finds a model in the store; with no model named, the store's
+ * model is used. */
+static void test_model_names(void)
+{
+    char dir[] = "/tmp/tk_assistant_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    run("cp %s %s/stories.gguf && TEKTRA_MODELS=%s $TK_BIN/tektra run -m stories -p Once -n 3 "
+        "--temp 0 --no-echo",
+        model, dir, dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "upon a time");
+    run("echo hi | TEKTRA_MODELS=%s $TK_BIN/tektra -n 3 --temp 0", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK(strstr(r.out, "no language model") == NULL);
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra run -m qwen2.5-0.5b -p Once -n 3", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "tektra pull qwen2.5-0.5b");
+    run("rm -rf %s", dir);
 }
 
 static void test_repl_pipes(void)
@@ -291,6 +311,7 @@ int main(void)
 {
     snprintf(model, sizeof model, "%s", shared_path("models/stories260K.gguf"));
     test_run_reproduces_reference();
+    test_model_names();
     test_repl_pipes();
     test_repl_pty();
     return check_summary();

@@ -563,10 +563,15 @@ size_t tk_hub_help_text(const tk_config *cfg, const tk_platform *p, const char *
         tb_printf(&t, "The model store cannot be placed: %s\n", tk_last_error());
     }
 
-    const tk_hub_model *m = tk_hub_recommend(p);
+    /* A catalogue model the user named is the one to download. */
+    const tk_hub_model *named = looked_for && *looked_for ? tk_hub_find_alias(looked_for) : NULL;
+    const tk_hub_model *m = named ? named : tk_hub_recommend(p);
     char sz[32];
     uint64_t bytes = m->size ? m->size : m->size_approx;
-    if (p && p->ram_total) {
+    if (named) {
+        tb_printf(&t, "'%s' is %s (%s, %s) from the catalogue.\n", looked_for, m->title, m->quant,
+                  tk_hub_format_size(bytes, sz, sizeof sz));
+    } else if (p && p->ram_total) {
         tb_printf(&t, "This machine has %.1f GiB of memory; a model that fits it is %s (%s, %s).\n",
                   (double)p->ram_total / (1024.0 * 1024.0 * 1024.0), m->title, m->quant,
                   tk_hub_format_size(bytes, sz, sizeof sz));
