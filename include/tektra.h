@@ -26,5 +26,6 @@
 #include "tektra/chat.h"
 #include "tektra/sampling.h"
 #include "tektra/backend.h"
+#include "tektra/server.h"
 
 #endif

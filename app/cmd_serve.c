@@ -1,0 +1,179 @@
+/* tektra serve: the OpenAI-compatible HTTP API (include/tektra/server.h).
+ * The server listens first and loads the model in a thread meanwhile, so
+ * /health can say "loading"; SIGINT or SIGTERM stop it cleanly. */
+#include "settings.h"
+#include "tektra/server.h" /* until tektra.h includes it */
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_serve_summary[] = "serve an OpenAI-compatible HTTP API (chat, completions, SSE)";
+
+static void usage(void)
+{
+    printf("Usage: tektra serve -m MODEL [OPTIONS]\n\n"
+           "Serves the model over an OpenAI-compatible HTTP API:\n"
+           "  POST /v1/chat/completions  chat through the model's chat template\n"
+           "  POST /v1/completions       raw completion of a prompt\n"
+           "  GET  /v1/models            the loaded model\n"
+           "  GET  /health               200 {\"status\":\"ok\"} when ready, 503 while loading\n"
+           "It listens at once, prints 'tektra: listening on http://HOST:PORT', loads the\n"
+           "model and prints 'tektra: ready'. Ctrl-C (SIGINT) or SIGTERM stops it: running\n"
+           "answers are cancelled and everything is freed. With -v it logs every request.\n\n"
+           "Options:\n%s"
+           "      --host ADDR        address to listen on (default 127.0.0.1: this machine\n"
+           "                         only; 0.0.0.0 or :: to accept other machines)\n"
+           "      --port N           TCP port (default 8080; 0 picks a free port)\n"
+           "      --parallel N       answers generated at once, each with its own KV cache\n"
+           "                         of --ctx-size tokens (default 1, at most 256)\n"
+           "      --queue N          requests that may wait for a free slot (default 16, at\n"
+           "                         most 4096); beyond that: 503 with Retry-After\n"
+           "      --api-key KEY      require 'Authorization: Bearer KEY' on /v1/ (default:\n"
+           "                         TEKTRA_API_KEY from the environment; none = open)\n"
+           "  -h, --help             show this help\n\n"
+           "Requests. Settings a request leaves out come from the flags above, the\n"
+           "environment and tektra.toml. Fields: messages (content: a string, an array of\n"
+           "{\"type\":\"text\",\"text\":...} parts joined with newlines, or null; roles system,\n"
+           "developer, user, assistant), prompt (/v1/completions: a string or an array of\n"
+           "one string; echo), max_tokens or max_completion_tokens, temperature [0, 2],\n"
+           "top_p [0, 1], top_k, min_p, repeat_penalty and repeat_last_n (tektra's),\n"
+           "frequency_penalty and presence_penalty [-2, 2] (as OpenAI defines them:\n"
+           "subtracted from a token's logit once per earlier occurrence, and once if it\n"
+           "occurred at all, counting the last repeat_last_n tokens), seed (-1 = random),\n"
+           "stop (a string or up to 16 strings, never part of the answer), stream and\n"
+           "stream_options.include_usage, n (1 only), logprobs and top_logprobs (0..20;\n"
+           "/v1/completions: logprobs N). Unknown fields are ignored. A prompt longer\n"
+           "than the context is refused (400), never cut. Bodies over 1 MiB get 413.\n\n"
+           "With an OpenAI client, set the base URL to http://127.0.0.1:8080/v1 and any\n"
+           "API key (or the --api-key one), e.g.\n"
+           "  export OPENAI_BASE_URL=http://127.0.0.1:8080/v1 OPENAI_API_KEY=local\n"
+           "  python3 -c 'from openai import OpenAI; print(OpenAI().chat.completions.create(\n"
+           "      model=\"local\", messages=[{\"role\":\"user\",\"content\":\"Hi\"}]))'\n"
+           "or with curl:\n"
+           "  curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: "
+           "application/json' \\\n"
+           "       -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"stream\":true}'\n",
+           app_settings_help);
+}
+
+/* The model is loaded by this thread while the server already answers. */
+typedef struct loader {
+    const app_settings *settings;
+    tk_server *server;
+    pthread_t main_thread;
+    tk_engine *engine; /* set by the loader, freed by the main thread */
+    atomic_bool failed;
+} loader;
+
+static void *load_main(void *arg)
+{
+    loader *l = arg;
+    if (app_open_engine(l->settings, &l->engine) != APP_EXIT_OK) {
+        atomic_store(&l->failed, true);
+    } else if (tk_server_set_engine(l->server, l->engine) != TK_OK) {
+        app_error("%s", tk_last_error());
+        atomic_store(&l->failed, true);
+    } else {
+        if (!tk_engine_has_model(l->engine))
+            fprintf(stderr, "tektra: warning: no model is loaded; every answer explains how to "
+                            "get one\n");
+        const char *name = tk_engine_model_name(l->engine);
+        fprintf(stderr, "tektra: ready: model '%s' on the %s backend, context %lld tokens\n",
+                *name ? name : "none", tk_engine_backend_name(l->engine),
+                (long long)tk_engine_n_ctx(l->engine));
+    }
+    /* Wakes the main thread either way: it waits for a signal. */
+    if (atomic_load(&l->failed)) pthread_kill(l->main_thread, SIGUSR1);
+    return NULL;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage();
+            return APP_EXIT_OK;
+        }
+    }
+    app_settings s;
+    int rc = app_settings_load(&s, "serve", argc, argv);
+    if (rc != APP_EXIT_OK) return rc;
+    tk_server_params p;
+    tk_server_default_params(&p);
+    const char *env_key = getenv("TEKTRA_API_KEY");
+    p.api_key = env_key && *env_key ? env_key : NULL;
+    for (int i = 1; i < argc; i++) {
+        int r = app_settings_flag(&s, argc, argv, &i);
+        if (r < 0) return APP_EXIT_USAGE;
+        if (r > 0) continue;
+        const char *flag = argv[i];
+        long v;
+        if (app_flag_is(flag, "--host")) {
+            if (!(p.host = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
+            if (!*p.host) return app_usage_error("serve", "--host: empty address");
+        } else if (app_flag_is(flag, "--port")) {
+            const char *val = app_flag_value(argc, argv, &i);
+            if (!val || !app_parse_long("--port", val, 0, 65535, &v)) return APP_EXIT_USAGE;
+            p.port = (int)v;
+        } else if (app_flag_is(flag, "--parallel")) {
+            const char *val = app_flag_value(argc, argv, &i);
+            if (!val || !app_parse_long("--parallel", val, 1, 256, &v)) return APP_EXIT_USAGE;
+            p.n_parallel = (int)v;
+        } else if (app_flag_is(flag, "--queue")) {
+            const char *val = app_flag_value(argc, argv, &i);
+            if (!val || !app_parse_long("--queue", val, 0, 4096, &v)) return APP_EXIT_USAGE;
+            p.n_queue = (int)v;
+        } else if (app_flag_is(flag, "--api-key")) {
+            if (!(p.api_key = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
+            if (!*p.api_key) return app_usage_error("serve", "--api-key: empty key");
+        } else {
+            return app_usage_error("serve", "unknown option '%s'", flag);
+        }
+    }
+    if (s.verbose) tk_log_set(NULL, NULL, TK_LOG_INFO);
+    tk_gen_params_from_config(&p.defaults, &s.config);
+
+    /* Signals are taken by sigwait() below: blocked here before any thread
+     * starts, so every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    tk_server *srv;
+    if (tk_server_start(&p, &srv) != TK_OK) {
+        app_error("%s", tk_last_error());
+        return APP_EXIT_FAIL;
+    }
+    bool v6 = strchr(p.host, ':') != NULL;
+    printf("tektra: listening on http://%s%s%s:%d\n", v6 ? "[" : "", p.host, v6 ? "]" : "",
+           tk_server_port(srv));
+    fflush(stdout);
+
+    loader l = {.settings = &s, .server = srv, .main_thread = pthread_self()};
+    atomic_init(&l.failed, false);
+    pthread_t lt;
+    if (pthread_create(&lt, NULL, load_main, &l) != 0) {
+        app_error("cannot start the loading thread");
+        tk_server_free(srv);
+        return APP_EXIT_FAIL;
+    }
+    int sig = 0;
+    while (sigwait(&sigs, &sig) == 0) {
+        if (sig != SIGUSR1 || atomic_load(&l.failed)) break;
+    }
+    if (sig != SIGUSR1)
+        fprintf(stderr, "tektra: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    tk_server_stop(srv);
+    pthread_join(lt, NULL);
+    tk_server_free(srv);
+    tk_engine_free(l.engine);
+    return atomic_load(&l.failed) ? APP_EXIT_FAIL : APP_EXIT_OK;
+}
