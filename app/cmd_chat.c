@@ -151,6 +151,13 @@ static int ask(tk_engine *e, chat_history *h, const tk_gen_params *g, tk_metrics
     fflush(stdout);
     if (s != TK_OK) {
         app_error("%s", tk_last_error());
+        if (s == TK_ERR_CONTEXT_FULL)
+            fprintf(stderr, "tektra: the conversation no longer fits the context; /reset starts "
+                            "a new one (or start tektra with a larger -c)\n");
+        /* The message that was not answered leaves the history. */
+        h->n--;
+        free((char *)h->msgs[h->n].role);
+        free((char *)h->msgs[h->n].content);
         free(a.text);
         return APP_EXIT_FAIL;
     }

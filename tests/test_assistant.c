@@ -184,6 +184,16 @@ static void test_repl_pipes(void)
     CHECK_CONTAINS(r.out, "generated: 12 tokens");
     CHECK_CONTAINS(r.out, "finished by: length (max tokens)");
     CHECK_CONTAINS(r.out, "Conversation forgotten");
+    /* A conversation that outgrows the context: the turn fails with the
+     * numbers, the chat goes on, and /reset makes room again. */
+    run("printf 'Once upon a time there was a girl\nShe liked to play in the park with her "
+        "friends and her dog\n/reset\nHi\n/stats\n' | $TK_BIN/tektra -m %s -c 64 --temp 0 -n 8",
+        model);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "the context holds 64");
+    CHECK_CONTAINS(r.out, "/reset starts a new one");
+    CHECK_CONTAINS(r.out, "Conversation forgotten");
+    CHECK_CONTAINS(r.out, "finished by:");
     /* No answer yet: /stats says so. EOF ends cleanly. */
     run("printf '/stats\\n' | $TK_BIN/tektra -m %s", model);
     CHECK_INT(r.rc, 0);
