@@ -1,81 +1,242 @@
-/* Compute kernels of the CPU engine: matrix products for every tensor type
- * and the float vector operations of attention.
+/* Compute kernels of the CPU engine: matrix products for every tensor type,
+ * attention, and the float vector operations around them.
  *
  * Layering (STYLE.md rule 8): the `*_ref` functions in kernels_ref.c are
- * plain C and are the specification; per-ISA files (kernels_avx2.c, ...)
- * may provide faster versions of any entry. kernels_get() fills one table
- * once, the first time it is called, with the best level this CPU supports
- * (TEKTRA_KERNELS=ref forces the reference level), and every caller goes
- * through that table. An entry of a faster level must compute each output
- * element with arithmetic that does not depend on how the rows are split
- * among threads, so results are identical for any thread count.
+ * plain C and are the specification; per-ISA files (kernels_avx2.c,
+ * kernels_avx512.c) provide faster versions of the entries they cover and
+ * keep the reference for the rest. kernels_get() fills one table once, the
+ * first time it is called, for the level tk_kernel_level_choose() picks from
+ * the CPU's features and TEKTRA_CPU (TEKTRA_KERNELS=ref is an older spelling
+ * of TEKTRA_CPU=generic), and every caller goes through that table.
+ *
+ * Determinism: every entry computes each output element with arithmetic
+ * that depends only on the operands (the number of activation vectors n
+ * included: see KERNELS_BATCH_MIN), never on which thread computes it or
+ * how rows are split (in groups of KERNELS_GROUP_ROWS), so results are
+ * identical for any thread count.
+ *
+ * Quantized weights at the SIMD levels are multiplied with activations
+ * rounded to 8 bits in blocks of 32 (KERNELS_ACT_Q8), as the reference
+ * engine does; float weights (F32, F16, BF16) always use float activations.
  */
 #ifndef TK_KERNELS_H
 #define TK_KERNELS_H
 
+#include "tektra/platform.h"
 #include "tektra/quant.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Matrix product of a row range of one weight matrix with n activation
- * vectors:
+/* Packed weights are stored in groups of this many rows (interleaved, see
+ * pack.c), and the row ranges handed to a packed matmul start at multiples
+ * of it. */
+#define KERNELS_GROUP_ROWS 16
+
+/* From this many activation vectors on, a packed matmul decodes each group
+ * of weight rows once into scratch and reuses it for all vectors (the
+ * prompt path); below, it decodes in registers per block (generation). */
+#define KERNELS_BATCH_MIN 8
+
+/* What a matmul reads as activations. */
+typedef enum kernels_act {
+    KERNELS_ACT_F32, /* `cols` floats per vector */
+    KERNELS_ACT_Q8,  /* kernels_quantize_act() output, kernels_act_bytes(cols) per vector */
+} kernels_act;
+
+/* A weight matrix as the kernels see it: `rows` rows of `cols` elements of
+ * `type`. Unpacked: row r at (const char *)data + r * row_bytes (the file's
+ * layout). Packed: the layout of kernels_pack() for this type. `data` is
+ * borrowed (the mapped file, or the model's packed copy). */
+typedef struct kernels_mat {
+    const void *data;
+    int type;         /* tk_type */
+    int64_t cols;     /* ne[0]: elements per row */
+    int64_t rows;     /* ne[1] */
+    size_t row_bytes; /* bytes of one row in the file's layout */
+    bool packed;      /* data is in the packed layout */
+} kernels_mat;
+
+/* Matrix product of rows [r0, r1) of `w` with n activation vectors:
  *
- *     y[t * ldy + r] = sum_c W[r][c] * x[t * ldx + c]   for r0 <= r < r1, 0 <= t < n
+ *     y[t * ldy + r] = sum_c W[r][c] * x_t[c]   for r0 <= r < r1, 0 <= t < n
  *
- * W: `rows` rows of `cols` elements in the kernel's tensor type, row r at
- *    (const char *)w + r * row_bytes (borrowed, usually the mapped file).
- * x: n vectors of `cols` floats, ldx floats apart.
+ * x: n vectors in the type's activation format (kernels_type.act), vector t
+ *    at (const char *)x + t * x_stride (x_stride a multiple of 4).
  * y: written at the positions above only.
- * scratch: per-thread memory of kernels_t.scratch_floats(cols) floats, used
- *    for dequantized rows (or quantized activations at faster levels).
- * cols is a multiple of the type's block size (checked at model load). */
-typedef void (*kernels_matmul_fn)(const void *w, size_t row_bytes, int64_t cols, int64_t r0,
-                                  int64_t r1, const float *x, int64_t ldx, int64_t n, float *y,
-                                  int64_t ldy, float *scratch);
+ * scratch: per-thread memory of kernels_t.scratch_bytes(cols) bytes,
+ *    64-byte aligned.
+ * cols is a multiple of the type's block size (checked at model load). For
+ * packed weights r0 is a multiple of KERNELS_GROUP_ROWS and r1 is a multiple
+ * of it or equal to rows. */
+typedef void (*kernels_matmul_fn)(const kernels_mat *w, int64_t r0, int64_t r1, const void *x,
+                                  size_t x_stride, int64_t n, float *y, int64_t ldy, void *scratch);
 
 /* One row per tensor type: what the engine needs to multiply by it. */
 typedef struct kernels_type {
     kernels_matmul_fn matmul; /* NULL when the type cannot be a weight */
+    kernels_act act;          /* the activations matmul reads */
+    bool packed;              /* matmul wants the weights packed (kernels_pack) */
 } kernels_type;
 
+/* Attention of the query heads that share one KV head, for one token.
+ *
+ * Keys are stored transposed in blocks of 16 positions: the key of position
+ * p, dimension d, is element [d * 16 + p % 16] of block p / 16, and block b
+ * starts at (const char *)k + b * k_block_bytes. Values are rows: position
+ * p at (const char *)v + p * v_stride. Both are F16 (IEEE half) or F32.
+ *
+ *     s[h][p] = softcap(scale * q_h . k_p)          for lo <= p <= hi
+ *     out_h   = sum_p softmax_p(s[h]) * v_p
+ */
+typedef struct kernels_attn {
+    const float *q;     /* [nh][q_stride], head h at q + h * q_stride */
+    int64_t q_stride;   /* floats */
+    int nh;             /* query heads */
+    int64_t hd_k, hd_v; /* key and value head sizes */
+    const void *k;      /* borrowed, see above */
+    size_t k_block_bytes;
+    const void *v;      /* borrowed, see above */
+    size_t v_stride;    /* bytes */
+    bool f16;           /* K and V are F16 (else F32) */
+    int64_t lo, hi;     /* positions lo..hi (inclusive) are attended */
+    float scale;        /* multiplies q . k */
+    float softcap;      /* 0 = none */
+    float *out;         /* [nh][out_stride], written */
+    int64_t out_stride; /* floats */
+    float *scores;      /* scratch of kernels_attn_scratch(nh, hi) floats */
+} kernels_attn;
+
+/* Floats of scratch kernels_t.attn needs for nh heads up to position hi. */
+size_t kernels_attn_scratch(int nh, int64_t hi);
+
 typedef struct kernels_t {
-    const char *level; /* "ref", later "avx2", "neon", ... */
+    tk_kernel_level level;
+    const char *name; /* "generic", "avx2", "avx512" */
     kernels_type types[TK_TYPE_COUNT];
 
-    /* Floats of per-thread scratch that matmul needs for rows of `cols`. */
-    size_t (*scratch_floats)(int64_t cols);
+    /* Bytes of per-thread scratch that matmul needs for rows of `cols`. */
+    size_t (*scratch_bytes)(int64_t cols);
 
-    /* Attention over a KV cache stored as F32 or F16 (IEEE half). */
-    float (*dot_f32)(const float *a, const float *b, int64_t n);
-    float (*dot_f16)(const uint16_t *a, const float *b, int64_t n);
-    /* y[i] += a * x[i] */
-    void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
-    void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);
+    /* Blocks [b0, b1) of the Q8 activations of a vector of `cols` floats
+     * (cols a multiple of 32): x holds their 32 * (b1 - b0) floats; written
+     * into the vector's kernels_act_bytes(cols) bytes at `out` (4-byte
+     * aligned), nothing else. A whole vector is (x, cols, 0, cols / 32). */
+    void (*quantize_act)(const float *x, int64_t cols, int64_t b0, int64_t b1, void *out);
+
+    void (*attn)(const kernels_attn *a);
+
+    /* out[i] = x[i] / rms(x) * w[i] over n values; out may alias x. */
+    void (*rms_norm)(float *out, const float *x, const float *w, int64_t n, float eps);
+    /* g[i] = act(g[i]) * u[i]: SiLU, or GELU (tanh approximation) when gelu. */
+    void (*glu)(float *g, const float *u, int64_t n, bool gelu);
 } kernels_t;
 
-/* The table of the best available level. Never NULL; filled once
+/* The table of the level chosen for this process (see the top). NULL when
+ * TEKTRA_CPU names a level this CPU cannot run or an unknown one; the
+ * message is then in tk_last_error(), on every call. Filled once
  * (thread-safe), then read-only. */
 const kernels_t *kernels_get(void);
 
-/* The reference table (plain C), for tests that compare levels. */
-const kernels_t *kernels_ref(void);
+/* The table of `level`, or NULL (with tk_last_error()) when this CPU cannot
+ * run it or this build has no kernels for it; for tests that compare
+ * levels. The generic level is the reference. */
+const kernels_t *kernels_for_level(tk_kernel_level level);
 
-/* Fills `k` with the reference level (every entry set that the type table
- * supports). Per-ISA fill functions start from it and replace entries. */
+/* ---- activations --------------------------------------------------------
+ * Q8 activations of one vector of `cols` floats (a multiple of 32), with
+ * nb = cols / 32 blocks, laid out one array after another:
+ *     int8_t  q[cols];      x ~ d[b] * q, |q| <= 127, block b = elements 32b..32b+31
+ *     float   d[nb];
+ *     float   ds[nb];       d[b] * (sum of the block's q)
+ *     float   ds16[2 nb];   d[b] * (sum of each half of 16)
+ *     int32_t s[nb];        sum of the block's q
+ *     int32_t s16[2 nb];    sum of each half of 16 */
+size_t kernels_act_bytes(int64_t cols);
+
+typedef struct kernels_act_q8 {
+    const int8_t *q;
+    const float *d, *ds, *ds16;
+    const int32_t *s, *s16;
+} kernels_act_q8;
+
+static inline kernels_act_q8 kernels_act_view(const void *x, int64_t cols)
+{
+    const char *p = (const char *)x;
+    const int64_t nb = cols / 32;
+    kernels_act_q8 a;
+    a.q = (const int8_t *)p;
+    a.d = (const float *)(const void *)(p + cols);
+    a.ds = a.d + nb;
+    a.ds16 = a.ds + nb;
+    a.s = (const int32_t *)(const void *)(a.ds16 + 2 * nb);
+    a.s16 = a.s + nb;
+    return a;
+}
+
+/* ---- packing --------------------------------------------------------------
+ * Packed layouts interleave KERNELS_GROUP_ROWS rows so that one 64-byte
+ * vector holds 4 consecutive elements of each of 16 rows; see pack.c. */
+
+/* Byte offsets inside one packed block of a group (layouts: pack.c). */
+#define PK_Q8_0_BYTES   544
+#define PK_Q8_0_Q       32
+#define PK_Q4_0_BYTES   288 /* also IQ4_NL */
+#define PK_Q4_0_NIB     32
+#define PK_Q5_0_BYTES   352
+#define PK_Q5_0_HBIT    32
+#define PK_Q5_0_NIB     96
+#define PK_Q4_K_BYTES   2368
+#define PK_Q4_K_DMIN    32
+#define PK_Q4_K_SC(s)   (64 + 288 * (s)) /* 32-column sub-block s */
+#define PK_Q4_K_MIN(s)  (80 + 288 * (s))
+#define PK_Q4_K_NIB(s)  (96 + 288 * (s))
+#define PK_Q5_K_BYTES   2880
+#define PK_Q5_K_DMIN    32
+#define PK_Q5_K_SC(s)   (64 + 352 * (s)) /* 32-column sub-block s */
+#define PK_Q5_K_MIN(s)  (80 + 352 * (s))
+#define PK_Q5_K_NIB(s)  (96 + 352 * (s))
+#define PK_Q5_K_HBIT(s) (352 + 352 * (s))
+#define PK_Q6_K_BYTES   3360
+#define PK_Q6_K_SC(h)   (32 + 416 * ((h) / 2) + 16 * ((h) % 2)) /* 16-column sub-block h */
+#define PK_Q6_K_NIB(s)  (64 + 416 * (s))                        /* 32-column sub-block s */
+#define PK_Q6_K_H2(s)   (320 + 416 * (s))
+
+/* Whether kernels_pack() knows `type`. */
+bool kernels_pack_supported(int type);
+
+/* Bytes of the packed form of a rows x cols matrix of `type` (rows rounded
+ * up to a whole group); 0 when the type cannot be packed. */
+size_t kernels_packed_bytes(int type, int64_t rows, int64_t cols);
+
+/* Packs groups [g0, g1) of the matrix `src` (rows of row_bytes in the
+ * file's layout) into `dst`, which holds kernels_packed_bytes() bytes; the
+ * rows of the last group beyond `rows` are zero. */
+void kernels_pack(int type, const void *src, size_t row_bytes, int64_t rows, int64_t cols,
+                  int64_t g0, int64_t g1, void *dst);
+
+/* Row `row` of a packed cols-wide matrix of `type` as floats (cols of
+ * them), with the arithmetic of the type's reference dequantize: the same
+ * values as dequantizing the file's row. For embedding lookups in a packed
+ * tied output matrix. */
+void kernels_unpack_row(int type, const void *packed, int64_t cols, int64_t row, float *out);
+
+/* ---- reference level (kernels_ref.c) -------------------------------------- */
+
 void kernels_fill_ref(kernels_t *k);
+size_t kernels_scratch_bytes_ref(int64_t cols);
+void kernels_quantize_act_ref(const float *x, int64_t cols, int64_t b0, int64_t b1, void *out);
+void kernels_attn_ref(const kernels_attn *a);
+void kernels_rms_norm_ref(float *out, const float *x, const float *w, int64_t n, float eps);
+void kernels_glu_ref(float *g, const float *u, int64_t n, bool gelu);
+/* Float activations, any dequantizable type, unpacked weights. */
+void kernels_matmul_ref(const kernels_mat *w, int64_t r0, int64_t r1, const void *x,
+                        size_t x_stride, int64_t n, float *y, int64_t ldy, void *scratch);
 
-/* Reference entries, exposed so per-ISA tables can fall back to them. */
-void kernels_matmul_f32_ref(const void *w, size_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
-                            const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy,
-                            float *scratch);
-void kernels_matmul_dequant_ref(int type, const void *w, size_t row_bytes, int64_t cols, int64_t r0,
-                                int64_t r1, const float *x, int64_t ldx, int64_t n, float *y,
-                                int64_t ldy, float *scratch);
-size_t kernels_scratch_floats_ref(int64_t cols);
-float kernels_dot_f32_ref(const float *a, const float *b, int64_t n);
-float kernels_dot_f16_ref(const uint16_t *a, const float *b, int64_t n);
-void kernels_axpy_f32_ref(float *y, float a, const float *x, int64_t n);
-void kernels_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n);
+/* ---- per-ISA fill functions: start from the reference and replace --------- */
+
+void kernels_fill_avx2(kernels_t *k);   /* kernels_avx2.c; needs AVX2+FMA+F16C */
+void kernels_fill_avx512(kernels_t *k); /* kernels_avx512.c; needs AVX-512 F/BW/VL/VNNI */
 
 #endif

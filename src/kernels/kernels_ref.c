@@ -2,19 +2,20 @@
  *
  * Quantized and half-precision weights are multiplied by dequantizing one
  * row at a time with the type table's reference dequantize (exact
- * arithmetic on the stored blocks) and taking float dot products with the
+ * arithmetic on the stored blocks) and taking float dot products with float
  * activations, so each row is decoded once per matmul call whatever the
  * number of activation vectors. */
 #include "kernels/kernels.h"
 
 #include "core/core.h"
 
+#include <math.h>
 #include <string.h>
 
-float kernels_dot_f32_ref(const float *a, const float *b, int64_t n)
+/* Four partial sums: the association a vector unit would use keeps the
+ * reference close to faster levels, and it pipelines better. */
+static float dot_f32(const float *a, const float *b, int64_t n)
 {
-    /* Four partial sums: the same association a vector unit would use keeps
-     * the reference close to faster levels, and it pipelines better. */
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -27,102 +28,151 @@ float kernels_dot_f32_ref(const float *a, const float *b, int64_t n)
     return (s0 + s1) + (s2 + s3);
 }
 
-float kernels_dot_f16_ref(const uint16_t *a, const float *b, int64_t n)
+size_t kernels_scratch_bytes_ref(int64_t cols)
 {
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += tk_fp16_to_fp32(a[i + 0]) * b[i + 0];
-        s1 += tk_fp16_to_fp32(a[i + 1]) * b[i + 1];
-        s2 += tk_fp16_to_fp32(a[i + 2]) * b[i + 2];
-        s3 += tk_fp16_to_fp32(a[i + 3]) * b[i + 3];
-    }
-    for (; i < n; i++) s0 += tk_fp16_to_fp32(a[i]) * b[i];
-    return (s0 + s1) + (s2 + s3);
+    return (size_t)cols * sizeof(float);
 }
 
-void kernels_axpy_f32_ref(float *y, float a, const float *x, int64_t n)
+void kernels_matmul_ref(const kernels_mat *w, int64_t r0, int64_t r1, const void *x,
+                        size_t x_stride, int64_t n, float *y, int64_t ldy, void *scratch)
 {
-    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-void kernels_axpy_f16_ref(float *y, float a, const uint16_t *x, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) y[i] += a * tk_fp16_to_fp32(x[i]);
-}
-
-size_t kernels_scratch_floats_ref(int64_t cols)
-{
-    return (size_t)cols;
-}
-
-void kernels_matmul_f32_ref(const void *w, size_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
-                            const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy,
-                            float *scratch)
-{
-    (void)scratch;
+    float *row = scratch;
+    const tk_type_info *ti = tk_type_get(w->type);
     for (int64_t r = r0; r < r1; r++) {
-        const float *row = (const float *)(const void *)((const char *)w + (size_t)r * row_bytes);
-        for (int64_t t = 0; t < n; t++)
-            y[t * ldy + r] = kernels_dot_f32_ref(row, x + t * ldx, cols);
+        const void *src = (const char *)w->data + (size_t)r * w->row_bytes;
+        const float *rp = row;
+        if (w->type == TK_TYPE_F32 && (uintptr_t)src % sizeof(float) == 0)
+            rp = src;
+        else
+            ti->dequantize(src, row, w->cols);
+        for (int64_t t = 0; t < n; t++) {
+            const float *xt = (const float *)(const void *)((const char *)x + (size_t)t * x_stride);
+            y[t * ldy + r] = dot_f32(rp, xt, w->cols);
+        }
     }
 }
 
-void kernels_matmul_dequant_ref(int type, const void *w, size_t row_bytes, int64_t cols, int64_t r0,
-                                int64_t r1, const float *x, int64_t ldx, int64_t n, float *y,
-                                int64_t ldy, float *scratch)
+size_t kernels_act_bytes(int64_t cols)
 {
-    const tk_type_info *ti = tk_type_get(type);
-    for (int64_t r = r0; r < r1; r++) {
-        ti->dequantize((const char *)w + (size_t)r * row_bytes, scratch, cols);
-        for (int64_t t = 0; t < n; t++)
-            y[t * ldy + r] = kernels_dot_f32_ref(scratch, x + t * ldx, cols);
+    /* q, then d, ds, ds16 (4 nb floats), s, s16 (3 nb ints); rounded to a
+     * cache line so consecutive vectors stay aligned. */
+    const size_t nb = (size_t)cols / 32;
+    return ((size_t)cols + 7 * nb * 4 + 63) / 64 * 64;
+}
+
+void kernels_quantize_act_ref(const float *x, int64_t cols, int64_t b0, int64_t b1, void *out)
+{
+    kernels_act_q8 a = kernels_act_view(out, cols);
+    int8_t *q = (int8_t *)a.q;
+    float *d = (float *)a.d, *ds = (float *)a.ds, *ds16 = (float *)a.ds16;
+    int32_t *s = (int32_t *)a.s, *s16 = (int32_t *)a.s16;
+    for (int64_t b = b0; b < b1; b++) {
+        const float *xb = x + 32 * (b - b0);
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xb[i]));
+        const float db = amax / 127.0f;
+        const float id = db > 0.0f ? 1.0f / db : 0.0f;
+        int32_t h[2] = {0, 0};
+        for (int i = 0; i < 32; i++) {
+            /* Nearest, ties to even: what the SIMD levels' conversions do. */
+            const int v = (int)lrintf(xb[i] * id);
+            q[32 * b + i] = (int8_t)v;
+            h[i / 16] += v;
+        }
+        d[b] = db;
+        s[b] = h[0] + h[1];
+        s16[2 * b] = h[0];
+        s16[2 * b + 1] = h[1];
+        ds[b] = db * (float)s[b];
+        ds16[2 * b] = db * (float)h[0];
+        ds16[2 * b + 1] = db * (float)h[1];
     }
 }
 
-/* One thin wrapper per type, so that the table holds plain function
- * pointers with the type bound in (faster levels replace them one by one). */
-#define KERNELS_DEQUANT_MATMUL(name, type)                                                         \
-    static void kernels_matmul_##name##_ref(const void *w, size_t row_bytes, int64_t cols,         \
-                                            int64_t r0, int64_t r1, const float *x, int64_t ldx,   \
-                                            int64_t n, float *y, int64_t ldy, float *scratch)      \
-    {                                                                                              \
-        kernels_matmul_dequant_ref(type, w, row_bytes, cols, r0, r1, x, ldx, n, y, ldy, scratch);  \
+/* ---- attention ----------------------------------------------------------- */
+
+size_t kernels_attn_scratch(int nh, int64_t hi)
+{
+    return (size_t)nh * (size_t)((hi + 16) / 16 * 16);
+}
+
+static float kv_at(const void *base, bool f16, size_t i)
+{
+    return f16 ? tk_fp16_to_fp32(((const uint16_t *)base)[i]) : ((const float *)base)[i];
+}
+
+void kernels_attn_ref(const kernels_attn *a)
+{
+    const int64_t n_pos = (a->hi + 16) / 16 * 16;
+    for (int h = 0; h < a->nh; h++) {
+        const float *q = a->q + h * a->q_stride;
+        float *s = a->scores + (size_t)h * (size_t)n_pos;
+        float max = -INFINITY;
+        for (int64_t p = a->lo; p <= a->hi; p++) {
+            const void *kb = (const char *)a->k + (size_t)(p / 16) * a->k_block_bytes;
+            float dot = 0.0f;
+            for (int64_t d = 0; d < a->hd_k; d++)
+                dot += q[d] * kv_at(kb, a->f16, (size_t)(d * 16 + p % 16));
+            float v = dot * a->scale;
+            if (a->softcap > 0.0f) v = tanhf(v * (1.0f / a->softcap)) * a->softcap;
+            s[p] = v;
+            if (v > max) max = v;
+        }
+        double sum = 0.0;
+        for (int64_t p = a->lo; p <= a->hi; p++) {
+            s[p] = expf(s[p] - max);
+            sum += s[p];
+        }
+        const float inv = (float)(1.0 / sum);
+        float *out = a->out + h * a->out_stride;
+        memset(out, 0, (size_t)a->hd_v * sizeof(float));
+        for (int64_t p = a->lo; p <= a->hi; p++) {
+            const void *vr = (const char *)a->v + (size_t)p * a->v_stride;
+            const float wgt = s[p] * inv;
+            for (int64_t d = 0; d < a->hd_v; d++) out[d] += wgt * kv_at(vr, a->f16, (size_t)d);
+        }
     }
+}
 
-#define KERNELS_WEIGHT_TYPES(X)                                                                    \
-    X(f16, TK_TYPE_F16)                                                                            \
-    X(bf16, TK_TYPE_BF16)                                                                          \
-    X(q4_0, TK_TYPE_Q4_0)                                                                          \
-    X(q4_1, TK_TYPE_Q4_1)                                                                          \
-    X(q5_0, TK_TYPE_Q5_0)                                                                          \
-    X(q5_1, TK_TYPE_Q5_1)                                                                          \
-    X(q8_0, TK_TYPE_Q8_0)                                                                          \
-    X(q2_k, TK_TYPE_Q2_K)                                                                          \
-    X(q3_k, TK_TYPE_Q3_K)                                                                          \
-    X(q4_k, TK_TYPE_Q4_K)                                                                          \
-    X(q5_k, TK_TYPE_Q5_K)                                                                          \
-    X(q6_k, TK_TYPE_Q6_K)                                                                          \
-    X(iq4_nl, TK_TYPE_IQ4_NL)                                                                      \
-    X(iq4_xs, TK_TYPE_IQ4_XS)
+/* ---- vector operations --------------------------------------------------- */
 
-KERNELS_WEIGHT_TYPES(KERNELS_DEQUANT_MATMUL)
+/* The sum of squares is accumulated in double so long rows lose nothing. */
+void kernels_rms_norm_ref(float *out, const float *x, const float *w, int64_t n, float eps)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)x[i] * (double)x[i];
+    const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
+}
 
-/* Types that the type table does not know (or cannot dequantize) get no
- * matmul, so the model loader refuses them with a message. */
+void kernels_glu_ref(float *g, const float *u, int64_t n, bool gelu)
+{
+    const float sqrt_2_over_pi = 0.7978845608028654f;
+    for (int64_t i = 0; i < n; i++) {
+        const float v = g[i];
+        const float a =
+            gelu ? 0.5f * v * (1.0f + tanhf(sqrt_2_over_pi * v * (1.0f + 0.044715f * v * v)))
+                 : v / (1.0f + expf(-v));
+        g[i] = a * u[i];
+    }
+}
+
+/* Types that the type table does not know (or cannot dequantize), and the
+ * activation-only types Q8_1/Q8_K, get no matmul, so the model loader
+ * refuses them with a message. */
 void kernels_fill_ref(kernels_t *k)
 {
     memset(k, 0, sizeof *k);
-    k->level = "ref";
-    k->types[TK_TYPE_F32].matmul = kernels_matmul_f32_ref;
-#define KERNELS_SET_ROW(name, type)                                                                \
-    if (tk_type_get(type) && tk_type_get(type)->dequantize)                                        \
-        k->types[type].matmul = kernels_matmul_##name##_ref;
-    KERNELS_WEIGHT_TYPES(KERNELS_SET_ROW)
-#undef KERNELS_SET_ROW
-    k->scratch_floats = kernels_scratch_floats_ref;
-    k->dot_f32 = kernels_dot_f32_ref;
-    k->dot_f16 = kernels_dot_f16_ref;
-    k->axpy_f32 = kernels_axpy_f32_ref;
-    k->axpy_f16 = kernels_axpy_f16_ref;
+    k->level = TK_LEVEL_GENERIC;
+    k->name = "generic";
+    for (int t = 0; t < TK_TYPE_COUNT; t++) {
+        const tk_type_info *ti = tk_type_get(t);
+        if (!ti || !ti->dequantize || t == TK_TYPE_Q8_1 || t == TK_TYPE_Q8_K) continue;
+        k->types[t] = (kernels_type){kernels_matmul_ref, KERNELS_ACT_F32, false};
+    }
+    k->scratch_bytes = kernels_scratch_bytes_ref;
+    k->quantize_act = kernels_quantize_act_ref;
+    k->attn = kernels_attn_ref;
+    k->rms_norm = kernels_rms_norm_ref;
+    k->glu = kernels_glu_ref;
 }

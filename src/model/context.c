@@ -2,11 +2,15 @@
  *
  * One forward pass serves every architecture; where they differ it reads
  * the traits of model_arch and the hyper-parameters of tk_model. A pass
- * takes up to n_batch tokens at consecutive positions; the work of each
- * step is split over the pool's threads by output rows (matrix products),
- * tokens (RoPE, cache writes) or (token, head) pairs (attention). Every
- * output value is computed by one thread with the same arithmetic whatever
- * the split, so results do not depend on the thread count.
+ * takes up to n_batch tokens at consecutive positions and runs as one job
+ * on the context's thread pool: every thread walks the same sequence of
+ * steps and the threads meet at a barrier between steps. Work inside a
+ * step is split by tokens (norms, RoPE, cache writes, activation
+ * quantization), by groups of 16 weight rows handed out from a shared
+ * counter (matrix products), or by (token, KV head) pairs, also from the
+ * counter (attention). Every output value is computed by one thread with
+ * the same arithmetic whatever the split, so results do not depend on the
+ * thread count.
  */
 #include "model/model.h"
 
@@ -16,35 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- small float helpers (per row, on the calling thread) -------------- */
-
-/* out = x / rms(x) * w over n values; out may alias x. The sum of squares
- * is accumulated in double so long rows lose nothing. */
-static void rms_norm(float *out, const float *x, const float *w, int64_t n, float eps)
-{
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) sum += (double)x[i] * (double)x[i];
-    const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
-    for (int64_t i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
-}
-
-static float silu(float x)
-{
-    return x / (1.0f + expf(-x));
-}
-
-/* GELU, tanh approximation (the form the gemma models were trained with). */
-static float gelu_tanh(float x)
-{
-    const float sqrt_2_over_pi = 0.7978845608028654f;
-    return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + 0.044715f * x * x)));
-}
-
-static float softcap(float x, float cap)
-{
-    return tanhf(x * (1.0f / cap)) * cap;
-}
-
 /* Rows [r0, r1) of `total` split evenly among nth threads. */
 static void split(int64_t total, int ith, int nth, int64_t *r0, int64_t *r1)
 {
@@ -52,101 +27,177 @@ static void split(int64_t total, int ith, int nth, int64_t *r0, int64_t *r1)
     *r1 = total * (ith + 1) / nth;
 }
 
-static float *thread_scratch(tk_context *c, int ith)
+static void *thread_scratch(tk_context *c, int ith)
 {
-    return c->scratch + (size_t)ith * c->scratch_floats;
+    return (char *)c->scratch + (size_t)ith * c->scratch_bytes;
 }
 
-/* ---- jobs run on the pool ---------------------------------------------- */
+static float softcap(float x, float cap)
+{
+    return tanhf(x * (1.0f / cap)) * cap;
+}
 
-/* Up to three matrix products sharing their input, their rows treated as
- * one range for splitting: y[t][col + r] = W r . x[t], plus the bias. */
+/* ---- one forward pass ---------------------------------------------------- */
+
+typedef struct fwd {
+    tk_context *c;
+    const int32_t *tokens;
+    int64_t n;
+    float *logits; /* rows [out_first, n) of logits, or NULL */
+    int64_t out_first;
+    bool cancelled; /* written by thread 0 before a barrier */
+    int cancel_layer;
+} fwd;
+
+/* Per-thread state of a pass: the steps' shared counters alternate. */
+typedef struct step_state {
+    int ith, nth;
+    int dyn; /* dynamic steps so far */
+} step_state;
+
+/* The shared counter of the next dynamically split step. Thread 0 clears
+ * the other counter: nobody uses it before the barrier ending this step. */
+static _Atomic int64_t *dyn_counter(tk_context *c, step_state *s)
+{
+    const int i = s->dyn++;
+    if (s->ith == 0) atomic_store_explicit(&c->chunk[(i + 1) & 1], 0, memory_order_relaxed);
+    return &c->chunk[i & 1];
+}
+
+static bool wants_q8(const kernels_t *k, const model_tensor *w)
+{
+    return w->data && k->types[w->type].act == KERNELS_ACT_Q8;
+}
+
+/* A matrix product of the step: y[t * ldy + r] = W r . x_t (+ bias[r]). */
 typedef struct mm_part {
     const model_tensor *w;
-    const float *bias; /* [w->rows] or NULL */
-    float *y;          /* output of row 0 for token 0 */
+    const float *bias; /* [rows] or NULL */
+    float *y;
+    int64_t ldy;
 } mm_part;
 
-typedef struct job_matmul {
-    tk_context *c;
-    mm_part parts[3];
-    int n_parts;
-    const float *x;
-    int64_t ldx, ldy;
+/* The input of a step's products, as floats and (when a part wants it) as
+ * quantized activations. */
+typedef struct mm_in {
+    const float *x; /* [n][ldx] */
+    int64_t ldx;
+    const void *q; /* [n][act_stride] */
+    size_t q_stride;
     int64_t n;
-} job_matmul;
+} mm_in;
 
-static void run_matmul(void *arg, int ith, int nth)
+static void part_rows(const kernels_t *k, const mm_part *p, const mm_in *in, int64_t r0, int64_t r1,
+                      void *scratch)
 {
-    job_matmul *j = arg;
-    const kernels_t *k = j->c->model->kern;
-    int64_t total = 0;
-    for (int p = 0; p < j->n_parts; p++) total += j->parts[p].w->rows;
-    int64_t g0, g1;
-    split(total, ith, nth, &g0, &g1);
-    int64_t base = 0;
-    for (int p = 0; p < j->n_parts; p++) {
-        const mm_part *part = &j->parts[p];
-        const model_tensor *w = part->w;
-        int64_t r0 = TK_MAX(g0 - base, 0), r1 = TK_MIN(g1 - base, w->rows);
-        base += w->rows;
-        if (r0 >= r1) continue;
-        k->types[w->type].matmul(w->data, w->row_bytes, w->cols, r0, r1, j->x, j->ldx, j->n,
-                                 part->y, j->ldy, thread_scratch(j->c, ith));
-        if (part->bias)
-            for (int64_t t = 0; t < j->n; t++)
-                for (int64_t r = r0; r < r1; r++) part->y[t * j->ldy + r] += part->bias[r];
+    const model_tensor *w = p->w;
+    if (k->types[w->type].act == KERNELS_ACT_Q8)
+        k->types[w->type].matmul(w, r0, r1, in->q, in->q_stride, in->n, p->y, p->ldy, scratch);
+    else
+        k->types[w->type].matmul(w, r0, r1, in->x, (size_t)in->ldx * sizeof(float), in->n, p->y,
+                                 p->ldy, scratch);
+    if (p->bias)
+        for (int64_t t = 0; t < in->n; t++)
+            for (int64_t r = r0; r < r1; r++) p->y[t * p->ldy + r] += p->bias[r];
+}
+
+/* Up to three products sharing their input; their row groups form one list
+ * that the threads take from in chunks. */
+static void matmul_step(tk_context *c, step_state *s, const mm_part *parts, int np, const mm_in *in)
+{
+    const kernels_t *k = c->model->kern;
+    _Atomic int64_t *ctr = dyn_counter(c, s);
+    int64_t groups[3], total = 0;
+    for (int p = 0; p < np; p++) {
+        groups[p] = (parts[p].w->rows + KERNELS_GROUP_ROWS - 1) / KERNELS_GROUP_ROWS;
+        total += groups[p];
+    }
+    const int64_t chunk = TK_MAX(1, total / (8 * s->nth));
+    void *scratch = thread_scratch(c, s->ith);
+    for (;;) {
+        int64_t u0 = atomic_fetch_add_explicit(ctr, chunk, memory_order_relaxed);
+        if (u0 >= total) break;
+        const int64_t u1 = TK_MIN(total, u0 + chunk);
+        int64_t base = 0;
+        for (int p = 0; p < np; p++) {
+            const int64_t a = TK_MAX(u0, base), b = TK_MIN(u1, base + groups[p]);
+            if (a < b) {
+                const int64_t r0 = (a - base) * KERNELS_GROUP_ROWS;
+                const int64_t r1 = TK_MIN(parts[p].w->rows, (b - base) * KERNELS_GROUP_ROWS);
+                part_rows(k, &parts[p], in, r0, r1, scratch);
+            }
+            base += groups[p];
+        }
     }
 }
 
-/* The gated FFN input: gate and up rows [a, b) on the same thread, then
- * ffn[t][r] = act(gate) * up in place of the gate. */
-typedef struct job_glu {
-    tk_context *c;
-    const model_layer *l;
-    const float *x; /* [n][n_embd] */
-    int64_t n;
-} job_glu;
-
-static void run_glu(void *arg, int ith, int nth)
+/* Rows [r0, r0 + rows) of w as a matrix of its own (r0 a multiple of the
+ * group size when w is packed). */
+static model_tensor mat_rows(const model_tensor *w, int64_t r0, int64_t rows)
 {
-    job_glu *j = arg;
-    tk_context *c = j->c;
+    model_tensor v = *w;
+    if (w->packed)
+        v.data =
+            (const char *)w->data + (size_t)(r0 / KERNELS_GROUP_ROWS) *
+                                        kernels_packed_bytes(w->type, KERNELS_GROUP_ROWS, w->cols);
+    else
+        v.data = (const char *)w->data + (size_t)r0 * w->row_bytes;
+    v.rows = rows;
+    return v;
+}
+
+/* Gate and up products of the same rows on the same thread, then
+ * act(gate) * up. When the down matrix reads quantized activations, a unit
+ * is 32 rows (one activation block of every token): the product goes
+ * straight into c->act_ffn, so no float copy of the whole FFN is needed.
+ * Otherwise a unit is one row group and the product goes to c->ffn. */
+static void glu_step(tk_context *c, step_state *s, const model_layer *l, const mm_in *in)
+{
     const tk_model *m = c->model;
     const kernels_t *k = m->kern;
-    const int64_t n_ff = m->n_ff, ld = 2 * n_ff;
-    float *scratch = thread_scratch(c, ith);
-    int64_t r0, r1;
-    split(n_ff, ith, nth, &r0, &r1);
-    if (r0 >= r1) return;
-    const model_tensor *up = &j->l->w_up;
-    if (m->arch->fused_gate_up) {
-        /* One matrix: rows [0, n_ff) are the gate, [n_ff, 2 n_ff) the up. */
-        k->types[up->type].matmul(up->data, up->row_bytes, up->cols, r0, r1, j->x, m->n_embd, j->n,
-                                  c->ffn, ld, scratch);
-        k->types[up->type].matmul(up->data, up->row_bytes, up->cols, n_ff + r0, n_ff + r1, j->x,
-                                  m->n_embd, j->n, c->ffn, ld, scratch);
-    } else {
-        const model_tensor *gate = &j->l->w_gate;
-        k->types[gate->type].matmul(gate->data, gate->row_bytes, gate->cols, r0, r1, j->x,
-                                    m->n_embd, j->n, c->ffn, ld, scratch);
-        k->types[up->type].matmul(up->data, up->row_bytes, up->cols, r0, r1, j->x, m->n_embd, j->n,
-                                  c->ffn + n_ff, ld, scratch);
-    }
+    const int64_t n_ff = m->n_ff;
+    const bool q8 = wants_q8(k, &l->w_down);
+    const int64_t unit = q8 ? 32 : KERNELS_GROUP_ROWS;
+    _Atomic int64_t *ctr = dyn_counter(c, s);
+    const int64_t total = (n_ff + unit - 1) / unit;
+    const int64_t chunk = TK_MAX(1, total / (8 * s->nth));
     const bool gelu = m->arch->act == MODEL_ACT_GELU;
-    for (int64_t t = 0; t < j->n; t++) {
-        float *g = c->ffn + t * ld, *u = g + n_ff;
-        for (int64_t r = r0; r < r1; r++) g[r] = (gelu ? gelu_tanh(g[r]) : silu(g[r])) * u[r];
+    void *scratch = thread_scratch(c, s->ith);
+    float *gb = c->up + (size_t)s->ith * (size_t)c->n_batch * 64; /* [n][unit] gate */
+    float *ub = gb + (size_t)c->n_batch * 32;                     /* [n][unit] up */
+    for (;;) {
+        const int64_t u0 = atomic_fetch_add_explicit(ctr, chunk, memory_order_relaxed);
+        if (u0 >= total) break;
+        for (int64_t u = u0; u < TK_MIN(total, u0 + chunk); u++) {
+            const int64_t r0 = u * unit, nr = TK_MIN(n_ff - r0, unit);
+            const model_tensor wg = mat_rows(&l->w_gate, r0, nr), wu = mat_rows(&l->w_up, r0, nr);
+            const mm_part gate =
+                q8 ? (mm_part){&wg, NULL, gb, unit} : (mm_part){&l->w_gate, NULL, c->ffn, n_ff};
+            const mm_part upp = {&wu, NULL, ub, unit};
+            if (q8)
+                part_rows(k, &gate, in, 0, nr, scratch);
+            else
+                part_rows(k, &gate, in, r0, r0 + nr, scratch);
+            part_rows(k, &upp, in, 0, nr, scratch);
+            for (int64_t t = 0; t < in->n; t++) {
+                float *g = q8 ? gb + t * unit : c->ffn + t * n_ff + r0;
+                k->glu(g, ub + t * unit, nr, gelu);
+                if (q8)
+                    k->quantize_act(g, n_ff, r0 / 32, r0 / 32 + 1,
+                                    (char *)c->act_ffn + (size_t)t * c->act_ffn_stride);
+            }
+        }
     }
 }
 
-/* Per token: Q/K head norms, RoPE, and the cache write of K and V. */
-typedef struct job_rope {
-    tk_context *c;
-    const model_layer *l;
-    int il;
-    int64_t n;
-} job_rope;
+/* Quantizes rows [t0, t1) of x ([.][ldx], `cols` used) into c->act. */
+static void quantize_rows(tk_context *c, const float *x, int64_t ldx, int64_t cols, int64_t t0,
+                          int64_t t1)
+{
+    for (int64_t t = t0; t < t1; t++)
+        c->model->kern->quantize_act(x + t * ldx, cols, 0, cols / 32,
+                                     (char *)c->act + (size_t)t * c->act_stride);
+}
 
 static void rope_heads(float *v, int n_heads, int64_t head_dim, int64_t n_rot,
                        model_rope_style style, const float *cs)
@@ -165,23 +216,21 @@ static void rope_heads(float *v, int n_heads, int64_t head_dim, int64_t n_rot,
     }
 }
 
-static void run_rope(void *arg, int ith, int nth)
+/* Per token: Q/K head norms, RoPE, and the cache write of K and V. */
+static void rope_step(tk_context *c, const model_layer *l, int il, int64_t t0, int64_t t1,
+                      float *cs)
 {
-    job_rope *j = arg;
-    tk_context *c = j->c;
     const tk_model *m = c->model;
-    const model_layer *l = j->l;
-    const int64_t hd_k = m->head_dim_k, n_q = (int64_t)m->n_head * hd_k;
+    const kernels_t *k = m->kern;
+    const int64_t hd_k = m->head_dim_k;
+    const int64_t n_q = (int64_t)m->n_head * hd_k;
     const int64_t half = m->n_rot / 2;
-    float *cs = thread_scratch(c, ith);
     /* Frequencies: theta_i = pos * base^(-2i/n_rot), divided by the file's
      * per-frequency factors, times the linear scale. The power is formed by
      * repeated multiplication, as the reference engine does, so long
      * contexts round the same way. */
     const float theta_scale = powf(l->rope_base, -2.0f / (float)m->n_rot);
     const float *factors = l->rope_factors ? c->rope_factors : NULL;
-    int64_t t0, t1;
-    split(j->n, ith, nth, &t0, &t1);
     for (int64_t t = t0; t < t1; t++) {
         const int64_t pos = c->n_past + t;
         float theta = (float)pos;
@@ -192,99 +241,230 @@ static void run_rope(void *arg, int ith, int nth)
             theta *= theta_scale;
         }
         float *q = c->qkv + t * c->qkv_ld;
-        float *k = q + n_q;
-        float *v = k + c->n_embd_k;
+        float *kk = q + n_q;
+        float *v = kk + c->n_embd_k;
         if (l->q_norm) {
             for (int h = 0; h < m->n_head; h++)
-                rms_norm(q + h * hd_k, q + h * hd_k, l->q_norm, hd_k, m->norm_eps);
+                k->rms_norm(q + h * hd_k, q + h * hd_k, l->q_norm, hd_k, m->norm_eps);
             for (int h = 0; h < m->n_head_kv; h++)
-                rms_norm(k + h * hd_k, k + h * hd_k, l->k_norm, hd_k, m->norm_eps);
+                k->rms_norm(kk + h * hd_k, kk + h * hd_k, l->k_norm, hd_k, m->norm_eps);
         }
         rope_heads(q, m->n_head, hd_k, m->n_rot, m->arch->rope, cs);
-        rope_heads(k, m->n_head_kv, hd_k, m->n_rot, m->arch->rope, cs);
+        rope_heads(kk, m->n_head_kv, hd_k, m->n_rot, m->arch->rope, cs);
 
-        const size_t row = (size_t)j->il * (size_t)c->n_ctx + (size_t)pos;
+        /* K transposed in blocks of 16 positions, V by position. */
+        const size_t kblock = (size_t)hd_k * 16;
+        const size_t vrow = (size_t)il * (size_t)c->n_ctx + (size_t)pos;
+        for (int h = 0; h < m->n_head_kv; h++) {
+            const size_t base =
+                (((size_t)il * (size_t)m->n_head_kv + (size_t)h) * (size_t)c->kv_blocks +
+                 (size_t)pos / 16) *
+                    kblock +
+                (size_t)pos % 16;
+            const float *src = kk + h * hd_k;
+            if (c->kv_type == TK_TYPE_F16) {
+                uint16_t *kd = (uint16_t *)c->k_cache + base;
+                for (int64_t d = 0; d < hd_k; d++) kd[d * 16] = tk_fp32_to_fp16(src[d]);
+            } else {
+                float *kd = (float *)c->k_cache + base;
+                for (int64_t d = 0; d < hd_k; d++) kd[d * 16] = src[d];
+            }
+        }
         if (c->kv_type == TK_TYPE_F16) {
-            uint16_t *kd = (uint16_t *)c->k_cache + row * (size_t)c->n_embd_k;
-            uint16_t *vd = (uint16_t *)c->v_cache + row * (size_t)c->n_embd_v;
-            for (int64_t i = 0; i < c->n_embd_k; i++) kd[i] = tk_fp32_to_fp16(k[i]);
+            uint16_t *vd = (uint16_t *)c->v_cache + vrow * (size_t)c->n_embd_v;
             for (int64_t i = 0; i < c->n_embd_v; i++) vd[i] = tk_fp32_to_fp16(v[i]);
         } else {
-            memcpy((float *)c->k_cache + row * (size_t)c->n_embd_k, k,
-                   (size_t)c->n_embd_k * sizeof(float));
-            memcpy((float *)c->v_cache + row * (size_t)c->n_embd_v, v,
+            memcpy((float *)c->v_cache + vrow * (size_t)c->n_embd_v, v,
                    (size_t)c->n_embd_v * sizeof(float));
         }
     }
 }
 
-/* Attention of each (token, head) pair over the cached positions it sees:
- * causal, and within the sliding window on local layers. */
-typedef struct job_attn {
-    tk_context *c;
-    const model_layer *l;
-    int il;
-    int64_t n;
-} job_attn;
-
-static void run_attn(void *arg, int ith, int nth)
+/* Attention of each (token, KV head) pair, tokens [r0, n): the query heads
+ * of the group over the cached positions they see (causal, and within the
+ * sliding window on local layers). Pairs are taken from the shared counter, as the
+ * cost grows with the position. With `quantize`, each pair also writes its
+ * part of the token's quantized output (attn_quantizes() says when the
+ * pairs' outputs are whole activation blocks). */
+static void attn_step(tk_context *c, step_state *s, const model_layer *l, int il, int64_t r0,
+                      int64_t n, bool quantize)
 {
-    job_attn *j = arg;
-    tk_context *c = j->c;
     const tk_model *m = c->model;
-    const kernels_t *k = m->kern;
     const int64_t hd_k = m->head_dim_k, hd_v = m->head_dim_v;
     const int group = m->n_head / m->n_head_kv;
     const int64_t n_o = (int64_t)m->n_head * hd_v;
-    const bool f16 = c->kv_type == TK_TYPE_F16;
-    const size_t layer_k = (size_t)j->il * (size_t)c->n_ctx * (size_t)c->n_embd_k;
-    const size_t layer_v = (size_t)j->il * (size_t)c->n_ctx * (size_t)c->n_embd_v;
-    float *scores = thread_scratch(c, ith);
-    int64_t i0, i1;
-    split(j->n * m->n_head, ith, nth, &i0, &i1);
-    for (int64_t i = i0; i < i1; i++) {
-        const int64_t t = i / m->n_head;
-        const int h = (int)(i % m->n_head), kvh = h / group;
+    const size_t kblock = (size_t)hd_k * 16 * c->kv_elt;
+    _Atomic int64_t *ctr = dyn_counter(c, s);
+    const int64_t total = (n - r0) * m->n_head_kv;
+    for (;;) {
+        const int64_t i = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
+        if (i >= total) break;
+        const int64_t t = r0 + i / m->n_head_kv;
+        const int kvh = (int)(i % m->n_head_kv);
         const int64_t pos = c->n_past + t;
-        const int64_t lo = j->l->swa ? TK_MAX(0, pos - m->n_swa + 1) : 0;
-        const float *q = c->qkv + t * c->qkv_ld + h * hd_k;
-        float max = -INFINITY;
-        for (int64_t p = lo; p <= pos; p++) {
-            const size_t off = layer_k + (size_t)p * (size_t)c->n_embd_k + (size_t)kvh * hd_k;
-            float s = f16 ? k->dot_f16((const uint16_t *)c->k_cache + off, q, hd_k)
-                          : k->dot_f32((const float *)c->k_cache + off, q, hd_k);
-            s *= m->attn_scale;
-            if (m->attn_softcap > 0.0f) s = softcap(s, m->attn_softcap);
-            scores[p - lo] = s;
-            if (s > max) max = s;
-        }
-        double sum = 0.0;
-        for (int64_t p = lo; p <= pos; p++) {
-            const float e = expf(scores[p - lo] - max);
-            scores[p - lo] = e;
-            sum += e;
-        }
-        const float inv = (float)(1.0 / sum);
-        float *out = c->att + t * n_o + h * hd_v;
-        memset(out, 0, (size_t)hd_v * sizeof(float));
-        for (int64_t p = lo; p <= pos; p++) {
-            const size_t off = layer_v + (size_t)p * (size_t)c->n_embd_v + (size_t)kvh * hd_v;
-            if (f16)
-                k->axpy_f16(out, scores[p - lo] * inv, (const uint16_t *)c->v_cache + off, hd_v);
-            else
-                k->axpy_f32(out, scores[p - lo] * inv, (const float *)c->v_cache + off, hd_v);
+        kernels_attn a;
+        a.q = c->qkv + t * c->qkv_ld + (int64_t)kvh * group * hd_k;
+        a.q_stride = hd_k;
+        a.nh = group;
+        a.hd_k = hd_k;
+        a.hd_v = hd_v;
+        a.k = (const char *)c->k_cache +
+              ((size_t)il * (size_t)m->n_head_kv + (size_t)kvh) * (size_t)c->kv_blocks * kblock;
+        a.k_block_bytes = kblock;
+        a.v = (const char *)c->v_cache +
+              ((size_t)il * (size_t)c->n_ctx * (size_t)c->n_embd_v + (size_t)kvh * (size_t)hd_v) *
+                  c->kv_elt;
+        a.v_stride = (size_t)c->n_embd_v * c->kv_elt;
+        a.f16 = c->kv_type == TK_TYPE_F16;
+        a.lo = l->swa ? TK_MAX(0, pos - m->n_swa + 1) : 0;
+        a.hi = pos;
+        a.scale = m->attn_scale;
+        a.softcap = m->attn_softcap;
+        a.out = c->att + t * n_o + (int64_t)kvh * group * hd_v;
+        a.out_stride = hd_v;
+        a.scores = thread_scratch(c, s->ith);
+        m->kern->attn(&a);
+        if (quantize) {
+            /* This pair's heads are whole blocks of the token's output. */
+            const int64_t b0 = (int64_t)kvh * group * hd_v / 32;
+            m->kern->quantize_act(a.out, n_o, b0, b0 + group * hd_v / 32,
+                                  (char *)c->act + (size_t)t * c->act_stride);
         }
     }
 }
 
-/* ---- the forward pass -------------------------------------------------- */
-
-static void matmul1(tk_context *c, const model_tensor *w, const float *bias, const float *x,
-                    int64_t ldx, float *y, int64_t ldy, int64_t n)
+static bool attn_quantizes(const tk_model *m, const model_layer *l)
 {
-    job_matmul j = {.c = c, .n_parts = 1, .x = x, .ldx = ldx, .ldy = ldy, .n = n};
-    j.parts[0] = (mm_part){w, bias, y};
-    model_pool_run(c->pool, run_matmul, &j);
+    const int64_t per_pair = (int64_t)(m->n_head / m->n_head_kv) * m->head_dim_v;
+    return wants_q8(m->kern, &l->wo) && per_pair % 32 == 0;
+}
+
+/* x += xb (after the block's optional post-norm) for tokens [t0, t1). */
+static void residual(tk_context *c, const float *post_norm, int64_t t0, int64_t t1)
+{
+    const tk_model *m = c->model;
+    const int64_t n_embd = m->n_embd;
+    for (int64_t t = t0; t < t1; t++) {
+        float *xb = c->xb + t * n_embd, *x = c->x + t * n_embd;
+        if (post_norm) m->kern->rms_norm(xb, xb, post_norm, n_embd, m->norm_eps);
+        for (int64_t i = 0; i < n_embd; i++) x[i] += xb[i];
+    }
+}
+
+static void run_forward(void *arg, int ith, int nth)
+{
+    fwd *f = arg;
+    tk_context *c = f->c;
+    const tk_model *m = c->model;
+    const kernels_t *k = m->kern;
+    const int64_t n = f->n, n_embd = m->n_embd, n_ff = m->n_ff;
+    const int64_t n_q = (int64_t)m->n_head * m->head_dim_k;
+    const int64_t n_o = (int64_t)m->n_head * m->head_dim_v;
+    step_state s = {ith, nth, 0};
+    int64_t t0, t1;
+    split(n, ith, nth, &t0, &t1);
+    if (ith == 0) {
+        atomic_store(&c->chunk[0], 0);
+        atomic_store(&c->chunk[1], 0);
+    }
+
+    /* Embeddings. A tied output matrix that was packed is read instead of
+     * the file's rows: its file pages were let go after packing. */
+    for (int64_t t = t0; t < t1; t++) {
+        const model_tensor *e = m->tied_output ? &m->output : &m->tok_embd;
+        float *x = c->x + t * n_embd;
+        if (e->packed)
+            kernels_unpack_row(e->type, e->data, n_embd, f->tokens[t], x);
+        else
+            tk_type_get(e->type)->dequantize(
+                (const char *)e->data + (size_t)f->tokens[t] * e->row_bytes, x, n_embd);
+        if (m->embd_scale != 1.0f)
+            for (int64_t i = 0; i < n_embd; i++) x[i] *= m->embd_scale;
+    }
+
+    for (int il = 0; il < m->n_layer; il++) {
+        const model_layer *l = &m->layers[il];
+        if (ith == 0 && c->params.cancel && c->params.cancel(c->params.cancel_user)) {
+            f->cancelled = true;
+            f->cancel_layer = il;
+        }
+
+        /* Attention block: norm, Q/K/V, RoPE and cache, attention, output. */
+        if (il > 0) residual(c, m->layers[il - 1].post_ffn_norm, t0, t1);
+        for (int64_t t = t0; t < t1; t++)
+            k->rms_norm(c->xb + t * n_embd, c->x + t * n_embd, l->attn_norm, n_embd, m->norm_eps);
+        if (wants_q8(k, &l->wq) || wants_q8(k, &l->wk) || wants_q8(k, &l->wv))
+            quantize_rows(c, c->xb, n_embd, n_embd, t0, t1);
+        model_pool_barrier(c->pool);
+        if (f->cancelled) return;
+
+        const mm_in in_x = {c->xb, n_embd, c->act, c->act_stride, n};
+        const mm_part qkv[3] = {{&l->wq, l->bq, c->qkv, c->qkv_ld},
+                                {&l->wk, l->bk, c->qkv + n_q, c->qkv_ld},
+                                {&l->wv, l->bv, c->qkv + n_q + c->n_embd_k, c->qkv_ld}};
+        matmul_step(c, &s, qkv, 3, &in_x);
+        model_pool_barrier(c->pool);
+
+        rope_step(c, l, il, t0, t1, thread_scratch(c, ith));
+        model_pool_barrier(c->pool);
+
+        /* Past the cache writes, the last layer only matters for the rows
+         * whose logits are wanted: the rest of it runs on rows [r0, n). */
+        const int64_t r0 = il + 1 < m->n_layer ? 0 : f->logits ? f->out_first : n;
+        const int64_t u0 = TK_MAX(t0, r0);
+        if (r0 == n) break;
+        const bool fused_q = attn_quantizes(m, l);
+        attn_step(c, &s, l, il, r0, n, fused_q);
+        model_pool_barrier(c->pool);
+        if (wants_q8(k, &l->wo) && !fused_q) {
+            quantize_rows(c, c->att, n_o, n_o, u0, t1);
+            model_pool_barrier(c->pool);
+        }
+        const mm_in in_att = {c->att + r0 * n_o, n_o,
+                              (const char *)c->act + (size_t)r0 * c->act_stride, c->act_stride,
+                              n - r0};
+        const mm_part wo = {&l->wo, l->bo, c->xb + r0 * n_embd, n_embd};
+        matmul_step(c, &s, &wo, 1, &in_att);
+        model_pool_barrier(c->pool);
+
+        /* Feed-forward block. Its intermediate rows (ffn, act_ffn) count
+         * from r0. */
+        residual(c, l->post_attn_norm, u0, t1);
+        for (int64_t t = u0; t < t1; t++)
+            k->rms_norm(c->xb + t * n_embd, c->x + t * n_embd, l->ffn_norm, n_embd, m->norm_eps);
+        if (wants_q8(k, &l->w_gate) || wants_q8(k, &l->w_up))
+            quantize_rows(c, c->xb, n_embd, n_embd, u0, t1);
+        model_pool_barrier(c->pool);
+        const mm_in in_ffn_x = {c->xb + r0 * n_embd, n_embd,
+                                (const char *)c->act + (size_t)r0 * c->act_stride, c->act_stride,
+                                n - r0};
+        glu_step(c, &s, l, &in_ffn_x);
+        model_pool_barrier(c->pool);
+        const mm_in in_ffn = {c->ffn, n_ff, c->act_ffn, c->act_ffn_stride, n - r0};
+        const mm_part down = {&l->w_down, NULL, c->xb + r0 * n_embd, n_embd};
+        matmul_step(c, &s, &down, 1, &in_ffn);
+        model_pool_barrier(c->pool);
+    }
+    if (!f->logits) return;
+    residual(c, m->layers[m->n_layer - 1].post_ffn_norm, TK_MAX(t0, f->out_first), t1);
+
+    /* Logits of rows [out_first, n). */
+    const int64_t o0 = TK_MAX(t0, f->out_first), n_out = n - f->out_first;
+    for (int64_t t = o0; t < t1; t++)
+        k->rms_norm(c->xb + t * n_embd, c->x + t * n_embd, m->output_norm, n_embd, m->norm_eps);
+    if (wants_q8(k, &m->output)) quantize_rows(c, c->xb, n_embd, n_embd, o0, t1);
+    model_pool_barrier(c->pool);
+    const mm_in in_out = {c->xb + f->out_first * n_embd, n_embd,
+                          (const char *)c->act + (size_t)f->out_first * c->act_stride,
+                          c->act_stride, n_out};
+    const mm_part out = {&m->output, NULL, f->logits, m->n_vocab};
+    matmul_step(c, &s, &out, 1, &in_out);
+    if (m->final_softcap > 0.0f) {
+        model_pool_barrier(c->pool);
+        int64_t i0, i1;
+        split(n_out * m->n_vocab, ith, nth, &i0, &i1);
+        for (int64_t i = i0; i < i1; i++) f->logits[i] = softcap(f->logits[i], m->final_softcap);
+    }
 }
 
 /* Runs tokens[0..n) (n <= n_batch) at positions n_past.. and writes the
@@ -292,73 +472,10 @@ static void matmul1(tk_context *c, const model_tensor *w, const float *bias, con
 static tk_status forward(tk_context *c, const int32_t *tokens, int64_t n, float *logits,
                          int64_t out_first)
 {
-    const tk_model *m = c->model;
-    const model_arch *a = m->arch;
-    const int64_t n_embd = m->n_embd;
-    const int64_t n_q = (int64_t)m->n_head * m->head_dim_k;
-    const int64_t n_o = (int64_t)m->n_head * m->head_dim_v;
-
-    for (int64_t t = 0; t < n; t++) {
-        const model_tensor *e = &m->tok_embd;
-        float *x = c->x + t * n_embd;
-        tk_type_get(e->type)->dequantize((const char *)e->data + (size_t)tokens[t] * e->row_bytes,
-                                         x, n_embd);
-        if (m->embd_scale != 1.0f)
-            for (int64_t i = 0; i < n_embd; i++) x[i] *= m->embd_scale;
-    }
-
-    for (int il = 0; il < m->n_layer; il++) {
-        const model_layer *l = &m->layers[il];
-        if (c->params.cancel && c->params.cancel(c->params.cancel_user))
-            return core_error(TK_ERR_CANCELLED, "decode cancelled at layer %d", il);
-
-        /* Attention block. */
-        for (int64_t t = 0; t < n; t++)
-            rms_norm(c->xb + t * n_embd, c->x + t * n_embd, l->attn_norm, n_embd, m->norm_eps);
-        job_matmul jq = {.c = c, .x = c->xb, .ldx = n_embd, .ldy = c->qkv_ld, .n = n};
-        if (a->fused_qkv) {
-            jq.parts[0] = (mm_part){&l->wqkv, l->bqkv, c->qkv};
-            jq.n_parts = 1;
-        } else {
-            jq.parts[0] = (mm_part){&l->wq, l->bq, c->qkv};
-            jq.parts[1] = (mm_part){&l->wk, l->bk, c->qkv + n_q};
-            jq.parts[2] = (mm_part){&l->wv, l->bv, c->qkv + n_q + c->n_embd_k};
-            jq.n_parts = 3;
-        }
-        model_pool_run(c->pool, run_matmul, &jq);
-        job_rope jr = {c, l, il, n};
-        model_pool_run(c->pool, run_rope, &jr);
-        job_attn ja = {c, l, il, n};
-        model_pool_run(c->pool, run_attn, &ja);
-        matmul1(c, &l->wo, l->bo, c->att, n_o, c->xb, n_embd, n);
-        for (int64_t t = 0; t < n; t++) {
-            float *xb = c->xb + t * n_embd, *x = c->x + t * n_embd;
-            if (l->post_attn_norm) rms_norm(xb, xb, l->post_attn_norm, n_embd, m->norm_eps);
-            for (int64_t i = 0; i < n_embd; i++) x[i] += xb[i];
-        }
-
-        /* Feed-forward block. */
-        for (int64_t t = 0; t < n; t++)
-            rms_norm(c->xb + t * n_embd, c->x + t * n_embd, l->ffn_norm, n_embd, m->norm_eps);
-        job_glu jg = {c, l, c->xb, n};
-        model_pool_run(c->pool, run_glu, &jg);
-        matmul1(c, &l->w_down, NULL, c->ffn, 2 * (int64_t)m->n_ff, c->xb, n_embd, n);
-        for (int64_t t = 0; t < n; t++) {
-            float *xb = c->xb + t * n_embd, *x = c->x + t * n_embd;
-            if (l->post_ffn_norm) rms_norm(xb, xb, l->post_ffn_norm, n_embd, m->norm_eps);
-            for (int64_t i = 0; i < n_embd; i++) x[i] += xb[i];
-        }
-    }
-
-    if (logits && out_first < n) {
-        const int64_t n_out = n - out_first;
-        for (int64_t t = out_first; t < n; t++)
-            rms_norm(c->xb + t * n_embd, c->x + t * n_embd, m->output_norm, n_embd, m->norm_eps);
-        matmul1(c, &m->output, NULL, c->xb + out_first * n_embd, n_embd, logits, m->n_vocab, n_out);
-        if (m->final_softcap > 0.0f)
-            for (int64_t i = 0; i < n_out * m->n_vocab; i++)
-                logits[i] = softcap(logits[i], m->final_softcap);
-    }
+    fwd f = {c, tokens, n, out_first < n ? logits : NULL, out_first, false, 0};
+    model_pool_run(c->pool, run_forward, &f);
+    if (f.cancelled)
+        return core_error(TK_ERR_CANCELLED, "decode cancelled at layer %d", f.cancel_layer);
     return TK_OK;
 }
 
@@ -437,6 +554,21 @@ static void *ctx_alloc(tk_context *c, uint64_t count, size_t size, const char *w
     return p;
 }
 
+/* As ctx_alloc, 64-byte aligned (for the kernels' aligned vector stores). */
+static void *ctx_alloc_aligned(tk_context *c, uint64_t bytes, const char *what)
+{
+    const uint64_t size = (bytes + 64) / 64 * 64; /* never 0 */
+    void *p = size <= SIZE_MAX ? aligned_alloc(64, (size_t)size) : NULL;
+    if (!p) {
+        core_error(TK_ERR_NOMEM, "context: cannot allocate %llu bytes for %s",
+                   (unsigned long long)bytes, what);
+        return NULL;
+    }
+    memset(p, 0, (size_t)size);
+    c->memory += bytes;
+    return p;
+}
+
 tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_context **out)
 {
     if (!m || !out) return core_error(TK_ERR_INVALID_ARG, "tk_context_create: NULL argument");
@@ -472,19 +604,50 @@ tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_con
     c->n_embd_v = (int64_t)m->n_head_kv * m->head_dim_v;
     c->rope_factors = m->rope_long && c->n_ctx > m->n_ctx_orig ? m->rope_long : m->rope_freqs;
 
+    c->kv_blocks = (c->n_ctx + 15) / 16;
     const uint64_t cells = (uint64_t)m->n_layer * (uint64_t)c->n_ctx;
+    const uint64_t kcells = (uint64_t)m->n_layer * (uint64_t)c->kv_blocks * 16;
     const uint64_t nb = (uint64_t)c->n_batch;
     const int64_t n_q = (int64_t)m->n_head * m->head_dim_k;
     const int64_t n_o = (int64_t)m->n_head * m->head_dim_v;
     c->qkv_ld = n_q + c->n_embd_k + c->n_embd_v;
-    size_t ks = m->kern->scratch_floats(m->max_cols);
-    c->scratch_floats = TK_MAX(TK_MAX(ks, (size_t)c->n_ctx), (size_t)m->n_rot);
-    /* Keep each thread's scratch on its own cache lines. */
-    c->scratch_floats = (c->scratch_floats + 15) / 16 * 16;
+
+    /* Quantized activations only when some matrix reads them. */
+    bool q8 = m->output.data && m->kern->types[m->output.type].act == KERNELS_ACT_Q8;
+    for (int il = 0; il < m->n_layer; il++) {
+        const model_layer *l = &m->layers[il];
+        const model_tensor *ts[] = {&l->wq,     &l->wk,   &l->wv,    &l->wo,
+                                    &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; i < TK_ARRAY_LEN(ts); i++)
+            q8 = q8 || (ts[i]->data && m->kern->types[ts[i]->type].act == KERNELS_ACT_Q8);
+    }
+    /* The down matrices' input has its own buffer (the FFN step writes it
+     * while reading the other); the float FFN buffer only when some down
+     * matrix reads floats. */
+    bool down_q8 = false, down_f32 = false;
+    int64_t in_cols = m->n_embd;
+    for (int il = 0; il < m->n_layer; il++) {
+        const model_layer *l = &m->layers[il];
+        if (wants_q8(m->kern, &l->w_down))
+            down_q8 = true;
+        else
+            down_f32 = true;
+        in_cols = TK_MAX(in_cols, l->wo.cols);
+    }
+    c->act_stride = q8 ? kernels_act_bytes(in_cols) : 0;
+    c->act_ffn_stride = down_q8 ? kernels_act_bytes(m->n_ff) : 0;
+
+    /* Per thread: the matmul's scratch, the attention scores of one KV
+     * group, or RoPE's cos/sin table; each on its own cache lines. */
+    const int group = m->n_head / m->n_head_kv;
+    size_t sb = m->kern->scratch_bytes(m->max_cols);
+    sb = TK_MAX(sb, kernels_attn_scratch(group, c->n_ctx - 1) * sizeof(float));
+    sb = TK_MAX(sb, (size_t)m->n_rot * sizeof(float));
+    c->scratch_bytes = (sb + 63) / 64 * 64;
 
     tk_status st = TK_OK;
     uint64_t kn, vn;
-    if (!core_mul_u64(cells, (uint64_t)c->n_embd_k, &kn) ||
+    if (!core_mul_u64(kcells, (uint64_t)c->n_embd_k, &kn) ||
         !core_mul_u64(cells, (uint64_t)c->n_embd_v, &vn)) {
         st = core_error(TK_ERR_OVERFLOW, "context: KV cache size overflows");
         goto fail;
@@ -495,9 +658,13 @@ tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_con
         !(c->xb = ctx_alloc(c, nb * (uint64_t)m->n_embd, sizeof(float), "activations")) ||
         !(c->qkv = ctx_alloc(c, nb * (uint64_t)c->qkv_ld, sizeof(float), "Q/K/V")) ||
         !(c->att = ctx_alloc(c, nb * (uint64_t)n_o, sizeof(float), "attention output")) ||
-        !(c->ffn = ctx_alloc(c, nb * 2 * (uint64_t)m->n_ff, sizeof(float), "FFN")) ||
+        !(c->ffn = ctx_alloc(c, down_f32 ? nb * (uint64_t)m->n_ff : 0, sizeof(float), "FFN")) ||
+        !(c->up = ctx_alloc(c, (uint64_t)c->n_threads * nb * 64, sizeof(float), "FFN rows")) ||
+        !(c->act = ctx_alloc_aligned(c, nb * (uint64_t)c->act_stride, "quantized activations")) ||
+        !(c->act_ffn = ctx_alloc_aligned(c, nb * (uint64_t)c->act_ffn_stride,
+                                         "quantized FFN activations")) ||
         !(c->scratch =
-              ctx_alloc(c, (uint64_t)c->n_threads * c->scratch_floats, sizeof(float), "scratch"))) {
+              ctx_alloc_aligned(c, (uint64_t)c->n_threads * c->scratch_bytes, "scratch"))) {
         st = TK_ERR_NOMEM;
         goto fail;
     }
@@ -521,6 +688,9 @@ void tk_context_free(tk_context *c)
     free(c->qkv);
     free(c->att);
     free(c->ffn);
+    free(c->up);
+    free(c->act);
+    free(c->act_ffn);
     free(c->scratch);
     free(c);
 }

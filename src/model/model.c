@@ -8,6 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 /* ---- metadata ---------------------------------------------------------- */
 
@@ -142,6 +146,15 @@ static tk_status load_matrix(tk_model *m, const char *name, int64_t cols, int64_
     return TK_OK;
 }
 
+/* Rows [r0, r0 + rows) of w as a matrix of its own. */
+static model_tensor row_view(const model_tensor *w, int64_t r0, int64_t rows)
+{
+    model_tensor v = *w;
+    v.data = (const char *)w->data + (size_t)r0 * w->row_bytes;
+    v.rows = rows;
+    return v;
+}
+
 /* A vector of n floats (see model_layer about conversion). */
 static tk_status load_vector(tk_model *m, const char *name, int64_t n, bool required,
                              const float **out)
@@ -150,10 +163,6 @@ static tk_status load_vector(tk_model *m, const char *name, int64_t n, bool requ
     *out = NULL;
     tk_status st = find_tensor(m, name, 1, &n, required, &t);
     if (st != TK_OK || !t) return st;
-    if (t->type == TK_TYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
-        *out = (const float *)t->data;
-        return TK_OK;
-    }
     if (m->vec_arena_used + (size_t)n > m->vec_arena_len)
         return core_error(TK_ERR_INTERNAL, "tensor '%s': vector arena too small", name);
     float *dst = m->vec_arena + m->vec_arena_used;
@@ -189,10 +198,22 @@ static tk_status load_layer(tk_model *m, int il)
     TRY(load_vector(m, blk_name(nb, sizeof nb, il, "attn_norm.weight"), n_embd, true,
                     &l->attn_norm));
     if (a->fused_qkv) {
+        /* One matrix with Q, K and V stacked: the forward pass (and the
+         * packing) sees three views of its row ranges. */
+        model_tensor wqkv;
+        const float *bqkv;
         TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "attn_qkv.weight"), n_embd, n_q + n_k + n_v,
-                        true, &l->wqkv));
+                        true, &wqkv));
         TRY(load_vector(m, blk_name(nb, sizeof nb, il, "attn_qkv.bias"), n_q + n_k + n_v, false,
-                        &l->bqkv));
+                        &bqkv));
+        l->wq = row_view(&wqkv, 0, n_q);
+        l->wk = row_view(&wqkv, n_q, n_k);
+        l->wv = row_view(&wqkv, n_q + n_k, n_v);
+        if (bqkv) {
+            l->bq = bqkv;
+            l->bk = bqkv + n_q;
+            l->bv = bqkv + n_q + n_k;
+        }
     } else {
         TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "attn_q.weight"), n_embd, n_q, true,
                         &l->wq));
@@ -221,8 +242,12 @@ static tk_status load_layer(tk_model *m, int il)
     }
     TRY(load_vector(m, blk_name(nb, sizeof nb, il, "ffn_norm.weight"), n_embd, true, &l->ffn_norm));
     if (a->fused_gate_up) {
+        /* Gate rows then up rows in one matrix: two views. */
+        model_tensor up;
         TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "ffn_up.weight"), n_embd,
-                        2 * (int64_t)m->n_ff, true, &l->w_up));
+                        2 * (int64_t)m->n_ff, true, &up));
+        l->w_gate = row_view(&up, 0, m->n_ff);
+        l->w_up = row_view(&up, m->n_ff, m->n_ff);
     } else {
         TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "ffn_gate.weight"), n_embd, m->n_ff, true,
                         &l->w_gate));
@@ -342,6 +367,114 @@ static tk_status load_hparams(tk_model *m)
     return TK_OK;
 }
 
+/* ---- packing ------------------------------------------------------------ */
+
+/* Drops the pages of [p, p + len) (rounded out to whole pages) from this
+ * process's resident set. The model's file is mapped read-only and private
+ * (tk_gguf_open), so this only means the bytes are read again from the page
+ * cache if used again, neighbours included: after a matrix is packed, its
+ * file pages would otherwise count twice against memory. */
+static void drop_pages(const void *p, size_t len)
+{
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p / page * page;
+    uintptr_t b = ((uintptr_t)p + len + page - 1) / page * page;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
+/* After loading, the file's tensor pages that were read (packed matrices,
+ * copied vectors) need not stay resident; what the forward pass reads in
+ * place (unpacked matrices, embedding rows) comes back on first use. */
+static void drop_file_pages(const tk_model *m)
+{
+    if (tk_gguf_n_tensors(m->gguf) < 1) return;
+    const tk_gguf_tensor *t = tk_gguf_tensor_at(m->gguf, 0);
+    const char *base = (const char *)t->data - t->offset;
+    const uint64_t start = tk_gguf_data_offset(m->gguf), end = tk_gguf_file_size(m->gguf);
+    if (end > start) drop_pages(base + start, (size_t)(end - start));
+}
+
+/* The matrices of the forward pass, for packing. */
+static int model_matrices(tk_model *m, model_tensor **out, int max)
+{
+    int n = 0;
+    for (int il = 0; il < m->n_layer; il++) {
+        model_layer *l = &m->layers[il];
+        model_tensor *ts[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; i < TK_ARRAY_LEN(ts); i++)
+            if (ts[i]->data && n < max) out[n++] = ts[i];
+    }
+    if (n < max) out[n++] = &m->output;
+    return n;
+}
+
+/* Copies every matrix whose type the kernel level wants packed into the
+ * packed layout (kernels_pack), in one allocation owned by the model, and
+ * lets the file's pages of it go (drop_pages), chunk by chunk, so memory
+ * stays near the file's size while packing. */
+static tk_status pack_weights(tk_model *m)
+{
+    const int max = 7 * m->n_layer + 1;
+    model_tensor **list = core_calloc((size_t)max, sizeof *list);
+    if (!list) return core_error(TK_ERR_NOMEM, "model: packing list");
+    const int n = model_matrices(m, list, max);
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const model_tensor *w = list[i];
+        if (!m->kern->types[w->type].packed) continue;
+        const size_t bytes = kernels_packed_bytes(w->type, w->rows, w->cols);
+        if (!bytes || !core_add_u64(total, (bytes + 63) / 64 * 64, &total) || total > SIZE_MAX) {
+            free(list);
+            return core_error(TK_ERR_LIMIT, "model: packed weights too large");
+        }
+    }
+    if (total == 0) {
+        free(list);
+        return TK_OK;
+    }
+    /* In 2 MiB pages where the system has them (fewer faults while packing,
+     * fewer TLB misses while streaming the weights). */
+    const size_t huge = (size_t)2 << 20;
+    total = (total + huge - 1) / huge * huge;
+    m->packed = aligned_alloc(huge, (size_t)total);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (m->packed) madvise(m->packed, (size_t)total, MADV_HUGEPAGE);
+#endif
+    if (!m->packed) {
+        free(list);
+        return core_error(TK_ERR_NOMEM, "model: cannot allocate %llu bytes for packed weights",
+                          (unsigned long long)total);
+    }
+    m->packed_size = (size_t)total;
+    char *dst = m->packed;
+    for (int i = 0; i < n; i++) {
+        model_tensor *w = list[i];
+        if (!m->kern->types[w->type].packed) continue;
+        const size_t bytes = kernels_packed_bytes(w->type, w->rows, w->cols);
+        const int64_t groups = (w->rows + KERNELS_GROUP_ROWS - 1) / KERNELS_GROUP_ROWS;
+        /* About 1 MiB of the file at a time. */
+        const int64_t step = TK_MAX(1, (int64_t)((1u << 20) / (w->row_bytes * KERNELS_GROUP_ROWS)));
+        for (int64_t g = 0; g < groups; g += step) {
+            const int64_t g1 = TK_MIN(groups, g + step);
+            kernels_pack(w->type, w->data, w->row_bytes, w->rows, w->cols, g, g1, dst);
+            const int64_t r0 = g * KERNELS_GROUP_ROWS;
+            const int64_t r1 = TK_MIN(w->rows, g1 * KERNELS_GROUP_ROWS);
+            drop_pages((const char *)w->data + (size_t)r0 * w->row_bytes,
+                       (size_t)(r1 - r0) * w->row_bytes);
+        }
+        w->data = dst;
+        w->packed = true;
+        dst += (bytes + 63) / 64 * 64;
+    }
+    free(list);
+    return TK_OK;
+}
+
 /* ---- load -------------------------------------------------------------- */
 
 static tk_status load_tensors(tk_model *m)
@@ -349,12 +482,13 @@ static tk_status load_tensors(tk_model *m)
     tk_status st;
     const int64_t n_embd = m->n_embd;
 
-    /* Room for every 1-D tensor converted to F32 (only used when the file
-     * stores them in another type). */
+    /* Room for every 1-D tensor as F32: vectors are copied out of the file
+     * (they are small), so that no page of the file needs to stay resident
+     * for them (see drop_pages). */
     uint64_t vec_total = 0;
     for (int64_t i = 0; i < tk_gguf_n_tensors(m->gguf); i++) {
         const tk_gguf_tensor *t = tk_gguf_tensor_at(m->gguf, i);
-        if (t->n_dims == 1 && t->type != TK_TYPE_F32) vec_total += (uint64_t)t->ne[0];
+        if (t->n_dims == 1) vec_total += (uint64_t)t->ne[0];
         uint64_t ne = 1;
         for (int d = 0; d < 4; d++) ne *= (uint64_t)t->ne[d];
         m->n_params += ne;
@@ -390,7 +524,7 @@ static tk_status load_tensors(tk_model *m)
     if ((st = find_tensor(m, "token_embd.weight", 2, ne_embd, true, &t)) != TK_OK) return st;
     uint64_t row_bytes;
     tk_type_size(t->type, n_embd, &row_bytes);
-    m->tok_embd = (model_tensor){t->data, t->type, n_embd, m->n_vocab, (size_t)row_bytes};
+    m->tok_embd = (model_tensor){t->data, t->type, n_embd, m->n_vocab, (size_t)row_bytes, false};
 
     if ((st = load_vector(m, "output_norm.weight", n_embd, true, &m->output_norm)) != TK_OK)
         return st;
@@ -403,6 +537,7 @@ static tk_status load_tensors(tk_model *m)
                               "token_embd.weight (used as output): no matrix kernel for type %s",
                               tk_type_get(m->tok_embd.type)->name);
         m->output = m->tok_embd;
+        m->tied_output = true;
         if (n_embd > m->max_cols) m->max_cols = n_embd;
     }
 
@@ -437,6 +572,12 @@ tk_status tk_model_load(const char *path, tk_model **out)
     tk_model *m = core_calloc(1, sizeof *m);
     if (!m) return core_error(TK_ERR_NOMEM, "model: out of memory");
     m->kern = kernels_get();
+    if (!m->kern) {
+        /* TEKTRA_CPU names a level this CPU cannot run: refuse, with the
+         * message kernels_get() left. */
+        free(m);
+        return TK_ERR_UNSUPPORTED;
+    }
     tk_status st = tk_gguf_open(path, &m->gguf);
     if (st != TK_OK) {
         /* The reader's message already names the file. */
@@ -467,6 +608,8 @@ tk_status tk_model_load(const char *path, tk_model **out)
     }
     if ((st = load_hparams(m)) != TK_OK) goto fail;
     if ((st = load_tensors(m)) != TK_OK) goto fail;
+    if ((st = pack_weights(m)) != TK_OK) goto fail;
+    drop_file_pages(m);
     *out = m;
     return TK_OK;
 
@@ -482,6 +625,7 @@ void tk_model_free(tk_model *m)
     tk_gguf_close(m->gguf);
     free(m->layers);
     free(m->vec_arena);
+    free(m->packed);
     free(m);
 }
 

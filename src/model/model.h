@@ -10,6 +10,7 @@
 #include "kernels/kernels.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define MODEL_MAX_LAYERS      512
 #define MODEL_MAX_EMBD        (1 << 16)
@@ -65,30 +66,26 @@ const model_arch *model_arch_find(const char *name);
 /* "llama, qwen2, ..." (static, built from the table). */
 const char *model_arch_list(void);
 
-/* A weight matrix as the forward pass uses it: a view into the mapped file. */
-typedef struct model_tensor {
-    const void *data; /* borrowed from the mapping; NULL when absent */
-    int type;         /* tk_type; the kernel table has a matmul for it */
-    int64_t cols;     /* ne[0]: elements per row */
-    int64_t rows;     /* ne[1] */
-    size_t row_bytes;
-} model_tensor;
+/* A weight matrix as the forward pass uses it: a view into the mapped file,
+ * or into the model's packed copy when the kernel level packs its type
+ * (kernels_mat.packed). */
+typedef kernels_mat model_tensor;
 
-/* Vectors (norm weights, biases) are F32: views into the mapping when the
- * file stores them as F32, converted copies owned by the model otherwise.
- * NULL when absent. */
+/* Vectors (norm weights, biases) are F32 copies owned by the model (its
+ * vec_arena), whatever the file's type, so no page of the file has to stay
+ * resident for them. NULL when absent. */
 typedef struct model_layer {
-    const float *attn_norm;    /* [n_embd] */
-    model_tensor wq, wk, wv;   /* [n_embd] -> [n_head hd_k], [n_head_kv hd_k], [n_head_kv hd_v] */
-    model_tensor wqkv;         /* fused_qkv: [n_embd] -> [n_q + n_embd_k + n_embd_v] */
-    const float *bq, *bk, *bv; /* optional biases, [rows of wq, wk, wv] */
-    const float *bqkv;         /* optional bias of wqkv */
+    const float *attn_norm; /* [n_embd] */
+    /* [n_embd] -> [n_head hd_k], [n_head_kv hd_k], [n_head_kv hd_v]; with
+     * fused_qkv, views of the row ranges of attn_qkv.weight. */
+    model_tensor wq, wk, wv;
+    const float *bq, *bk, *bv;    /* optional biases, [rows of wq, wk, wv] */
     const float *q_norm, *k_norm; /* [hd_k] */
     model_tensor wo;              /* [n_head hd_v] -> [n_embd] */
     const float *bo;              /* optional [n_embd] */
     const float *post_attn_norm;  /* [n_embd] */
     const float *ffn_norm;        /* [n_embd] */
-    model_tensor w_gate, w_up;    /* [n_embd] -> [n_ff]; fused: w_up [n_embd] -> [2 n_ff] */
+    model_tensor w_gate, w_up;    /* [n_embd] -> [n_ff]; fused: the two halves of ffn_up */
     model_tensor w_down;          /* [n_ff] -> [n_embd] */
     const float *post_ffn_norm;   /* [n_embd] */
     bool swa;                     /* this layer attends over the sliding window only */
@@ -123,17 +120,21 @@ struct tk_model {
     model_tensor tok_embd;    /* [n_embd] x n_vocab rows, any dequantizable type */
     const float *output_norm; /* [n_embd] */
     model_tensor output;      /* [n_embd] -> [n_vocab]; tok_embd when tied */
+    bool tied_output;         /* output is tok_embd (then embeddings are read from
+                               * output, which may be packed) */
     const float *rope_freqs;  /* optional [n_rot/2]: divides each frequency */
     const float *rope_long;   /* optional [n_rot/2], for n_ctx > n_ctx_orig */
     model_layer *layers;      /* [n_layer], owned */
 
     float *vec_arena; /* owned: converted vectors */
     size_t vec_arena_len, vec_arena_used;
+    void *packed;       /* owned: packed copies of the matrices whose type the kernels pack */
+    size_t packed_size; /* bytes */
 
     uint64_t n_params;
     uint64_t size_bytes;
-    int64_t max_cols; /* widest matrix row (scratch sizing) */
-    const kernels_t *kern;
+    int64_t max_cols;      /* widest matrix row (scratch sizing) */
+    const kernels_t *kern; /* the process's kernel level (static) */
 };
 
 /* ---- thread pool ------------------------------------------------------- */
@@ -148,6 +149,9 @@ typedef struct model_pool model_pool;
 tk_status model_pool_create(int n, model_pool **out);
 void model_pool_free(model_pool *p);
 void model_pool_run(model_pool *p, model_pool_fn fn, void *arg);
+/* Inside a job: returns when all nth threads have called it (spin, then
+ * yield). Every thread must call it the same number of times. */
+void model_pool_barrier(model_pool *p);
 int model_pool_size(const model_pool *p);
 
 /* ---- context ----------------------------------------------------------- */
@@ -161,12 +165,16 @@ struct tk_context {
     int n_threads;
     model_pool *pool; /* owned */
 
-    int kv_type;      /* TK_TYPE_F16 or TK_TYPE_F32 */
-    size_t kv_elt;    /* bytes per cache element */
-    int64_t n_embd_k; /* n_head_kv * head_dim_k */
-    int64_t n_embd_v; /* n_head_kv * head_dim_v */
-    void *k_cache;    /* [n_layer][n_ctx][n_embd_k], kv_type */
-    void *v_cache;    /* [n_layer][n_ctx][n_embd_v], kv_type */
+    int kv_type;       /* TK_TYPE_F16 or TK_TYPE_F32 */
+    size_t kv_elt;     /* bytes per cache element */
+    int64_t n_embd_k;  /* n_head_kv * head_dim_k */
+    int64_t n_embd_v;  /* n_head_kv * head_dim_v */
+    int64_t kv_blocks; /* n_ctx / 16, rounded up */
+    /* Keys transposed in blocks of 16 positions (see kernels_attn):
+     * [n_layer][n_head_kv][kv_blocks][head_dim_k][16]; values by position:
+     * [n_layer][n_ctx][n_embd_v]. Elements of kv_type. */
+    void *k_cache;
+    void *v_cache;
 
     /* Work buffers for n_batch tokens. */
     float *x;                  /* [n_batch][n_embd] residual stream */
@@ -174,10 +182,18 @@ struct tk_context {
     int64_t qkv_ld;            /* n_q + n_embd_k + n_embd_v */
     float *qkv;                /* [n_batch][qkv_ld]: q | k | v */
     float *att;                /* [n_batch][n_head * head_dim_v] */
-    float *ffn;                /* [n_batch][2 n_ff]: gate | up */
-    float *scratch;            /* [n_threads][scratch_floats] */
-    size_t scratch_floats;     /* per thread: max(kernel scratch, n_ctx scores, n_rot) */
+    float *ffn;                /* [n_batch][n_ff]: act(gate) * up, when a down matrix
+                                * reads floats (else unused, minimal) */
+    float *up;                 /* [n_threads][2][n_batch][32]: gate and up rows of one unit */
+    void *act;                 /* [n_batch][act_stride]: quantized inputs of the products
+                                * other than the down matrices */
+    size_t act_stride;         /* kernels_act_bytes(widest such input) */
+    void *act_ffn;             /* [n_batch][act_ffn_stride]: quantized act(gate) * up */
+    size_t act_ffn_stride;     /* kernels_act_bytes(n_ff), or 0 */
+    void *scratch;             /* [n_threads][scratch_bytes], 64-byte aligned */
+    size_t scratch_bytes;      /* per thread */
     const float *rope_factors; /* the model's RoPE frequency factors for this n_ctx, or NULL */
+    _Atomic int64_t chunk[2];  /* work counters of the matmul steps (alternating) */
 
     uint64_t memory;
 };

@@ -1,0 +1,397 @@
+/* Kernel tests: every level this CPU can run (generic, avx2, avx512, ...)
+ * against plain double-precision arithmetic on the same operands, for every
+ * weight type, odd sizes, partial row groups, both matmul paths (few and
+ * many activation vectors), attention over F16 and F32 caches, and the
+ * vector operations; plus the reference engine's dequantized weights
+ * (shared/oracle) multiplied at every level.
+ *
+ * Where a level rounds activations to 8 bits, the expected product uses the
+ * rounded activations (d * q), so the comparison checks the kernel's
+ * arithmetic, not the rounding: the bound is float accumulation error. */
+#include "check.h"
+
+#include "core/core.h"
+#include "kernels/kernels.h"
+#include "tektra/gguf.h"
+
+#include <math.h>
+
+static uint64_t rng = 88172645463325252ull;
+
+static double urand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+/* Roughly Gaussian, mean 0, std s. */
+static float grand(float s)
+{
+    return (float)((urand() + urand() + urand() + urand() - 2.0) * 1.7320508 * s);
+}
+
+/* The activations a level's matmul of `type` sees, as floats: x itself, or
+ * the dequantized 8-bit rounding the level makes (written to q). */
+static void level_act(const kernels_t *k, int type, const float *x, int64_t cols, void *q,
+                      float *seen)
+{
+    if (k->types[type].act == KERNELS_ACT_F32) {
+        memcpy(seen, x, (size_t)cols * sizeof *seen);
+        return;
+    }
+    k->quantize_act(x, cols, 0, cols / 32, q);
+    kernels_act_q8 a = kernels_act_view(q, cols);
+    for (int64_t i = 0; i < cols; i++) seen[i] = a.d[i / 32] * (float)a.q[i];
+}
+
+/* Runs w (rows x cols of `type`, file layout in `data`) through level k on
+ * n random vectors and compares with double arithmetic on the dequantized
+ * weights (`wd`, rows x cols floats). Returns the worst error relative to
+ * sum |w x| of the row. */
+static double check_matmul(const kernels_t *k, int type, const void *data, size_t row_bytes,
+                           const float *wd, int64_t rows, int64_t cols, int64_t n)
+{
+    const kernels_type *kt = &k->types[type];
+    kernels_mat w = {data, type, cols, rows, row_bytes, false};
+    void *packed = NULL;
+    if (kt->packed) {
+        const size_t bytes = kernels_packed_bytes(type, rows, cols);
+        packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (!packed) return INFINITY;
+        const int64_t groups = (rows + KERNELS_GROUP_ROWS - 1) / KERNELS_GROUP_ROWS;
+        /* In two calls, as the loader packs in chunks. */
+        kernels_pack(type, data, row_bytes, rows, cols, 0, groups / 2, packed);
+        kernels_pack(type, data, row_bytes, rows, cols, groups / 2, groups, packed);
+        w.data = packed;
+        w.packed = true;
+        /* Rows read back from the packed form are the file's rows. */
+        float *row = malloc((size_t)cols * sizeof *row);
+        for (int64_t r = 0; row && r < rows; r++) {
+            kernels_unpack_row(type, packed, cols, r, row);
+            if (memcmp(row, wd + r * cols, (size_t)cols * sizeof *row) != 0) {
+                CHECK_MSG(0, "%s: unpacked row %lld differs", tk_type_get(type)->name,
+                          (long long)r);
+                break;
+            }
+        }
+        free(row);
+    }
+    const size_t xs =
+        kt->act == KERNELS_ACT_Q8 ? kernels_act_bytes(cols) : (size_t)cols * sizeof(float);
+    float *x = malloc((size_t)cols * sizeof *x);
+    float *seen = malloc((size_t)(n * cols) * sizeof *seen);
+    char *xin = aligned_alloc(64, ((size_t)n * xs + 63) / 64 * 64);
+    const int64_t ldy = rows + 3;
+    float *y = malloc((size_t)(n * ldy) * sizeof *y);
+    void *scratch = aligned_alloc(64, (k->scratch_bytes(cols) + 63) / 64 * 64);
+    double worst = 0.0;
+    if (!x || !seen || !xin || !y || !scratch) {
+        worst = INFINITY;
+        goto done;
+    }
+    for (int64_t t = 0; t < n; t++) {
+        for (int64_t i = 0; i < cols; i++) x[i] = grand(1.0f);
+        if (kt->act == KERNELS_ACT_Q8)
+            level_act(k, type, x, cols, xin + (size_t)t * xs, seen + t * cols);
+        else {
+            memcpy(xin + (size_t)t * xs, x, (size_t)cols * sizeof *x);
+            memcpy(seen + t * cols, x, (size_t)cols * sizeof *x);
+        }
+    }
+    for (int64_t i = 0; i < n * ldy; i++) y[i] = NAN;
+    /* Two row ranges split at a group boundary, as threads would. */
+    const int64_t mid = TK_MIN(rows, KERNELS_GROUP_ROWS);
+    kt->matmul(&w, 0, mid, xin, xs, n, y, ldy, scratch);
+    if (mid < rows) kt->matmul(&w, mid, rows, xin, xs, n, y, ldy, scratch);
+    for (int64_t t = 0; t < n; t++) {
+        for (int64_t r = 0; r < rows; r++) {
+            double ref = 0.0, mag = 0.0;
+            for (int64_t c = 0; c < cols; c++) {
+                const double p = (double)wd[r * cols + c] * (double)seen[t * cols + c];
+                ref += p;
+                mag += fabs(p);
+            }
+            const double got = y[t * ldy + r];
+            const double err = isfinite(got) ? fabs(got - ref) / (mag > 0.0 ? mag : 1.0) : INFINITY;
+            if (err > worst) worst = err;
+        }
+        /* Nothing written past the rows asked for. */
+        for (int64_t r = rows; r < ldy; r++)
+            if (!isnan(y[t * ldy + r])) worst = INFINITY;
+    }
+done:
+    free(packed);
+    free(x);
+    free(seen);
+    free(xin);
+    free(y);
+    free(scratch);
+    return worst;
+}
+
+/* A random rows x cols matrix in `type` (via the type table's quantizer),
+ * and its dequantized floats. */
+static bool make_matrix(int type, int64_t rows, int64_t cols, void **data, size_t *row_bytes,
+                        float **wd)
+{
+    const tk_type_info *ti = tk_type_get(type);
+    uint64_t rb;
+    if (!ti || tk_type_size(type, cols, &rb) != TK_OK) return false;
+    *row_bytes = (size_t)rb;
+    *data = malloc((size_t)rows * (size_t)rb);
+    *wd = malloc((size_t)(rows * cols) * sizeof **wd);
+    float *src = malloc((size_t)cols * sizeof *src);
+    if (!*data || !*wd || !src) {
+        free(src);
+        return false;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        /* Rows of different magnitudes, and an outlier now and then. */
+        const float s = 0.02f * (float)(1 + r % 5);
+        for (int64_t c = 0; c < cols; c++) src[c] = grand(s) * (urand() < 0.01 ? 8.0f : 1.0f);
+        char *dst = (char *)*data + (size_t)r * rb;
+        if (type == TK_TYPE_F32)
+            memcpy(dst, src, (size_t)cols * sizeof *src);
+        else
+            CHECK_INT(tk_type_quantize(type, src, dst, cols, 1), TK_OK);
+        ti->dequantize(dst, *wd + r * cols, cols);
+    }
+    free(src);
+    return true;
+}
+
+static const int weight_types[] = {
+    TK_TYPE_F32,  TK_TYPE_F16,  TK_TYPE_BF16, TK_TYPE_Q8_0,   TK_TYPE_Q4_0,
+    TK_TYPE_Q4_1, TK_TYPE_Q5_0, TK_TYPE_Q5_1, TK_TYPE_Q2_K,   TK_TYPE_Q3_K,
+    TK_TYPE_Q4_K, TK_TYPE_Q5_K, TK_TYPE_Q6_K, TK_TYPE_IQ4_NL, TK_TYPE_IQ4_XS,
+};
+
+static void test_matmul(const kernels_t *k)
+{
+    /* Sizes: rows not a multiple of the 16-row group, several blocks, and
+     * vector counts on both sides of KERNELS_BATCH_MIN. */
+    static const int64_t ns[] = {1, 3, 5, KERNELS_BATCH_MIN, 13};
+    for (size_t i = 0; i < TK_ARRAY_LEN(weight_types); i++) {
+        const int type = weight_types[i];
+        const tk_type_info *ti = tk_type_get(type);
+        if (!ti || !k->types[type].matmul) {
+            CHECK_MSG(0, "%s: no matmul for %s", k->name, ti ? ti->name : "?");
+            continue;
+        }
+        const int64_t rows = 37;
+        const int64_t cols = ti->block_size >= 256 ? 512 : (type == TK_TYPE_F32 ? 83 : 96);
+        void *data = NULL;
+        float *wd = NULL;
+        size_t rb = 0;
+        if (make_matrix(type, rows, cols, &data, &rb, &wd)) {
+            for (size_t j = 0; j < TK_ARRAY_LEN(ns); j++) {
+                const double err = check_matmul(k, type, data, rb, wd, rows, cols, ns[j]);
+                CHECK_MSG(err < 1e-5, "%s %s n=%lld: relative error %.3g", k->name, ti->name,
+                          (long long)ns[j], err);
+            }
+        } else {
+            CHECK_MSG(0, "cannot make a %s matrix", ti->name);
+        }
+        free(data);
+        free(wd);
+    }
+}
+
+/* The activations: the level's rounding is the reference's, bit for bit. */
+static void test_quantize_act(const kernels_t *k)
+{
+    enum { C = 32 * 7 };
+    static float x[C];
+    static _Alignas(64) char a[4096], b[4096];
+    CHECK(kernels_act_bytes(C) <= sizeof a);
+    for (int i = 0; i < C; i++) x[i] = grand(1.0f) * (i % 37 == 0 ? 30.0f : 1.0f);
+    for (int i = 64; i < 96; i++) x[i] = 0.0f; /* an all-zero block */
+    kernels_quantize_act_ref(x, C, 0, C / 32, a);
+    /* In two calls: a block range lands where the whole vector's would. */
+    k->quantize_act(x, C, 0, 3, b);
+    k->quantize_act(x + 3 * 32, C, 3, C / 32, b);
+    CHECK_MSG(memcmp(a, b, (size_t)C + 7 * 4 * (C / 32)) == 0,
+              "%s: quantized activations differ from the reference", k->name);
+    kernels_act_q8 v = kernels_act_view(b, C);
+    for (int bl = 0; bl < C / 32; bl++) {
+        int s = 0;
+        float maxerr = 0.0f;
+        for (int i = 0; i < 32; i++) {
+            s += v.q[32 * bl + i];
+            maxerr = fmaxf(maxerr, fabsf(v.d[bl] * v.q[32 * bl + i] - x[32 * bl + i]));
+        }
+        CHECK_INT(v.s[bl], s);
+        CHECK(maxerr <= v.d[bl] * 0.5f + 1e-6f);
+    }
+}
+
+static void test_vector_ops(const kernels_t *k)
+{
+    enum { N = 77 };
+    static float x[N], w[N], a[N], b[N], u[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = grand(2.0f);
+        w[i] = grand(1.0f);
+        u[i] = grand(1.0f);
+    }
+    kernels_rms_norm_ref(a, x, w, N, 1e-6f);
+    k->rms_norm(b, x, w, N, 1e-6f);
+    double worst = 0.0;
+    for (int i = 0; i < N; i++) worst = fmax(worst, fabs(a[i] - b[i]) / (fabs(a[i]) + 1e-3));
+    CHECK_MSG(worst < 1e-5, "%s rms_norm: %.3g", k->name, worst);
+    /* The activations against double precision, relative to the size of
+     * the input (the tanh form of GELU cancels where tanh is near -1). */
+    for (int gelu = 0; gelu < 2; gelu++) {
+        float g[N];
+        for (int i = 0; i < N; i++) g[i] = a[i] = grand(4.0f) * (i == 5 ? 40.0f : 1.0f);
+        k->glu(a, u, N, gelu);
+        worst = 0.0;
+        for (int i = 0; i < N; i++) {
+            const double v = g[i];
+            const double act =
+                gelu ? 0.5 * v * (1.0 + tanh(0.7978845608028654 * v * (1.0 + 0.044715 * v * v)))
+                     : v / (1.0 + exp(-v));
+            worst = fmax(worst, fabs(a[i] - act * u[i]) / ((fabs(v) + 1.0) * fabs(u[i]) + 1e-30));
+        }
+        CHECK_MSG(worst < 1e-6, "%s glu(gelu=%d): %.3g", k->name, gelu, worst);
+    }
+}
+
+/* Attention over a cache filled at random, in the blocked layout. */
+static void test_attn_case(const kernels_t *k, bool f16, int nh, int64_t hd, int64_t lo, int64_t hi,
+                           float softcap)
+{
+    const int64_t blocks = hi / 16 + 1;
+    const size_t elt = f16 ? 2 : 4;
+    const size_t kblock = (size_t)hd * 16 * elt;
+    char *kc = calloc((size_t)blocks, kblock);
+    char *vc = calloc((size_t)(hi + 1) * (size_t)hd, elt);
+    float *q = malloc((size_t)nh * (size_t)hd * sizeof *q);
+    float *o1 = calloc((size_t)nh * (size_t)hd, sizeof *o1);
+    float *o2 = calloc((size_t)nh * (size_t)hd, sizeof *o2);
+    float *sc = malloc(kernels_attn_scratch(nh, hi) * sizeof *sc);
+    if (!kc || !vc || !q || !o1 || !o2 || !sc) {
+        CHECK(0);
+        goto done;
+    }
+    for (int64_t p = 0; p <= hi; p++) {
+        for (int64_t d = 0; d < hd; d++) {
+            const float kv = grand(1.0f), vv = grand(1.0f);
+            const size_t ki = (size_t)(p / 16) * kblock / elt + (size_t)(d * 16 + p % 16);
+            const size_t vi = (size_t)p * (size_t)hd + (size_t)d;
+            if (f16) {
+                ((uint16_t *)kc)[ki] = tk_fp32_to_fp16(kv);
+                ((uint16_t *)vc)[vi] = tk_fp32_to_fp16(vv);
+            } else {
+                ((float *)kc)[ki] = kv;
+                ((float *)vc)[vi] = vv;
+            }
+        }
+    }
+    for (int64_t i = 0; i < nh * hd; i++) q[i] = grand(1.0f);
+    kernels_attn a = {q,
+                      hd,
+                      nh,
+                      hd,
+                      hd,
+                      kc,
+                      kblock,
+                      vc,
+                      (size_t)hd * elt,
+                      f16,
+                      lo,
+                      hi,
+                      1.0f / sqrtf((float)hd),
+                      softcap,
+                      o1,
+                      hd,
+                      sc};
+    kernels_attn_ref(&a);
+    a.out = o2;
+    k->attn(&a);
+    /* Outputs are weighted means of values of size ~1, some near 0 by
+     * cancellation: the error is measured against that size. */
+    double worst = 0.0;
+    for (int64_t i = 0; i < nh * hd; i++)
+        worst = fmax(worst, fabs((double)o1[i] - o2[i]) / (fabs(o1[i]) + 0.1));
+    CHECK_MSG(worst < 1e-5, "%s attn f16=%d nh=%d hd=%lld [%lld, %lld]: %.3g", k->name, f16, nh,
+              (long long)hd, (long long)lo, (long long)hi, worst);
+done:
+    free(kc);
+    free(vc);
+    free(q);
+    free(o1);
+    free(o2);
+    free(sc);
+}
+
+static void test_attn(const kernels_t *k)
+{
+    for (int f16 = 0; f16 < 2; f16++) {
+        test_attn_case(k, f16, 1, 8, 0, 0, 0.0f);
+        test_attn_case(k, f16, 7, 64, 0, 40, 0.0f);
+        test_attn_case(k, f16, 9, 80, 5, 47, 0.0f);
+        test_attn_case(k, f16, 3, 32, 17, 33, 50.0f);
+        test_attn_case(k, f16, 2, 24, 0, 15, 0.0f);
+    }
+}
+
+/* The reference engine's dequantized blk.0.attn_q.weight of each type,
+ * multiplied by our kernels from the file's blocks. */
+static void test_oracle_weights(const kernels_t *k)
+{
+    static const char *const names[] = {"f16",    "bf16", "q8_0",   "q4_0",   "q4_1",
+                                        "q5_0",   "q5_1", "q2_k",   "q3_k_s", "q4_k_s",
+                                        "q5_k_s", "q6_k", "iq4_nl", "iq4_xs"};
+    enum { N = 256 };
+    for (size_t f = 0; f < TK_ARRAY_LEN(names); f++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "oracle/llama-%s.blk0_attn_q.f32", names[f]);
+        char *buf = NULL;
+        size_t len = 0;
+        tk_status st = core_read_file(shared_path(rel), 1u << 20, &buf, &len);
+        CHECK_MSG(st == TK_OK && len == (size_t)N * N * sizeof(float), "%s", rel);
+        snprintf(rel, sizeof rel, "oracle/llama-%s.gguf", names[f]);
+        tk_gguf *g = NULL;
+        CHECK_INT(tk_gguf_open(shared_path(rel), &g), TK_OK);
+        const tk_gguf_tensor *t = g ? tk_gguf_find_tensor(g, "blk.0.attn_q.weight") : NULL;
+        CHECK(t != NULL);
+        if (st == TK_OK && len == (size_t)N * N * sizeof(float) && t) {
+            float *wd = malloc(len);
+            memcpy(wd, buf, len);
+            uint64_t rb = 0;
+            CHECK_INT(tk_type_size(t->type, N, &rb), TK_OK);
+            const double err = check_matmul(k, t->type, t->data, (size_t)rb, wd, N, N, 3);
+            CHECK_MSG(err < 1e-5, "%s %s: relative error %.3g", k->name, names[f], err);
+            const double err_b = check_matmul(k, t->type, t->data, (size_t)rb, wd, N, N, 9);
+            CHECK_MSG(err_b < 1e-5, "%s %s (batch): relative error %.3g", k->name, names[f], err_b);
+            free(wd);
+        }
+        free(buf);
+        tk_gguf_close(g);
+    }
+}
+
+int main(void)
+{
+    int levels = 0;
+    for (int l = 0; l < TK_LEVEL_COUNT; l++) {
+        const kernels_t *k = kernels_for_level((tk_kernel_level)l);
+        if (!k) continue;
+        levels++;
+        printf("level %s\n", k->name);
+        CHECK_INT(k->level, l);
+        test_quantize_act(k);
+        test_vector_ops(k);
+        test_matmul(k);
+        test_attn(k);
+        test_oracle_weights(k);
+    }
+    CHECK(levels >= 1);
+    /* The generic level is the reference and always runs. */
+    CHECK(kernels_for_level(TK_LEVEL_GENERIC) != NULL);
+    CHECK(kernels_for_level(TK_LEVEL_COUNT) == NULL);
+    return check_summary();
+}
