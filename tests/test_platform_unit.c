@@ -101,6 +101,9 @@ static void test_levels(void)
     CHECK_INT(tk_kernel_level_select(&arm), TK_LEVEL_DOTPROD);
     CHECK_INT(tk_kernel_level_select(&old), TK_LEVEL_GENERIC);
     x86.cpu_features |= TK_CPU(AVX512F) | TK_CPU(AVX512BW) | TK_CPU(AVX512VL);
+    /* AVX-512 without VNNI (Skylake-X) runs the AVX2 kernels. */
+    CHECK_INT(tk_kernel_level_select(&x86), TK_LEVEL_AVX2);
+    x86.cpu_features |= TK_CPU(AVX512VNNI);
     CHECK_INT(tk_kernel_level_select(&x86), TK_LEVEL_AVX512);
 
     tk_kernel_level l;

@@ -80,7 +80,7 @@ tk_status tk_platform_measure_bandwidth(int n_threads, size_t bytes, double *out
 typedef enum tk_kernel_level {
     TK_LEVEL_GENERIC = 0, /* portable C, any CPU */
     TK_LEVEL_AVX2,        /* x86-64: AVX2 + FMA + F16C */
-    TK_LEVEL_AVX512,      /* x86-64: AVX-512 F/BW/VL (+ AVX2 level features) */
+    TK_LEVEL_AVX512,      /* x86-64: AVX-512 F/BW/VL/VNNI (+ AVX2 level features) */
     TK_LEVEL_NEON,        /* AArch64: NEON */
     TK_LEVEL_DOTPROD,     /* AArch64: NEON + dot product */
     TK_LEVEL_COUNT
