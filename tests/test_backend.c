@@ -66,6 +66,12 @@ static int64_t count_tokens(const char *model_path, const char *text)
     return (int64_t)n;
 }
 
+static bool always_cancelled(void *user)
+{
+    (void)user;
+    return true;
+}
+
 static tk_engine *open_engine(const char *path)
 {
     tk_platform p;
@@ -147,6 +153,12 @@ static void test_templates_and_bos(void)
     CHECK_INT(m.n_gen_tokens, 4);
     CHECK_INT(m.finish, TK_FINISH_LENGTH);
     CHECK_INT(m.n_prompt_tokens, n);
+    /* A request cancelled before it starts ends at once, with nothing. */
+    g.cancelled = always_cancelled;
+    CHECK_INT(tk_session_chat(s, msgs + 1, 1, &g, NULL, NULL, &m), TK_OK);
+    CHECK_INT(m.finish, TK_FINISH_CANCELLED);
+    CHECK_INT(m.n_gen_tokens, 0);
+    g.cancelled = NULL;
     /* The next turn reuses the cached prefix. */
     tk_message two[3] = {{"user", "Hello"}, {"assistant", "Hi"}, {"user", "More"}};
     CHECK_INT(tk_session_chat(s, two, 3, &g, NULL, NULL, &m), TK_OK);

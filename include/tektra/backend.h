@@ -66,6 +66,12 @@ typedef struct tk_gen_params {
     int n_stop;
     int top_logprobs;          /* with logprobs: alternatives per token, 0..20 */
     bool logprobs;             /* report each token's log-probability */
+    /* Polled during the prompt and between tokens (NULL = never): returning
+     * true stops the answer with finish = TK_FINISH_CANCELLED. Unlike
+     * tk_session_cancel(), it belongs to this one request, so a server can
+     * cancel a request before its generation has started. */
+    bool (*cancelled)(void *user);
+    void *cancel_user;
 } tk_gen_params;
 
 void tk_gen_params_from_config(tk_gen_params *g, const tk_config *c);

@@ -233,6 +233,7 @@ typedef struct gguf_session {
     float *logits;            /* [n_vocab] of the last decoded token */
     tk_detok_stream *detok;
     atomic_bool cancel;
+    const tk_gen_params *cur;  /* the request being generated, for its cancel callback */
     tk_token_info *infos;     /* [MAX_PENDING_INFOS] */
     pending_info *pinfo;      /* [MAX_PENDING_INFOS] */
     int n_infos;
@@ -241,7 +242,8 @@ typedef struct gguf_session {
 static bool session_cancelled(void *user)
 {
     gguf_session *s = user;
-    return atomic_load(&s->cancel);
+    if (atomic_load(&s->cancel)) return true;
+    return s->cur && s->cur->cancelled && s->cur->cancelled(s->cur->cancel_user);
 }
 
 static void gguf_session_free(void *session)
@@ -381,13 +383,11 @@ static bool release(gen *st, size_t n, bool final)
 }
 
 /* Evaluates the prompt (reusing the cached prefix) and generates. */
-static tk_status generate(gguf_session *s, const int32_t *prompt, size_t n_prompt,
-                          bool strip_leading_space, const tk_gen_params *g, tk_stream_fn fn,
-                          void *user, tk_metrics *m)
+static tk_status generate_with(gguf_session *s, const int32_t *prompt, size_t n_prompt,
+                               bool strip_leading_space, const tk_gen_params *g, tk_stream_fn fn,
+                               void *user, tk_metrics *m)
 {
     gguf_backend *b = s->b;
-    memset(m, 0, sizeof *m);
-    atomic_store(&s->cancel, false);
     double t0 = core_now();
     if (n_prompt == 0) return core_error(TK_ERR_INVALID_ARG, "the prompt is empty");
     if (n_prompt >= (size_t)b->n_ctx)
@@ -454,7 +454,7 @@ static tk_status generate(gguf_session *s, const int32_t *prompt, size_t n_promp
     double t_first = 0;
 
     for (int64_t n_gen = 0; n_gen < g->max_tokens;) {
-        if (atomic_load(&s->cancel)) {
+        if (session_cancelled(s)) {
             m->finish = TK_FINISH_CANCELLED;
             break;
         }
@@ -547,6 +547,20 @@ static tk_status generate(gguf_session *s, const int32_t *prompt, size_t n_promp
     if (m->n_gen_tokens > 1 && t_end > t_first)
         m->gen_tps = (double)(m->n_gen_tokens - 1) / (t_end - t_first);
     m->peak_rss = core_peak_rss();
+    return st;
+}
+
+/* Generates for one request: `g` is the request's, for its cancel
+ * callback, while it runs. */
+static tk_status generate(gguf_session *s, const int32_t *prompt, size_t n_prompt,
+                          bool strip_leading_space, const tk_gen_params *g, tk_stream_fn fn,
+                          void *user, tk_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    atomic_store(&s->cancel, false);
+    s->cur = g;
+    tk_status st = generate_with(s, prompt, n_prompt, strip_leading_space, g, fn, user, m);
+    s->cur = NULL;
     return st;
 }
 

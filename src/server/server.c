@@ -494,6 +494,17 @@ static void finish_stream(job *j)
     server_buf_puts(b, "\n\n");
 }
 
+/* The request's own cancel flag, polled by the engine (also while the
+ * prompt is evaluated, before the first token). */
+static bool job_cancelled(void *user)
+{
+    job *j = user;
+    pthread_mutex_lock(&j->mu);
+    bool c = j->cancelled;
+    pthread_mutex_unlock(&j->mu);
+    return c;
+}
+
 static void run_job(slot *sl, job *j)
 {
     tk_server *s = sl->srv;
@@ -508,10 +519,13 @@ static void run_job(slot *sl, job *j)
     if (cancelled) {
         m.finish = TK_FINISH_CANCELLED;
     } else {
+        tk_gen_params g = r->g;
+        g.cancelled = job_cancelled;
+        g.cancel_user = j;
         if (r->endpoint == SERVER_CHAT)
-            st = tk_session_chat(sl->session, r->msgs, r->n_msgs, &r->g, on_text, j, &m);
+            st = tk_session_chat(sl->session, r->msgs, r->n_msgs, &g, on_text, j, &m);
         else
-            st = tk_session_complete(sl->session, r->prompt, &r->g, on_text, j, &m);
+            st = tk_session_complete(sl->session, r->prompt, &g, on_text, j, &m);
         if (st != TK_OK) core_strlcpy(error, tk_last_error(), sizeof error);
     }
 
