@@ -122,6 +122,7 @@ static void print_stats(const tk_metrics *m, bool have)
     static const char *const finish[] = {"stop", "length (max tokens)", "context full",
                                          "cancelled"};
     printf("finished by: %s\n", finish[m->finish]);
+    printf("seed: %llu\n", (unsigned long long)m->seed);
 }
 
 /* Reads one line (without the newline); NULL at end of input. */
@@ -166,9 +167,10 @@ static int ask(tk_engine *e, chat_history *h, const tk_gen_params *g, tk_metrics
     history_add(h, "assistant", a.text ? a.text : "");
     free(a.text);
     if (verbose) {
-        fprintf(stderr, "[%lld prompt tokens, %.1f t/s; %lld generated, %.1f t/s; %.2f s]\n",
-                (long long)m->n_prompt_tokens, m->prompt_tps, (long long)m->n_gen_tokens,
-                m->gen_tps, m->total_s);
+        fprintf(stderr,
+                "[seed %llu; %lld prompt tokens, %.1f t/s; %lld generated, %.1f t/s; %.2f s]\n",
+                (unsigned long long)m->seed, (long long)m->n_prompt_tokens, m->prompt_tps,
+                (long long)m->n_gen_tokens, m->gen_tps, m->total_s);
     }
     return APP_EXIT_OK;
 }
