@@ -114,8 +114,7 @@ static void print_stats(const tk_metrics *m, bool have)
         printf("No answer yet.\n");
         return;
     }
-    printf("prompt:    %lld tokens, %.1f tokens/s\n", (long long)m->n_prompt_tokens,
-           m->prompt_tps);
+    printf("prompt:    %lld tokens, %.1f tokens/s\n", (long long)m->n_prompt_tokens, m->prompt_tps);
     printf("generated: %lld tokens, %.1f tokens/s\n", (long long)m->n_gen_tokens, m->gen_tps);
     printf("first token after %.3f s, total %.3f s\n", m->ttft_s, m->total_s);
     printf("peak memory: %.1f MiB\n", (double)m->peak_rss / (1 << 20));
@@ -229,8 +228,7 @@ int cmd_chat(int argc, char **argv)
     bool tty = isatty(STDIN_FILENO);
     if (tty) {
         printf("tektra %s - %s backend (%s)%s\n", tk_version(), tk_engine_backend_name(e),
-               tk_engine_display_name(e),
-               tk_engine_has_model(e) ? "" : ", no model loaded");
+               tk_engine_display_name(e), tk_engine_has_model(e) ? "" : ", no model loaded");
         if (!tk_engine_has_model(e)) {
             /* First run: say what to do before the user types anything. */
             char help[4096];
@@ -270,8 +268,7 @@ int cmd_chat(int argc, char **argv)
             } else if (strcmp(line, "/stats") == 0) {
                 print_stats(&m, have_stats);
             } else {
-                printf("Unknown command '%s'. Commands: /help /reset /system /stats /quit\n",
-                       line);
+                printf("Unknown command '%s'. Commands: /help /reset /system /stats /quit\n", line);
             }
             fflush(stdout);
             free(line);

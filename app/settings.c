@@ -116,8 +116,9 @@ int app_open_engine(const app_settings *s, tk_engine **out)
         app_error("%s", tk_last_error());
         return APP_EXIT_FAIL;
     }
-    if (s->verbose) fprintf(stderr, "tektra: backend %s (%s)\n", tk_backend_kind_name(choice.kind),
-                            choice.reason);
+    if (s->verbose)
+        fprintf(stderr, "tektra: backend %s (%s)\n", tk_backend_kind_name(choice.kind),
+                choice.reason);
     else if (choice.fell_back)
         fprintf(stderr, "tektra: %s\n", choice.reason);
 

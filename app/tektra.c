@@ -20,9 +20,9 @@ static const app_cmd commands[] = {
 #define N_COMMANDS (sizeof commands / sizeof commands[0] - 1)
 
 /* The order in which `tektra --help` lists commands; the rest follow. */
-static const char *const help_order[] = {"chat", "run", "serve", "pull", "list", "rm", "bench",
-                                         "info", "config", "quantize", "tokenize", "detokenize",
-                                         "template", "logits"};
+static const char *const help_order[] = {"chat",     "run",        "serve",    "pull",   "list",
+                                         "rm",       "bench",      "info",     "config", "quantize",
+                                         "tokenize", "detokenize", "template", "logits"};
 
 static const app_cmd *find_cmd(const char *name)
 {

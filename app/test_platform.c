@@ -63,8 +63,8 @@ int main(int argc, char **argv)
         printf("   ✅ Auto mode selected: %s (%s)\n", name, display);
         tk_engine_free(e);
         tk_backend_kind want = expect_mlx ? TK_BACKEND_MLX : TK_BACKEND_GGUF;
-        const char *where = p.apple_silicon ? "Apple Silicon"
-                            : p.os == TK_OS_MACOS ? "Intel Mac"
+        const char *where = p.apple_silicon         ? "Apple Silicon"
+                            : p.os == TK_OS_MACOS   ? "Intel Mac"
                             : p.os == TK_OS_WINDOWS ? "Windows"
                                                     : "Linux";
         if (choice.kind == want) {

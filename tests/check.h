@@ -42,14 +42,14 @@ static int check_passed_, check_failed_;
 #define CHECK_STR(a, b)                                                                            \
     do {                                                                                           \
         const char *a_ = (a), *b_ = (b);                                                           \
-        CHECK_MSG(a_ && b_ && strcmp(a_, b_) == 0, "%s = \"%s\", %s = \"%s\"", #a,                 \
+        CHECK_MSG(a_ &&b_ &&strcmp(a_, b_) == 0, "%s = \"%s\", %s = \"%s\"", #a,                   \
                   a_ ? a_ : "(null)", #b, b_ ? b_ : "(null)");                                     \
     } while (0)
 
 #define CHECK_CONTAINS(hay, needle)                                                                \
     do {                                                                                           \
         const char *h_ = (hay), *n_ = (needle);                                                    \
-        CHECK_MSG(h_ && n_ && strstr(h_, n_) != NULL, "\"%s\" does not contain \"%s\"",            \
+        CHECK_MSG(h_ &&n_ &&strstr(h_, n_) != NULL, "\"%s\" does not contain \"%s\"",              \
                   h_ ? h_ : "(null)", n_ ? n_ : "(null)");                                         \
     } while (0)
 

@@ -105,8 +105,7 @@ static void test_run_reproduces_reference(void)
         run("$TK_BIN/tektra tokenize -m %s --ids-only --add-special '%s'", model, esc);
         char want_ids[4096];
         size_t used = 0;
-        run("$TK_BIN/tektra tokenize -m %s --ids-only --add-special '%s'", model,
-            cases[c].prompt);
+        run("$TK_BIN/tektra tokenize -m %s --ids-only --add-special '%s'", model, cases[c].prompt);
         char prompt_ids[1024];
         core_copy(prompt_ids, r.out, sizeof prompt_ids);
         used = (size_t)snprintf(want_ids, sizeof want_ids, "%s", prompt_ids);
@@ -119,8 +118,7 @@ static void test_run_reproduces_reference(void)
     }
 
     /* -p - reads the prompt from stdin; --no-echo prints only the answer. */
-    run("printf 'Once upon a time' | $TK_BIN/tektra run -m %s -p - --temp 0 -n 8 --no-echo",
-        model);
+    run("printf 'Once upon a time' | $TK_BIN/tektra run -m %s -p - --temp 0 -n 8 --no-echo", model);
     CHECK_INT(r.rc, 0);
     CHECK_STR(r.out, ", there was a little girl\n");
     /* A stop string ends the answer before it, and nothing of it shows. */

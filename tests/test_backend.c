@@ -18,7 +18,8 @@ static void run(const char *const *stops, int n_stops, const char *const *pieces
         size_t rel;
         bool stopped;
         CHECK_INT(stop_feed(&m, pieces[i], strlen(pieces[i]), &rel, &stopped), TK_OK);
-        strncat(shown, m.pending, (rel < size - strlen(shown) - 1 ? rel : size - strlen(shown) - 1));
+        strncat(shown, m.pending,
+                (rel < size - strlen(shown) - 1 ? rel : size - strlen(shown) - 1));
         stop_consume(&m, rel);
         if (stopped) {
             *stopped_out = true;
@@ -42,8 +43,9 @@ static void write_model_with_template(const char *path, const char *tmpl)
     CHECK_INT(tk_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl), TK_OK);
     for (int64_t i = 0; i < tk_gguf_n_tensors(g); i++) {
         const tk_gguf_tensor *t = tk_gguf_tensor_at(g, i);
-        CHECK_INT(tk_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size),
-                  TK_OK);
+        CHECK_INT(
+            tk_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size),
+            TK_OK);
     }
     CHECK_INT(tk_gguf_writer_write(w, path), TK_OK);
     tk_gguf_writer_free(w);

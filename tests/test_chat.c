@@ -19,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* The clock the shared vectors were made with: 2026-01-02 03:04:05. */
 static struct tm pinned_now(void)
 {
@@ -604,8 +603,8 @@ static void test_limits(void)
         double t0 = core_now();
         CHECK_INT(render(t, "{\"x\": 1}", &out), TK_ERR_TEMPLATE);
         CHECK_CONTAINS(tk_last_error(), "deep");
-        if (core_now() - t0 > 1.0) printf("note: deep template %zu took %.2f s\n", u,
-                                          core_now() - t0);
+        if (core_now() - t0 > 1.0)
+            printf("note: deep template %zu took %.2f s\n", u, core_now() - t0);
         free(out);
     }
     size_t n = 0;

@@ -162,20 +162,25 @@ static void test_bad_values(void)
         const char *text;
         const char *what;
     } cases[] = {
-        {"[inference]\ntemperature = -0.1\n", "t.toml:2:15: inference.temperature = -0.1 is out of range"},
-        {"[inference]\ntemperature = \"hot\"\n", "inference.temperature: expected a number, found string \"hot\""},
+        {"[inference]\ntemperature = -0.1\n",
+         "t.toml:2:15: inference.temperature = -0.1 is out of range"},
+        {"[inference]\ntemperature = \"hot\"\n",
+         "inference.temperature: expected a number, found string \"hot\""},
         {"[inference]\ntop_p = 0\n", "inference.top_p = 0 is out of range: must be in (0, 1]"},
         {"[inference]\ntop_p = 1.5\n", "inference.top_p = 1.5 is out of range"},
         {"[inference]\nmax_tokens = 0\n", "inference.max_tokens = 0 is out of range"},
         {"[inference]\nmax_tokens = -5\n", "inference.max_tokens = -5"},
-        {"[inference]\nmax_tokens = 1.5\n", "inference.max_tokens: expected an integer, found float"},
+        {"[inference]\nmax_tokens = 1.5\n",
+         "inference.max_tokens: expected an integer, found float"},
         {"[inference]\nmin_p = 1\n", "inference.min_p = 1 is out of range"},
         {"[inference]\nrepeat_penalty = 0\n", "inference.repeat_penalty = 0 is out of range"},
         {"[inference]\nthreads = -1\n", "inference.threads = -1"},
         {"[inference]\nseed = -2\n", "inference.seed = -2"},
-        {"[inference]\nbackend = \"cuda\"\n", "inference.backend = \"cuda\": unknown backend (valid: auto, gguf, mlx)"},
+        {"[inference]\nbackend = \"cuda\"\n",
+         "inference.backend = \"cuda\": unknown backend (valid: auto, gguf, mlx)"},
         {"[inference]\nbackend = 1\n", "inference.backend: expected a string"},
-        {"[inference]\nbenchmark_on_startup = \"yes\"\n", "inference.benchmark_on_startup: expected true or false"},
+        {"[inference]\nbenchmark_on_startup = \"yes\"\n",
+         "inference.benchmark_on_startup: expected true or false"},
         {"[model]\npath = 3\n", "model.path: expected a string, found integer 3"},
         {"[inference]\ntemperature = nan\n", "inference.temperature = nan is out of range"},
     };
@@ -210,8 +215,8 @@ static void test_env_and_precedence(void)
     fputs("[inference]\ntemperature = 0.3\ntop_p = 0.5\nmax_tokens = 100\nbackend = \"mlx\"\n", f);
     fclose(f);
 
-    const char *env[] = {"TEKTRA_TEMPERATURE=0.9", "TEKTRA_BACKEND=GgUf", "TEKTRA_SEED=7",
-                         "TEKTRA_BENCHMARK=yes", "TEKTRA_MODEL=/m.gguf", NULL};
+    const char *env[] = {"TEKTRA_TEMPERATURE=0.9", "TEKTRA_BACKEND=GgUf",  "TEKTRA_SEED=7",
+                         "TEKTRA_BENCHMARK=yes",   "TEKTRA_MODEL=/m.gguf", NULL};
     tk_platform p;
     tk_platform_detect(&p);
     tk_config c;
@@ -250,8 +255,8 @@ static void test_env_and_precedence(void)
     char xdg[600];
     snprintf(xdg, sizeof xdg, "%s/xdg/tektra", dir);
     char cmd[1400];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && printf '[inference]\\ntop_k = 5\\n' > '%s/tektra.toml'",
-             xdg, xdg);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && printf '[inference]\\ntop_k = 5\\n' > '%s/tektra.toml'", xdg, xdg);
     CHECK_INT(system(cmd), 0);
     char xdg_env[700];
     snprintf(xdg_env, sizeof xdg_env, "XDG_CONFIG_HOME=%s/xdg", dir);

@@ -129,15 +129,13 @@ static void test_selection_matrix(void)
         bool mlx_compiled;
         tk_backend_kind want;
     } rows[] = {
-        {"Apple Silicon", machine(TK_OS_MACOS, TK_ARCH_AARCH64, true, false), true,
-         TK_BACKEND_MLX},
+        {"Apple Silicon", machine(TK_OS_MACOS, TK_ARCH_AARCH64, true, false), true, TK_BACKEND_MLX},
         {"Apple Silicon without MLX in the build",
          machine(TK_OS_MACOS, TK_ARCH_AARCH64, true, false), false, TK_BACKEND_GGUF},
         {"Rosetta 2", machine(TK_OS_MACOS, TK_ARCH_X86_64, true, true), true, TK_BACKEND_GGUF},
         {"Intel Mac", machine(TK_OS_MACOS, TK_ARCH_X86_64, false, false), true, TK_BACKEND_GGUF},
         {"Linux", machine(TK_OS_LINUX, TK_ARCH_X86_64, false, false), true, TK_BACKEND_GGUF},
-        {"Linux ARM", machine(TK_OS_LINUX, TK_ARCH_AARCH64, false, false), true,
-         TK_BACKEND_GGUF},
+        {"Linux ARM", machine(TK_OS_LINUX, TK_ARCH_AARCH64, false, false), true, TK_BACKEND_GGUF},
         {"Windows", machine(TK_OS_WINDOWS, TK_ARCH_X86_64, false, false), true, TK_BACKEND_GGUF},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -174,16 +172,16 @@ static void test_selection_matrix(void)
 
     /* Auto on Apple Silicon with a GGUF file: MLX cannot read it, GGUF can. */
     tk_platform mac = machine(TK_OS_MACOS, TK_ARCH_AARCH64, true, false);
-    CHECK_INT(backend_select(TK_BACKEND_AUTO, &mac, shared_path("models/stories260K.gguf"), true,
-                             &c),
-              TK_OK);
+    CHECK_INT(
+        backend_select(TK_BACKEND_AUTO, &mac, shared_path("models/stories260K.gguf"), true, &c),
+        TK_OK);
     CHECK_INT(c.kind, TK_BACKEND_GGUF);
     CHECK(c.fell_back);
     CHECK_CONTAINS(c.reason, "cannot read");
     /* On Linux the GGUF file needs no fallback. */
-    CHECK_INT(backend_select(TK_BACKEND_AUTO, &linux_p, shared_path("models/stories260K.gguf"),
-                             true, &c),
-              TK_OK);
+    CHECK_INT(
+        backend_select(TK_BACKEND_AUTO, &linux_p, shared_path("models/stories260K.gguf"), true, &c),
+        TK_OK);
     CHECK_INT(c.kind, TK_BACKEND_GGUF);
     CHECK(!c.fell_back);
 

@@ -61,8 +61,8 @@ static void test_cli(void)
     CHECK_CONTAINS(r.out, "/system TEXT");
 
     /* Unknown flags and bad values: one line, exit 2. */
-    const char *bad[] = {"--bogus", "--temp abc", "--temp -1", "--top-p 0", "-n 0",
-                         "--backend cuda", "-t", "frobnicate", "--seed x"};
+    const char *bad[] = {"--bogus",        "--temp abc", "--temp -1",  "--top-p 0", "-n 0",
+                         "--backend cuda", "-t",         "frobnicate", "--seed x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         run("$TK_BIN/tektra %s -p hi < /dev/null", bad[i]);
         CHECK_MSG(r.rc == 2, "'%s': rc %d: %s", bad[i], r.rc, r.out);

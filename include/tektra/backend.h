@@ -19,7 +19,7 @@ typedef struct tk_backend_info {
     const char *name;         /* "GGUF", "MLX" */
     const char *display_name; /* e.g. "tektra CPU engine" */
     bool available;
-    char reason[256];         /* why (not) available, one sentence */
+    char reason[256]; /* why (not) available, one sentence */
 } tk_backend_info;
 
 /* The registry: backends 0 .. tk_backend_count()-1, described for `p`. */
@@ -27,9 +27,9 @@ int tk_backend_count(void);
 void tk_backend_describe(int index, const tk_platform *p, tk_backend_info *out);
 
 typedef struct tk_backend_choice {
-    tk_backend_kind kind;  /* never AUTO */
-    bool fell_back;        /* auto's preferred backend could not take the model */
-    char reason[512];      /* why this backend, one or two sentences */
+    tk_backend_kind kind; /* never AUTO */
+    bool fell_back;       /* auto's preferred backend could not take the model */
+    char reason[512];     /* why this backend, one or two sentences */
 } tk_backend_choice;
 
 /* Chooses a backend. `requested` AUTO follows the matrix (Apple Silicon with
@@ -37,8 +37,8 @@ typedef struct tk_backend_choice {
  * that can read the model's format when the preferred one cannot
  * (`model_path` may be NULL). A forced backend that is unavailable is
  * TK_ERR_BACKEND_UNAVAILABLE with the reason and troubleshooting steps. */
-tk_status tk_backend_select(tk_backend_kind requested, const tk_platform *p,
-                            const char *model_path, tk_backend_choice *out);
+tk_status tk_backend_select(tk_backend_kind requested, const tk_platform *p, const char *model_path,
+                            tk_backend_choice *out);
 
 /* ---- running a model --------------------------------------------------- */
 
@@ -46,26 +46,26 @@ typedef struct tk_engine tk_engine;
 
 /* One chat message; strings borrowed for the duration of the call. */
 typedef struct tk_message {
-    const char *role;    /* "system", "user", "assistant" */
+    const char *role; /* "system", "user", "assistant" */
     const char *content;
 } tk_message;
 
 /* Generation settings; tk_gen_params_from_config() fills them from config. */
 typedef struct tk_gen_params {
-    int64_t max_tokens;        /* >= 1 */
-    double temperature;        /* 0 = greedy */
+    int64_t max_tokens; /* >= 1 */
+    double temperature; /* 0 = greedy */
     double top_p;
     int64_t top_k;
     double min_p;
-    double repeat_penalty;     /* 1 = off */
-    double frequency_penalty;  /* 0 = off (OpenAI's frequency_penalty) */
-    double presence_penalty;   /* 0 = off (OpenAI's presence_penalty) */
+    double repeat_penalty;    /* 1 = off */
+    double frequency_penalty; /* 0 = off (OpenAI's frequency_penalty) */
+    double presence_penalty;  /* 0 = off (OpenAI's presence_penalty) */
     int64_t repeat_last_n;
-    int64_t seed;              /* -1 = random */
-    const char *const *stop;   /* stop strings, borrowed; may be NULL */
+    int64_t seed;            /* -1 = random */
+    const char *const *stop; /* stop strings, borrowed; may be NULL */
     int n_stop;
-    int top_logprobs;          /* with logprobs: alternatives per token, 0..20 */
-    bool logprobs;             /* report each token's log-probability */
+    int top_logprobs; /* with logprobs: alternatives per token, 0..20 */
+    bool logprobs;    /* report each token's log-probability */
     /* Polled during the prompt and between tokens (NULL = never): returning
      * true stops the answer with finish = TK_FINISH_CANCELLED. Unlike
      * tk_session_cancel(), it belongs to this one request, so a server can
@@ -77,32 +77,32 @@ typedef struct tk_gen_params {
 void tk_gen_params_from_config(tk_gen_params *g, const tk_config *c);
 
 typedef enum tk_finish {
-    TK_FINISH_STOP = 0,   /* end of turn, EOS or a stop string */
-    TK_FINISH_LENGTH,     /* max_tokens reached */
-    TK_FINISH_CONTEXT,    /* the context is full */
-    TK_FINISH_CANCELLED,  /* the callback asked to stop, or tk_session_cancel() */
+    TK_FINISH_STOP = 0,  /* end of turn, EOS or a stop string */
+    TK_FINISH_LENGTH,    /* max_tokens reached */
+    TK_FINISH_CONTEXT,   /* the context is full */
+    TK_FINISH_CANCELLED, /* the callback asked to stop, or tk_session_cancel() */
 } tk_finish;
 
 /* Numbers about one answer. */
 typedef struct tk_metrics {
-    int64_t n_prompt_tokens;  /* tokens of the prompt (cached ones included) */
-    int64_t n_cached_tokens;  /* of which were already in the KV cache */
+    int64_t n_prompt_tokens; /* tokens of the prompt (cached ones included) */
+    int64_t n_cached_tokens; /* of which were already in the KV cache */
     int64_t n_gen_tokens;
-    double prompt_tps;        /* prompt tokens evaluated per second */
-    double gen_tps;           /* generated tokens per second (after the first) */
-    double ttft_s;            /* time to first token */
+    double prompt_tps; /* prompt tokens evaluated per second */
+    double gen_tps;    /* generated tokens per second (after the first) */
+    double ttft_s;     /* time to first token */
     double total_s;
-    uint64_t peak_rss;        /* bytes, whole process */
+    uint64_t peak_rss; /* bytes, whole process */
     tk_finish finish;
-    uint64_t seed;            /* the seed the sampler used */
+    uint64_t seed; /* the seed the sampler used */
 } tk_metrics;
 
 /* One generated token, for log-probabilities. */
 typedef struct tk_token_info {
     int32_t id;
-    const char *text;          /* the token's text (borrowed, NUL-terminated) */
-    double logprob;            /* the model's log-probability of the token */
-    int n_top;                 /* alternatives below, most likely first */
+    const char *text; /* the token's text (borrowed, NUL-terminated) */
+    double logprob;   /* the model's log-probability of the token */
+    int n_top;        /* alternatives below, most likely first */
     const int32_t *top_ids;
     const double *top_logprobs;
     const char *const *top_texts;
@@ -112,8 +112,8 @@ typedef struct tk_token_info {
  * part of a stop string. `infos` describes the tokens this text completes
  * (n_infos may be 0 while text is held back, and infos is NULL unless
  * logprobs were asked for). Return false to stop generating. */
-typedef bool (*tk_stream_fn)(const char *text, size_t len, const tk_token_info *infos,
-                             int n_infos, void *user);
+typedef bool (*tk_stream_fn)(const char *text, size_t len, const tk_token_info *infos, int n_infos,
+                             void *user);
 
 /* Creates an engine on backend `kind` (not AUTO). */
 tk_status tk_engine_create(tk_backend_kind kind, const tk_platform *p, const tk_config *c,
@@ -125,16 +125,16 @@ void tk_engine_free(tk_engine *e);
  * is returned; other errors (a broken file) leave it without a model too. */
 tk_status tk_engine_load(tk_engine *e, const char *model_path);
 bool tk_engine_has_model(const tk_engine *e);
-const char *tk_engine_backend_name(const tk_engine *e);  /* "GGUF" */
-const char *tk_engine_display_name(const tk_engine *e);  /* "tektra CPU engine" */
-uint64_t tk_engine_memory(const tk_engine *e);           /* bytes held by the engine */
+const char *tk_engine_backend_name(const tk_engine *e); /* "GGUF" */
+const char *tk_engine_display_name(const tk_engine *e); /* "tektra CPU engine" */
+uint64_t tk_engine_memory(const tk_engine *e);          /* bytes held by the engine */
 
 /* Chat: renders `msgs` with the model's template and streams the answer,
  * on the engine's own session (its KV cache keeps the conversation, so the
  * next turn only evaluates what is new). A prompt that does not fit the
  * context is TK_ERR_CONTEXT_FULL with the numbers, never truncated. */
-tk_status tk_engine_chat(tk_engine *e, const tk_message *msgs, int n_msgs,
-                         const tk_gen_params *g, tk_stream_fn fn, void *user, tk_metrics *m);
+tk_status tk_engine_chat(tk_engine *e, const tk_message *msgs, int n_msgs, const tk_gen_params *g,
+                         tk_stream_fn fn, void *user, tk_metrics *m);
 /* Raw completion of `prompt` on the engine's own session. */
 tk_status tk_engine_complete(tk_engine *e, const char *prompt, const tk_gen_params *g,
                              tk_stream_fn fn, void *user, tk_metrics *m);
@@ -153,8 +153,8 @@ typedef struct tk_session tk_session;
 
 tk_status tk_session_create(tk_engine *e, tk_session **out);
 void tk_session_free(tk_session *s);
-tk_status tk_session_chat(tk_session *s, const tk_message *msgs, int n_msgs,
-                          const tk_gen_params *g, tk_stream_fn fn, void *user, tk_metrics *m);
+tk_status tk_session_chat(tk_session *s, const tk_message *msgs, int n_msgs, const tk_gen_params *g,
+                          tk_stream_fn fn, void *user, tk_metrics *m);
 tk_status tk_session_complete(tk_session *s, const char *prompt, const tk_gen_params *g,
                               tk_stream_fn fn, void *user, tk_metrics *m);
 /* Asks a running chat/complete of `s` to stop as soon as possible (from any

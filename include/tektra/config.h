@@ -110,8 +110,8 @@ tk_status tk_config_load(tk_config *c, const char *explicit_path, const tk_platf
                          tk_getenv_fn get, void *user);
 
 /* Describing the settings, for `tektra config`. */
-const char *tk_config_key_name(int key);      /* "inference.temperature" */
-const char *tk_config_env_name(int key);      /* "TEKTRA_TEMPERATURE" */
+const char *tk_config_key_name(int key);               /* "inference.temperature" */
+const char *tk_config_env_name(int key);               /* "TEKTRA_TEMPERATURE" */
 const char *tk_config_source_name(tk_config_source s); /* "default", "file", "env", "flag" */
 /* Writes the value of `key` as TOML would spell it. */
 void tk_config_format(const tk_config *c, int key, char *buf, size_t size);

@@ -45,14 +45,14 @@ enum {
 typedef struct tk_platform {
     tk_os os;
     tk_arch arch;
-    bool apple_silicon;      /* the hardware is an Apple M-series machine */
-    bool rosetta;            /* an x86_64 process translated by Rosetta 2 */
-    uint32_t cpu_features;   /* TK_CPU(...) bits */
-    int n_physical_cores;    /* >= 1 */
-    int n_logical_cores;     /* >= 1 */
-    uint64_t ram_total;      /* bytes; 0 when unknown */
-    uint64_t ram_available;  /* bytes; 0 when unknown */
-    char cpu_name[96];       /* e.g. "AMD EPYC", "" when unknown */
+    bool apple_silicon;     /* the hardware is an Apple M-series machine */
+    bool rosetta;           /* an x86_64 process translated by Rosetta 2 */
+    uint32_t cpu_features;  /* TK_CPU(...) bits */
+    int n_physical_cores;   /* >= 1 */
+    int n_logical_cores;    /* >= 1 */
+    uint64_t ram_total;     /* bytes; 0 when unknown */
+    uint64_t ram_available; /* bytes; 0 when unknown */
+    char cpu_name[96];      /* e.g. "AMD EPYC", "" when unknown */
 } tk_platform;
 
 /* Describes the machine this process runs on. Never fails: what cannot be

@@ -33,10 +33,10 @@ typedef enum tk_type {
 
 /* What the public table says about a type. */
 typedef struct tk_type_info {
-    const char *name;      /* "Q4_K", "F16", ... */
-    int block_size;        /* elements per block (1 for F32/F16/BF16) */
-    size_t block_bytes;    /* bytes per block */
-    bool quantized;        /* true for block-quantized types */
+    const char *name;   /* "Q4_K", "F16", ... */
+    int block_size;     /* elements per block (1 for F32/F16/BF16) */
+    size_t block_bytes; /* bytes per block */
+    bool quantized;     /* true for block-quantized types */
     /* Reference conversions of `n` elements (n a multiple of block_size).
      * dequantize is set for every supported type; quantize may be NULL. */
     void (*dequantize)(const void *src, float *dst, int64_t n);
@@ -74,10 +74,10 @@ tk_status tk_type_dequantize(int type, const void *src, float *dst, int64_t n, i
  * "Q5_K_M": some tensors get a higher type, following the rule users know
  * from llama.cpp's files; see tk_quant_tensor_type()). */
 typedef struct tk_quant_scheme {
-    const char *name;  /* "Q4_K_M", "Q8_0", ... */
-    int type;          /* the default tensor type (a tk_type) */
-    uint32_t ftype;    /* value of general.file_type (llama.cpp's LLAMA_FTYPE numbering) */
-    bool mix;          /* true when some tensors get a higher type than `type` */
+    const char *name; /* "Q4_K_M", "Q8_0", ... */
+    int type;         /* the default tensor type (a tk_type) */
+    uint32_t ftype;   /* value of general.file_type (llama.cpp's LLAMA_FTYPE numbering) */
+    bool mix;         /* true when some tensors get a higher type than `type` */
 } tk_quant_scheme;
 
 /* The schemes, for listing: index 0..tk_quant_scheme_count()-1. */

@@ -16,14 +16,14 @@ extern "C" {
 #endif
 
 typedef struct tk_sampler_params {
-    double temperature;        /* >= 0; 0 = greedy */
-    double top_p;              /* (0, 1]; 1 = off */
-    int64_t top_k;             /* >= 0; 0 = off */
-    double min_p;              /* [0, 1); 0 = off */
-    double repeat_penalty;     /* > 0; 1 = off. Divides positive logits, multiplies negative */
-    double frequency_penalty;  /* subtracted once per earlier occurrence; 0 = off */
-    double presence_penalty;   /* subtracted once if the token occurred; 0 = off */
-    int64_t repeat_last_n;     /* how many recent tokens the penalties look at; 0 = none */
+    double temperature;       /* >= 0; 0 = greedy */
+    double top_p;             /* (0, 1]; 1 = off */
+    int64_t top_k;            /* >= 0; 0 = off */
+    double min_p;             /* [0, 1); 0 = off */
+    double repeat_penalty;    /* > 0; 1 = off. Divides positive logits, multiplies negative */
+    double frequency_penalty; /* subtracted once per earlier occurrence; 0 = off */
+    double presence_penalty;  /* subtracted once if the token occurred; 0 = off */
+    int64_t repeat_last_n;    /* how many recent tokens the penalties look at; 0 = none */
     uint64_t seed;
 } tk_sampler_params;
 

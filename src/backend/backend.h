@@ -34,8 +34,7 @@ typedef struct backend_vtable {
     tk_status (*session_create)(void *ctx, void **session);
     void (*session_free)(void *session);
     tk_status (*session_chat)(void *session, const tk_message *msgs, int n_msgs,
-                              const tk_gen_params *g, tk_stream_fn fn, void *user,
-                              tk_metrics *m);
+                              const tk_gen_params *g, tk_stream_fn fn, void *user, tk_metrics *m);
     tk_status (*session_complete)(void *session, const char *prompt, const tk_gen_params *g,
                                   tk_stream_fn fn, void *user, tk_metrics *m);
     void (*session_cancel)(void *session);

@@ -11,8 +11,9 @@
 void backend_no_model_text(const tk_platform *p, const tk_config *c, const char *looked_for,
                            char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "I can't answer that: no language model is loaded, and I won't "
-                                "make up an answer.\n");
+    int n = snprintf(buf, size,
+                     "I can't answer that: no language model is loaded, and I won't "
+                     "make up an answer.\n");
     if (n < 0 || (size_t)n >= size) return;
     tk_hub_help_text(c, p, looked_for, buf + n, size - (size_t)n);
 }

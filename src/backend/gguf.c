@@ -27,12 +27,12 @@
 typedef struct gguf_backend {
     tk_platform platform;
     tk_config config;
-    char looked_for[1200];  /* the model name load() could not find, "" when none was given */
-    tk_model *model;        /* NULL in no-model mode */
+    char looked_for[1200]; /* the model name load() could not find, "" when none was given */
+    tk_model *model;       /* NULL in no-model mode */
     tk_tokenizer *tok;
-    char *template_src;     /* the model's chat template, or a built-in one (owned) */
-    char template_name[64]; /* "the model's own" or the built-in's name */
-    bool template_builtin;  /* the model has no template of its own */
+    char *template_src;          /* the model's chat template, or a built-in one (owned) */
+    char template_name[64];      /* "the model's own" or the built-in's name */
+    bool template_builtin;       /* the model has no template of its own */
     atomic_bool template_warned; /* the fallback from a failing template was reported */
     char bos_text[64], eos_text[64];
     char model_name[256];
@@ -123,8 +123,7 @@ static tk_status gguf_load(void *ctx, const char *path)
             return core_error(TK_ERR_NOT_FOUND, "no model configured");
         }
         core_log(TK_LOG_INFO, "using %s from the model store", resolved);
-    } else if (tk_hub_resolve(&b->config, &b->platform, path, resolved, sizeof resolved) !=
-               TK_OK) {
+    } else if (tk_hub_resolve(&b->config, &b->platform, path, resolved, sizeof resolved) != TK_OK) {
         core_strlcpy(b->looked_for, path, sizeof b->looked_for);
         return TK_ERR_NOT_FOUND;
     }
@@ -179,8 +178,8 @@ static tk_status gguf_load(void *ctx, const char *path)
     if (n_ctx <= 0) n_ctx = TK_MIN(tk_model_n_ctx_train(b->model), 4096);
     if (n_ctx <= 0) n_ctx = 4096;
     b->n_ctx = (int32_t)n_ctx;
-    b->n_threads = (int32_t)(b->config.threads > 0 ? b->config.threads
-                                                  : b->platform.n_physical_cores);
+    b->n_threads =
+        (int32_t)(b->config.threads > 0 ? b->config.threads : b->platform.n_physical_cores);
 
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -227,13 +226,13 @@ typedef struct pending_info {
 
 typedef struct gguf_session {
     gguf_backend *b;
-    tk_context *ctx;          /* NULL in no-model mode */
-    int32_t *cached;          /* [n_ctx] the tokens in the KV cache */
+    tk_context *ctx; /* NULL in no-model mode */
+    int32_t *cached; /* [n_ctx] the tokens in the KV cache */
     int32_t n_cached;
-    float *logits;            /* [n_vocab] of the last decoded token */
+    float *logits; /* [n_vocab] of the last decoded token */
     tk_detok_stream *detok;
     atomic_bool cancel;
-    const tk_gen_params *cur;  /* the request being generated, for its cancel callback */
+    const tk_gen_params *cur; /* the request being generated, for its cancel callback */
     tk_token_info *infos;     /* [MAX_PENDING_INFOS] */
     pending_info *pinfo;      /* [MAX_PENDING_INFOS] */
     int n_infos;
@@ -298,8 +297,7 @@ static void gguf_session_cancel(void *session)
     atomic_store(&s->cancel, true);
 }
 
-static tk_status answer_without_model(gguf_session *s, tk_stream_fn fn, void *user,
-                                      tk_metrics *m)
+static tk_status answer_without_model(gguf_session *s, tk_stream_fn fn, void *user, tk_metrics *m)
 {
     char text[4096];
     backend_no_model_text(&s->b->platform, &s->b->config, s->b->looked_for, text, sizeof text);
@@ -586,8 +584,9 @@ static tk_status render_chat(gguf_session *s, const tk_message *msgs, int n_msgs
         core_strlcpy(why, tk_last_error(), sizeof why);
         const char *name = tk_chat_builtin_for_vocab(vocab_has, b->tok);
         if (!atomic_exchange(&b->template_warned, true))
-            core_log(TK_LOG_WARN, "the model's chat template failed (%s); using the built-in %s "
-                                  "template",
+            core_log(TK_LOG_WARN,
+                     "the model's chat template failed (%s); using the built-in %s "
+                     "template",
                      why, name);
         st = tk_chat_render(tk_chat_builtin(name), cm, n_msgs, &opts, text, NULL, &merged);
     }

@@ -11,8 +11,9 @@ static bool mlx_available(const tk_platform *p, bool compiled, char *reason, siz
 {
     if (!p->apple_silicon) {
         snprintf(reason, size, "Not available (Apple Silicon only - using GGUF on %s)",
-                 p->os == TK_OS_MACOS ? "Intel Macs" : p->os == TK_OS_WINDOWS ? "Windows"
-                                                                                : "Linux");
+                 p->os == TK_OS_MACOS     ? "Intel Macs"
+                 : p->os == TK_OS_WINDOWS ? "Windows"
+                                          : "Linux");
         return false;
     }
     if (p->rosetta) {

@@ -25,8 +25,8 @@ const backend_vtable *backend_find(tk_backend_kind kind)
     return NULL;
 }
 
-static bool is_available(const backend_vtable *b, const tk_platform *p, bool compiled,
-                         char *reason, size_t size)
+static bool is_available(const backend_vtable *b, const tk_platform *p, bool compiled, char *reason,
+                         size_t size)
 {
     return b->available(p, compiled, reason, size);
 }
@@ -58,8 +58,8 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
         if (!is_available(b, p, compiled_state(b, requested, mlx_compiled), reason,
                           sizeof reason)) {
             return core_error(TK_ERR_BACKEND_UNAVAILABLE,
-                              "the %s backend was requested but is not available: %s%s%s",
-                              b->name, reason, b->troubleshooting ? "\n" : "",
+                              "the %s backend was requested but is not available: %s%s%s", b->name,
+                              reason, b->troubleshooting ? "\n" : "",
                               b->troubleshooting ? b->troubleshooting : "");
         }
         out->kind = requested;
@@ -105,8 +105,8 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
     return TK_OK;
 }
 
-tk_status tk_backend_select(tk_backend_kind requested, const tk_platform *p,
-                            const char *model_path, tk_backend_choice *out)
+tk_status tk_backend_select(tk_backend_kind requested, const tk_platform *p, const char *model_path,
+                            tk_backend_choice *out)
 {
     const backend_vtable *mlx = backend_find(TK_BACKEND_MLX);
     return backend_select(requested, p, model_path, mlx && mlx->compiled, out);
@@ -213,12 +213,11 @@ void tk_session_free(tk_session *s)
     free(s);
 }
 
-tk_status tk_session_chat(tk_session *s, const tk_message *msgs, int n_msgs,
-                          const tk_gen_params *g, tk_stream_fn fn, void *user, tk_metrics *m)
+tk_status tk_session_chat(tk_session *s, const tk_message *msgs, int n_msgs, const tk_gen_params *g,
+                          tk_stream_fn fn, void *user, tk_metrics *m)
 {
     tk_metrics local;
-    if (n_msgs < 0 || (n_msgs > 0 && !msgs))
-        return core_error(TK_ERR_INVALID_ARG, "no messages");
+    if (n_msgs < 0 || (n_msgs > 0 && !msgs)) return core_error(TK_ERR_INVALID_ARG, "no messages");
     return s->vt->session_chat(s->impl, msgs, n_msgs, g, fn, user, m ? m : &local);
 }
 

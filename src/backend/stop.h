@@ -9,7 +9,7 @@
 typedef struct stop_matcher {
     const char *const *stops; /* borrowed */
     int n_stops;
-    char *pending;            /* text received but not yet released */
+    char *pending; /* text received but not yet released */
     size_t len, cap;
 } stop_matcher;
 

@@ -17,27 +17,37 @@ typedef enum key_kind { KIND_BACKEND, KIND_BOOL, KIND_INT, KIND_FLOAT, KIND_STRI
 typedef struct key_row {
     const char *section;
     const char *name;
-    const char *full;   /* "section.name" */
-    const char *env;    /* "TEKTRA_..." */
+    const char *full; /* "section.name" */
+    const char *env;  /* "TEKTRA_..." */
     key_kind kind;
-    size_t offset;      /* of the field in tk_config */
-    size_t size;        /* of the field (strings: buffer size) */
+    size_t offset; /* of the field in tk_config */
+    size_t size;   /* of the field (strings: buffer size) */
     /* Valid range for numbers; min_open/max_open make the bound exclusive. */
     double min, max;
     bool min_open, max_open;
-    const char *rule;   /* the range in words, for messages */
+    const char *rule; /* the range in words, for messages */
 } key_row;
 
 #define KIND_OF_BACKEND KIND_BACKEND
-#define KIND_OF_BOOL KIND_BOOL
-#define KIND_OF_INT KIND_INT
-#define KIND_OF_FLOAT KIND_FLOAT
-#define KIND_OF_STRING KIND_STRING
+#define KIND_OF_BOOL    KIND_BOOL
+#define KIND_OF_INT     KIND_INT
+#define KIND_OF_FLOAT   KIND_FLOAT
+#define KIND_OF_STRING  KIND_STRING
 
 static key_row rows[TK_CONFIG_KEY_COUNT] = {
 #define TK_CONFIG_ROW_(sec, key, envs, field, kind)                                                \
-    {#sec, #key, #sec "." #key, "TEKTRA_" #envs, KIND_OF_##kind, offsetof(tk_config, field),       \
-     sizeof(((tk_config *)0)->field), 0, 0, false, false, NULL},
+    {#sec,                                                                                         \
+     #key,                                                                                         \
+     #sec "." #key,                                                                                \
+     "TEKTRA_" #envs,                                                                              \
+     KIND_OF_##kind,                                                                               \
+     offsetof(tk_config, field),                                                                   \
+     sizeof(((tk_config *)0)->field),                                                              \
+     0,                                                                                            \
+     0,                                                                                            \
+     false,                                                                                        \
+     false,                                                                                        \
+     NULL},
     TK_CONFIG_KEY_LIST(TK_CONFIG_ROW_)
 #undef TK_CONFIG_ROW_
 };
@@ -84,10 +94,14 @@ const char *tk_config_env_name(int key)
 const char *tk_config_source_name(tk_config_source s)
 {
     switch (s) {
-    case TK_SOURCE_DEFAULT: return "default";
-    case TK_SOURCE_FILE: return "file";
-    case TK_SOURCE_ENV: return "env";
-    case TK_SOURCE_FLAG: return "flag";
+    case TK_SOURCE_DEFAULT:
+        return "default";
+    case TK_SOURCE_FILE:
+        return "file";
+    case TK_SOURCE_ENV:
+        return "env";
+    case TK_SOURCE_FLAG:
+        return "flag";
     }
     return "?";
 }
@@ -150,8 +164,8 @@ static tk_status check_range(int k, double v, const char *where, const char *tex
     bool low = r->min_open ? v <= r->min : v < r->min;
     bool high = r->max_open ? v >= r->max : v > r->max;
     if (isnan(v) || low || high)
-        return core_error(TK_ERR_CONFIG, "%s%s = %s is out of range: must be %s", where,
-                          r->full, text, r->rule);
+        return core_error(TK_ERR_CONFIG, "%s%s = %s is out of range: must be %s", where, r->full,
+                          text, r->rule);
     return TK_OK;
 }
 
@@ -165,21 +179,23 @@ typedef struct raw_value {
     bool b;
 } raw_value;
 
-static tk_status store(tk_config *c, int k, const raw_value *v, const char *where,
-                       const char *text, tk_config_source src)
+static tk_status store(tk_config *c, int k, const raw_value *v, const char *where, const char *text,
+                       tk_config_source src)
 {
     const key_row *r = &rows[k];
     char *field = (char *)c + r->offset;
     switch (r->kind) {
     case KIND_BACKEND: {
         if (v->kind != TOML_STRING)
-            return core_error(TK_ERR_CONFIG, "%s%s: expected a string (\"auto\", \"gguf\" or "
-                                             "\"mlx\"), found %s",
+            return core_error(TK_ERR_CONFIG,
+                              "%s%s: expected a string (\"auto\", \"gguf\" or "
+                              "\"mlx\"), found %s",
                               where, r->full, toml_kind_name(v->kind));
         tk_backend_kind b = TK_BACKEND_AUTO;
         if (tk_backend_kind_parse(v->s, &b) != TK_OK)
-            return core_error(TK_ERR_CONFIG, "%s%s = \"%s\": unknown backend (valid: auto, gguf, "
-                                             "mlx)",
+            return core_error(TK_ERR_CONFIG,
+                              "%s%s = \"%s\": unknown backend (valid: auto, gguf, "
+                              "mlx)",
                               where, r->full, v->s);
         memcpy(field, &b, sizeof b);
         break;
@@ -206,8 +222,8 @@ static tk_status store(tk_config *c, int k, const raw_value *v, const char *wher
         else if (v->kind == TOML_INT)
             f = (double)v->i;
         else
-            return core_error(TK_ERR_CONFIG, "%s%s: expected a number, found %s %s", where,
-                              r->full, toml_kind_name(v->kind), text);
+            return core_error(TK_ERR_CONFIG, "%s%s: expected a number, found %s %s", where, r->full,
+                              toml_kind_name(v->kind), text);
         tk_status s = check_range(k, f, where, text);
         if (s != TK_OK) return s;
         memcpy(field, &f, sizeof f);
@@ -215,8 +231,8 @@ static tk_status store(tk_config *c, int k, const raw_value *v, const char *wher
     }
     case KIND_STRING:
         if (v->kind != TOML_STRING)
-            return core_error(TK_ERR_CONFIG, "%s%s: expected a string, found %s %s", where,
-                              r->full, toml_kind_name(v->kind), text);
+            return core_error(TK_ERR_CONFIG, "%s%s: expected a string, found %s %s", where, r->full,
+                              toml_kind_name(v->kind), text);
         if (strlen(v->s) >= r->size)
             return core_error(TK_ERR_CONFIG, "%s%s: longer than %zu bytes", where, r->full,
                               r->size - 1);
@@ -266,11 +282,12 @@ static tk_status store_text(tk_config *c, int k, const char *text, const char *w
         }
         break;
     }
-    default: break;
+    default:
+        break;
     }
     if (rows[k].kind == KIND_BOOL && v.kind != TOML_BOOL)
-        return core_error(TK_ERR_CONFIG, "%s%s = '%s': expected true/false (or 1/0, yes/no)",
-                          where, rows[k].full, text);
+        return core_error(TK_ERR_CONFIG, "%s%s = '%s': expected true/false (or 1/0, yes/no)", where,
+                          rows[k].full, text);
     if ((rows[k].kind == KIND_INT && v.kind != TOML_INT) ||
         (rows[k].kind == KIND_FLOAT && v.kind != TOML_FLOAT))
         return core_error(TK_ERR_CONFIG, "%s%s = '%s': expected %s", where, rows[k].full, text,
@@ -291,12 +308,24 @@ tk_status tk_config_set(tk_config *c, const char *key, const char *value, tk_con
 static void format_toml_value(const toml_value *v, char *buf, size_t size)
 {
     switch (v->kind) {
-    case TOML_STRING: snprintf(buf, size, "\"%.200s\"", v->str); break;
-    case TOML_INT: snprintf(buf, size, "%lld", (long long)v->i); break;
-    case TOML_FLOAT: snprintf(buf, size, "%g", v->f); break;
-    case TOML_BOOL: snprintf(buf, size, "%s", v->b ? "true" : "false"); break;
-    case TOML_ARRAY: snprintf(buf, size, "[...]"); break;
-    case TOML_NONE: snprintf(buf, size, "{...}"); break;
+    case TOML_STRING:
+        snprintf(buf, size, "\"%.200s\"", v->str);
+        break;
+    case TOML_INT:
+        snprintf(buf, size, "%lld", (long long)v->i);
+        break;
+    case TOML_FLOAT:
+        snprintf(buf, size, "%g", v->f);
+        break;
+    case TOML_BOOL:
+        snprintf(buf, size, "%s", v->b ? "true" : "false");
+        break;
+    case TOML_ARRAY:
+        snprintf(buf, size, "[...]");
+        break;
+    case TOML_NONE:
+        snprintf(buf, size, "{...}");
+        break;
     }
 }
 
@@ -380,8 +409,7 @@ static tk_status find_file(const char *explicit_path, const tk_platform *p, tk_g
 {
     if (explicit_path) {
         if (!file_exists(explicit_path))
-            return core_error(TK_ERR_NOT_FOUND, "config file '%s' does not exist",
-                              explicit_path);
+            return core_error(TK_ERR_NOT_FOUND, "config file '%s' does not exist", explicit_path);
         core_strlcpy(out, explicit_path, size);
         return TK_OK;
     }
@@ -473,6 +501,8 @@ void tk_config_format(const tk_config *c, int key, char *buf, size_t size)
         snprintf(buf, size, "%g", f);
         break;
     }
-    case KIND_STRING: snprintf(buf, size, "\"%s\"", field); break;
+    case KIND_STRING:
+        snprintf(buf, size, "\"%s\"", field);
+        break;
     }
 }

@@ -35,12 +35,18 @@ typedef struct parser {
 const char *toml_kind_name(toml_kind k)
 {
     switch (k) {
-    case TOML_STRING: return "string";
-    case TOML_INT: return "integer";
-    case TOML_FLOAT: return "float";
-    case TOML_BOOL: return "boolean";
-    case TOML_ARRAY: return "array";
-    case TOML_NONE: return "table";
+    case TOML_STRING:
+        return "string";
+    case TOML_INT:
+        return "integer";
+    case TOML_FLOAT:
+        return "float";
+    case TOML_BOOL:
+        return "boolean";
+    case TOML_ARRAY:
+        return "array";
+    case TOML_NONE:
+        return "table";
     }
     return "?";
 }
@@ -269,15 +275,32 @@ static tk_status parse_string(parser *p, char **out)
             char e = peek(p);
             const char *rep = NULL;
             switch (e) {
-            case 'b': rep = "\b"; break;
-            case 't': rep = "\t"; break;
-            case 'n': rep = "\n"; break;
-            case 'f': rep = "\f"; break;
-            case 'r': rep = "\r"; break;
-            case '"': rep = "\""; break;
-            case '\\': rep = "\\"; break;
-            case 'e': rep = "\x1b"; break;
-            default: break;
+            case 'b':
+                rep = "\b";
+                break;
+            case 't':
+                rep = "\t";
+                break;
+            case 'n':
+                rep = "\n";
+                break;
+            case 'f':
+                rep = "\f";
+                break;
+            case 'r':
+                rep = "\r";
+                break;
+            case '"':
+                rep = "\"";
+                break;
+            case '\\':
+                rep = "\\";
+                break;
+            case 'e':
+                rep = "\x1b";
+                break;
+            default:
+                break;
             }
             if (rep) {
                 if (!sbuf_put(&b, rep, 1)) goto too_long;
@@ -464,8 +487,7 @@ static tk_status parse_number(parser *p, toml_value *v)
 {
     size_t start = p->pos;
     size_t end = start;
-    while (isalnum((unsigned char)p->text[end]) || strchr("_+-.:", p->text[end]) != NULL)
-        end++;
+    while (isalnum((unsigned char)p->text[end]) || strchr("_+-.:", p->text[end]) != NULL) end++;
     size_t n = end - start;
     if (n == 0) return expected(p, "a value");
     if (n > 128) return fail_at(p, start, "number too long");
@@ -492,7 +514,8 @@ static tk_status parse_number(parser *p, toml_value *v)
         p->pos = end;
         return TK_OK;
     }
-    if (!isdigit((unsigned char)*t)) return expected(p, "a value (string, number, boolean or array)");
+    if (!isdigit((unsigned char)*t))
+        return expected(p, "a value (string, number, boolean or array)");
 
     /* Underscores must sit between two digits. */
     char clean[160];

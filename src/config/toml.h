@@ -21,18 +21,18 @@ typedef enum toml_kind {
 typedef struct toml_value toml_value;
 struct toml_value {
     toml_kind kind;
-    char *str;          /* TOML_STRING: NUL-terminated, owned */
-    int64_t i;          /* TOML_INT */
-    double f;           /* TOML_FLOAT */
-    bool b;             /* TOML_BOOL */
-    toml_value *items;  /* TOML_ARRAY: owned array of n_items */
+    char *str;         /* TOML_STRING: NUL-terminated, owned */
+    int64_t i;         /* TOML_INT */
+    double f;          /* TOML_FLOAT */
+    bool b;            /* TOML_BOOL */
+    toml_value *items; /* TOML_ARRAY: owned array of n_items */
     size_t n_items;
 };
 
 typedef struct toml_entry {
-    char *key;          /* full dotted path, owned */
+    char *key; /* full dotted path, owned */
     toml_value value;
-    int line, col;      /* where the value starts (1-based) */
+    int line, col; /* where the value starts (1-based) */
 } toml_entry;
 
 typedef struct toml_doc {

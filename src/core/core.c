@@ -108,8 +108,7 @@ tk_status core_read_file(const char *path, size_t max, char **out, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
-        return core_error(e == ENOENT ? TK_ERR_NOT_FOUND : TK_ERR_IO, "%s: %s", path,
-                          strerror(e));
+        return core_error(e == ENOENT ? TK_ERR_NOT_FOUND : TK_ERR_IO, "%s: %s", path, strerror(e));
     }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);

@@ -15,8 +15,8 @@
 #endif
 
 #define TK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define TK_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define TK_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define TK_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define TK_MAX(a, b)    ((a) > (b) ? (a) : (b))
 
 /* Records a detailed message for tk_last_error() and returns `status`, so a
  * failure reads `return core_error(TK_ERR_FORMAT, "tensor %d ...", i);`. */

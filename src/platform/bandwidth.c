@@ -10,9 +10,9 @@
 
 typedef struct bw_job {
     const uint64_t *data;
-    size_t n;      /* words */
+    size_t n; /* words */
     int passes;
-    uint64_t sum;  /* keeps the reads from being optimised away */
+    uint64_t sum; /* keeps the reads from being optimised away */
 } bw_job;
 
 static void *bw_worker(void *arg)

@@ -12,13 +12,12 @@ static const struct {
     uint32_t needs;
 } levels[TK_LEVEL_COUNT] = {
     [TK_LEVEL_GENERIC] = {"generic", TK_ARCH_OTHER, 0},
-    [TK_LEVEL_AVX2] = {"avx2", TK_ARCH_X86_64, TK_CPU(AVX) | TK_CPU(AVX2) | TK_CPU(FMA) |
-                                                   TK_CPU(F16C)},
+    [TK_LEVEL_AVX2] = {"avx2", TK_ARCH_X86_64,
+                       TK_CPU(AVX) | TK_CPU(AVX2) | TK_CPU(FMA) | TK_CPU(F16C)},
     /* The AVX-512 kernels use VNNI for their 8-bit dot products. */
     [TK_LEVEL_AVX512] = {"avx512", TK_ARCH_X86_64,
-                         TK_CPU(AVX) | TK_CPU(AVX2) | TK_CPU(FMA) | TK_CPU(F16C) |
-                             TK_CPU(AVX512F) | TK_CPU(AVX512BW) | TK_CPU(AVX512VL) |
-                             TK_CPU(AVX512VNNI)},
+                         TK_CPU(AVX) | TK_CPU(AVX2) | TK_CPU(FMA) | TK_CPU(F16C) | TK_CPU(AVX512F) |
+                             TK_CPU(AVX512BW) | TK_CPU(AVX512VL) | TK_CPU(AVX512VNNI)},
     [TK_LEVEL_NEON] = {"neon", TK_ARCH_AARCH64, TK_CPU(NEON)},
     [TK_LEVEL_DOTPROD] = {"dotprod", TK_ARCH_AARCH64, TK_CPU(NEON) | TK_CPU(DOTPROD)},
 };

@@ -52,19 +52,26 @@ char *tk_cpu_features_str(uint32_t features, char *buf, size_t size)
 const char *tk_os_name(tk_os os)
 {
     switch (os) {
-    case TK_OS_LINUX: return "linux";
-    case TK_OS_MACOS: return "macos";
-    case TK_OS_WINDOWS: return "windows";
-    default: return "other";
+    case TK_OS_LINUX:
+        return "linux";
+    case TK_OS_MACOS:
+        return "macos";
+    case TK_OS_WINDOWS:
+        return "windows";
+    default:
+        return "other";
     }
 }
 
 const char *tk_arch_name(tk_arch arch)
 {
     switch (arch) {
-    case TK_ARCH_X86_64: return "x86_64";
-    case TK_ARCH_AARCH64: return "aarch64";
-    default: return "other";
+    case TK_ARCH_X86_64:
+        return "x86_64";
+    case TK_ARCH_AARCH64:
+        return "aarch64";
+    default:
+        return "other";
     }
 }
 

@@ -17,13 +17,13 @@ typedef struct cand {
 struct tk_sampler {
     tk_sampler_params params;
     int32_t n_vocab;
-    cand *cands;         /* [n_vocab] */
-    int n_cands;         /* candidates left after the last sample */
-    bool sorted;         /* cands[0..n_cands) sorted by logit, descending */
-    int32_t *recent;     /* ring of the last repeat_last_n accepted tokens */
+    cand *cands;     /* [n_vocab] */
+    int n_cands;     /* candidates left after the last sample */
+    bool sorted;     /* cands[0..n_cands) sorted by logit, descending */
+    int32_t *recent; /* ring of the last repeat_last_n accepted tokens */
     int64_t n_recent, head;
-    uint16_t *counts;    /* [n_vocab] occurrences in the ring */
-    uint64_t rng[4];     /* xoshiro256** state */
+    uint16_t *counts; /* [n_vocab] occurrences in the ring */
+    uint64_t rng[4];  /* xoshiro256** state */
 };
 
 void tk_sampler_params_default(tk_sampler_params *p)
@@ -262,8 +262,7 @@ int32_t tk_sampler_sample(tk_sampler *s, const float *logits)
             double in = 0;
             for (int i = 0; i < k; i++) in += exp((double)s->cands[i].logit - max);
             bool nucleus_in = p->top_p >= 1 || in / all >= p->top_p;
-            bool min_p_in =
-                p->min_p <= 0 || exp((double)s->cands[k - 1].logit - max) < p->min_p;
+            bool min_p_in = p->min_p <= 0 || exp((double)s->cands[k - 1].logit - max) < p->min_p;
             if (nucleus_in && min_p_in) break;
             k = TK_MIN(n, k * 4);
         }
