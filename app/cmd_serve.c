@@ -34,6 +34,9 @@ static void usage(void)
            "                         most 4096); beyond that: 503 with Retry-After\n"
            "      --api-key KEY      require 'Authorization: Bearer KEY' on /v1/ (default:\n"
            "                         TEKTRA_API_KEY from the environment; none = open)\n"
+           "      --cors ORIGIN      let web pages from ORIGIN (e.g. http://localhost:3000,\n"
+           "                         or * for any) call the API from a browser (default:\n"
+           "                         no CORS headers, so other sites' pages cannot)\n"
            "  -h, --help             show this help\n\n"
            "Requests. Settings a request leaves out come from the flags above, the\n"
            "environment and tektra.toml. Fields: messages (content: a string, an array of\n"
@@ -127,6 +130,9 @@ int cmd_serve(int argc, char **argv)
             const char *val = app_flag_value(argc, argv, &i);
             if (!val || !app_parse_long("--queue", val, 0, 4096, &v)) return APP_EXIT_USAGE;
             p.n_queue = (int)v;
+        } else if (app_flag_is(flag, "--cors")) {
+            if (!(p.cors_origin = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
+            if (!*p.cors_origin) return app_usage_error("serve", "--cors: empty origin");
         } else if (app_flag_is(flag, "--api-key")) {
             if (!(p.api_key = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
             if (!*p.api_key) return app_usage_error("serve", "--api-key: empty key");

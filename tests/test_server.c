@@ -1541,6 +1541,50 @@ static void test_no_model_and_key(void)
     server_release(&sp);
 }
 
+/* --cors: browsers' preflight is answered and every response names the
+ * origin; without it (every other server here) no CORS header is sent. */
+static void test_cors(void)
+{
+    server_proc sp;
+    if (!server_spawn(&sp, "-m /nonexistent/model.gguf --cors http://localhost:3000") ||
+        !wait_ready(&sp)) {
+        CHECK(false);
+        return;
+    }
+    resp r;
+    char h[128];
+    http_on(NULL, &r, sp.port, "OPTIONS", "/v1/chat/completions", NULL, NULL);
+    CHECK_INT(r.status, 204);
+    CHECK_STR(header_of(&r, "Access-Control-Allow-Origin", h, sizeof h), "http://localhost:3000");
+    CHECK_CONTAINS(header_of(&r, "Access-Control-Allow-Methods", h, sizeof h), "POST");
+    CHECK_CONTAINS(header_of(&r, "Access-Control-Allow-Headers", h, sizeof h), "Authorization");
+    resp_free(&r);
+    http_on(NULL, &r, sp.port, "GET", "/v1/models", NULL, NULL);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(header_of(&r, "Access-Control-Allow-Origin", h, sizeof h), "http://localhost:3000");
+    resp_free(&r);
+    http_on(NULL, &r, sp.port, "POST", "/v1/chat/completions", "{\"messages\": 3}", NULL);
+    CHECK_INT(r.status, 400);
+    CHECK_STR(header_of(&r, "Access-Control-Allow-Origin", h, sizeof h), "http://localhost:3000");
+    resp_free(&r);
+    CHECK_INT(server_stop(&sp), 0);
+    server_release(&sp);
+
+    if (!server_spawn(&sp, "-m /nonexistent/model.gguf") || !wait_ready(&sp)) {
+        CHECK(false);
+        return;
+    }
+    http_on(NULL, &r, sp.port, "GET", "/v1/models", NULL, NULL);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(header_of(&r, "Access-Control-Allow-Origin", h, sizeof h), "");
+    resp_free(&r);
+    http_on(NULL, &r, sp.port, "OPTIONS", "/v1/chat/completions", NULL, NULL);
+    CHECK_INT(r.status, 405);
+    resp_free(&r);
+    CHECK_INT(server_stop(&sp), 0);
+    server_release(&sp);
+}
+
 /* stories260K with a ChatML template added: /v1/chat/completions renders
  * the messages with it, the same as the rendered text sent raw. */
 static void test_chat_template(void)
@@ -1624,6 +1668,7 @@ int main(void)
         {"busy", test_busy},
         {"shutdown", test_shutdown},
         {"no_model_and_key", test_no_model_and_key},
+        {"cors", test_cors},
         {"chat_template", test_chat_template},
     };
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {

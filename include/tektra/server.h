@@ -54,6 +54,9 @@ typedef struct tk_server_params {
     const char *api_key;    /* NULL or "" = open; else required as "Authorization: Bearer
                                KEY" on /v1/ (copied) */
     size_t max_body;        /* largest request body in bytes (larger: 413); 0 = 1 MiB */
+    const char *cors_origin; /* NULL or "" = no CORS headers (browsers on other origins are
+                                refused by the browser); else the Access-Control-Allow-Origin
+                                value, e.g. "http://localhost:3000" or "*" (copied) */
     tk_gen_params defaults; /* generation settings a request does not set (stop not used) */
 } tk_server_params;
 

@@ -49,6 +49,7 @@ typedef struct slot slot;
 struct tk_server {
     char *host;    /* owned */
     char *api_key; /* owned, NULL when open */
+    char *cors;    /* owned, NULL when no CORS headers are sent */
     size_t max_body;
     int n_parallel, n_queue;
     tk_gen_params defaults;
@@ -598,7 +599,16 @@ typedef struct conn_req {
     double t0;
     char method[16];
     char url[128];
+    const char *cors; /* the server's CORS origin (borrowed), NULL for none */
 } conn_req;
+
+/* With --cors, every response says which origin may read it. */
+static void add_cors(struct MHD_Response *resp, const conn_req *cr)
+{
+    if (!cr->cors) return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", cr->cors);
+    if (strcmp(cr->cors, "*") != 0) MHD_add_response_header(resp, "Vary", "Origin");
+}
 
 static route find_route(const char *url)
 {
@@ -634,6 +644,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, conn_req *cr, int statu
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    add_cors(resp, cr);
     if (h1) MHD_add_response_header(resp, h1, v1);
     if (h2) MHD_add_response_header(resp, h2, v2);
     enum MHD_Result r = MHD_queue_response(c, (unsigned)status, resp);
@@ -905,6 +916,7 @@ static enum MHD_Result handle_post(tk_server *s, struct MHD_Connection *c, conn_
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    add_cors(resp, cr);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     enum MHD_Result r = MHD_queue_response(c, 200, resp);
     MHD_destroy_response(resp);
@@ -930,6 +942,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         core_strlcpy(cr->method, method, sizeof cr->method);
         core_strlcpy(cr->url, url, sizeof cr->url);
         cr->route = find_route(url);
+        cr->cors = s->cors;
+        if (cr->route != ROUTE_NONE && s->cors && strcmp(method, "OPTIONS") == 0) {
+            /* A browser's preflight: which methods and headers it may use. */
+            server_buf empty = {0};
+            return respond(c, cr, 204, &empty, "text/plain", "Access-Control-Allow-Methods",
+                           "GET, POST, OPTIONS", "Access-Control-Allow-Headers",
+                           "Authorization, Content-Type");
+        }
         if (cr->route == ROUTE_NONE) {
             char msg[200];
             snprintf(msg, sizeof msg, "no such endpoint: %.150s", url);
@@ -1120,6 +1140,7 @@ tk_status tk_server_start(const tk_server_params *p, tk_server **out)
     s->listen_fd = -1;
     s->host = strdup(p->host ? p->host : "127.0.0.1");
     s->api_key = p->api_key && p->api_key[0] ? strdup(p->api_key) : NULL;
+    s->cors = p->cors_origin && p->cors_origin[0] ? strdup(p->cors_origin) : NULL;
     s->max_body = p->max_body ? p->max_body : (1u << 20);
     s->n_parallel = p->n_parallel;
     s->n_queue = p->n_queue;
@@ -1133,7 +1154,8 @@ tk_status tk_server_start(const tk_server_params *p, tk_server **out)
     atomic_init(&s->ready, false);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
-    if (!s->host || (p->api_key && p->api_key[0] && !s->api_key) || !s->queue) {
+    if (!s->host || (p->api_key && p->api_key[0] && !s->api_key) ||
+        (p->cors_origin && p->cors_origin[0] && !s->cors) || !s->queue) {
         tk_server_free(s);
         return core_error(TK_ERR_NOMEM, "out of memory");
     }
@@ -1279,5 +1301,6 @@ void tk_server_free(tk_server *s)
     free(s->queue);
     free(s->host);
     free(s->api_key);
+    free(s->cors);
     free(s);
 }
