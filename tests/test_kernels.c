@@ -180,22 +180,31 @@ static void test_matmul(const kernels_t *k)
             CHECK_MSG(0, "%s: no matmul for %s", k->name, ti ? ti->name : "?");
             continue;
         }
-        const int64_t rows = 37;
-        const int64_t cols = ti->block_size >= 256 ? 512 : (type == TK_TYPE_F32 ? 83 : 96);
-        void *data = NULL;
-        float *wd = NULL;
-        size_t rb = 0;
-        if (make_matrix(type, rows, cols, &data, &rb, &wd)) {
-            for (size_t j = 0; j < TK_ARRAY_LEN(ns); j++) {
-                const double err = check_matmul(k, type, data, rb, wd, rows, cols, ns[j]);
-                CHECK_MSG(err < 1e-5, "%s %s n=%lld: relative error %.3g", k->name, ti->name,
-                          (long long)ns[j], err);
+        /* At the SIMD levels every quantized weight type runs packed. */
+        if (k->level != TK_LEVEL_GENERIC && ti->block_size > 1)
+            CHECK_MSG(k->types[type].packed, "%s: %s is not packed", k->name, ti->name);
+        /* Several groups and a partial one; then less than one group, with
+         * an odd number of blocks. */
+        const int64_t rows_of[2] = {37, 5};
+        const int64_t cols_of[2] = {ti->block_size >= 256 ? 512 : (type == TK_TYPE_F32 ? 83 : 96),
+                                    ti->block_size >= 256 ? 768 : (type == TK_TYPE_F32 ? 7 : 160)};
+        for (int sz = 0; sz < 2; sz++) {
+            const int64_t rows = rows_of[sz], cols = cols_of[sz];
+            void *data = NULL;
+            float *wd = NULL;
+            size_t rb = 0;
+            if (make_matrix(type, rows, cols, &data, &rb, &wd)) {
+                for (size_t j = 0; j < TK_ARRAY_LEN(ns); j++) {
+                    const double err = check_matmul(k, type, data, rb, wd, rows, cols, ns[j]);
+                    CHECK_MSG(err < 1e-5, "%s %s %lldx%lld n=%lld: relative error %.3g", k->name,
+                              ti->name, (long long)rows, (long long)cols, (long long)ns[j], err);
+                }
+            } else {
+                CHECK_MSG(0, "cannot make a %s matrix", ti->name);
             }
-        } else {
-            CHECK_MSG(0, "cannot make a %s matrix", ti->name);
+            free(data);
+            free(wd);
         }
-        free(data);
-        free(wd);
     }
 }
 
@@ -338,6 +347,38 @@ static void test_attn(const kernels_t *k)
     }
 }
 
+/* Packing group by group, in any order (as the loader's threads do), gives
+ * the bytes of packing the whole matrix at once, and writes every byte. */
+static void test_pack_chunks(void)
+{
+    for (size_t i = 0; i < TK_ARRAY_LEN(weight_types); i++) {
+        const int type = weight_types[i];
+        if (!kernels_pack_supported(type)) continue;
+        const tk_type_info *ti = tk_type_get(type);
+        const int64_t rows = 37, cols = ti->block_size >= 256 ? 512 : 96;
+        const int64_t groups = (rows + KERNELS_GROUP_ROWS - 1) / KERNELS_GROUP_ROWS;
+        const size_t bytes = kernels_packed_bytes(type, rows, cols);
+        void *data = NULL;
+        float *wd = NULL;
+        size_t rb = 0;
+        unsigned char *a = malloc(bytes), *b = malloc(bytes);
+        if (bytes && a && b && make_matrix(type, rows, cols, &data, &rb, &wd)) {
+            memset(a, 0x55, bytes);
+            memset(b, 0xAA, bytes);
+            kernels_pack(type, data, rb, rows, cols, 0, groups, a);
+            for (int64_t g = groups - 1; g >= 0; g--)
+                kernels_pack(type, data, rb, rows, cols, g, g + 1, b);
+            CHECK_MSG(memcmp(a, b, bytes) == 0, "%s: packing by groups differs", ti->name);
+        } else {
+            CHECK_MSG(0, "%s: cannot set up the packing test", ti->name);
+        }
+        free(a);
+        free(b);
+        free(data);
+        free(wd);
+    }
+}
+
 /* The reference engine's dequantized blk.0.attn_q.weight of each type,
  * multiplied by our kernels from the file's blocks. */
 static void test_oracle_weights(const kernels_t *k)
@@ -390,6 +431,7 @@ int main(void)
         test_oracle_weights(k);
     }
     CHECK(levels >= 1);
+    test_pack_chunks();
     /* The generic level is the reference and always runs. */
     CHECK(kernels_for_level(TK_LEVEL_GENERIC) != NULL);
     CHECK(kernels_for_level(TK_LEVEL_COUNT) == NULL);

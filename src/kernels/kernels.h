@@ -180,28 +180,46 @@ static inline kernels_act_q8 kernels_act_view(const void *x, int64_t cols)
  * vector holds 4 consecutive elements of each of 16 rows; see pack.c. */
 
 /* Byte offsets inside one packed block of a group (layouts: pack.c). */
-#define PK_Q8_0_BYTES   544
-#define PK_Q8_0_Q       32
-#define PK_Q4_0_BYTES   288 /* also IQ4_NL */
-#define PK_Q4_0_NIB     32
-#define PK_Q5_0_BYTES   352
-#define PK_Q5_0_HBIT    32
-#define PK_Q5_0_NIB     96
-#define PK_Q4_K_BYTES   2368
-#define PK_Q4_K_DMIN    32
-#define PK_Q4_K_SC(s)   (64 + 288 * (s)) /* 32-column sub-block s */
-#define PK_Q4_K_MIN(s)  (80 + 288 * (s))
-#define PK_Q4_K_NIB(s)  (96 + 288 * (s))
-#define PK_Q5_K_BYTES   2880
-#define PK_Q5_K_DMIN    32
-#define PK_Q5_K_SC(s)   (64 + 352 * (s)) /* 32-column sub-block s */
-#define PK_Q5_K_MIN(s)  (80 + 352 * (s))
-#define PK_Q5_K_NIB(s)  (96 + 352 * (s))
-#define PK_Q5_K_HBIT(s) (352 + 352 * (s))
-#define PK_Q6_K_BYTES   3360
-#define PK_Q6_K_SC(h)   (32 + 416 * ((h) / 2) + 16 * ((h) % 2)) /* 16-column sub-block h */
-#define PK_Q6_K_NIB(s)  (64 + 416 * (s))                        /* 32-column sub-block s */
-#define PK_Q6_K_H2(s)   (320 + 416 * (s))
+#define PK_Q8_0_BYTES    544
+#define PK_Q8_0_Q        32
+#define PK_Q4_0_BYTES    288 /* also IQ4_NL */
+#define PK_Q4_0_NIB      32
+#define PK_Q5_0_BYTES    352
+#define PK_Q5_0_HBIT     32
+#define PK_Q5_0_NIB      96
+#define PK_Q4_K_BYTES    2368
+#define PK_Q4_K_DMIN     32
+#define PK_Q4_K_SC(s)    (64 + 288 * (s)) /* 32-column sub-block s */
+#define PK_Q4_K_MIN(s)   (80 + 288 * (s))
+#define PK_Q4_K_NIB(s)   (96 + 288 * (s))
+#define PK_Q5_K_BYTES    2880
+#define PK_Q5_K_DMIN     32
+#define PK_Q5_K_SC(s)    (64 + 352 * (s)) /* 32-column sub-block s */
+#define PK_Q5_K_MIN(s)   (80 + 352 * (s))
+#define PK_Q5_K_NIB(s)   (96 + 352 * (s))
+#define PK_Q5_K_HBIT(s)  (352 + 352 * (s))
+#define PK_Q6_K_BYTES    3360
+#define PK_Q6_K_SC(h)    (32 + 416 * ((h) / 2) + 16 * ((h) % 2)) /* 16-column sub-block h */
+#define PK_Q6_K_NIB(s)   (64 + 416 * (s))                        /* 32-column sub-block s */
+#define PK_Q6_K_H2(s)    (320 + 416 * (s))
+#define PK_Q4_1_BYTES    320
+#define PK_Q4_1_M        32
+#define PK_Q4_1_NIB      64
+#define PK_Q5_1_BYTES    384
+#define PK_Q5_1_M        32
+#define PK_Q5_1_HBIT     64
+#define PK_Q5_1_NIB      128
+#define PK_Q2_K_BYTES    1344
+#define PK_Q2_K_DMIN     32
+#define PK_Q2_K_SC(h)    (64 + 160 * ((h) / 2) + 16 * ((h) % 2)) /* 16-column sub-block h */
+#define PK_Q2_K_Q(s)     (96 + 160 * (s))                        /* 32-column sub-block s */
+#define PK_Q3_K_BYTES    1824
+#define PK_Q3_K_SC(h)    (32 + 224 * ((h) / 2) + 16 * ((h) % 2)) /* 16-column sub-block h */
+#define PK_Q3_K_Q(s)     (64 + 224 * (s))                        /* 32-column sub-block s */
+#define PK_Q3_K_HBIT(s)  (192 + 224 * (s))
+#define PK_IQ4_XS_BYTES  2208
+#define PK_IQ4_XS_SC(s)  (32 + 16 * (s)) /* 32-column sub-block s */
+#define PK_IQ4_XS_NIB(s) (160 + 256 * (s))
 
 /* Whether kernels_pack() knows `type`. */
 bool kernels_pack_supported(int type);

@@ -6,9 +6,10 @@
  * packed layout is two halves of 8 rows, handled one after the other. There
  * is no vpdpbusd: bytes are multiplied with vpmaddubsw (u8 x s8, pairs
  * summed into saturating int16) and widened with vpmaddwd. Values up to 63
- * (Q4_0, Q5_0, Q4_K, Q6_K) let two such products be added in 16 bits before
- * widening without saturating (2 * 2 * 63 * 127 < 32768); Q8_0 and IQ4_NL
- * values are signed and go through vpsignb, one product at a time. */
+ * (Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) let two such
+ * products be added in 16 bits before widening without saturating
+ * (2 * 2 * 63 * 127 < 32768); Q8_0, IQ4_NL and IQ4_XS values are signed and
+ * go through vpsignb, one product at a time. */
 #include "kernels/kernels.h" /* outside the guard: never an empty file */
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -167,8 +168,8 @@ static inline __m256i half_load(const uint8_t *p, int h)
     return _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * h));
 }
 
-/* Bits 32h..32h+31 of the 64-bit word at p, each as a byte: 0x10 if set. */
-static inline __m256i bits_to_0x10(const uint8_t *p, int h)
+/* Bits 32h..32h+31 of the 64-bit word at p, each as a byte: 0xFF if set. */
+static inline __m256i bits_to_bytes(const uint8_t *p, int h)
 {
     uint32_t bits;
     memcpy(&bits, p + 4 * h, sizeof bits);
@@ -176,8 +177,13 @@ static inline __m256i bits_to_0x10(const uint8_t *p, int h)
                                           2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int32_t)bits), shuf);
-    const __m256i on = _mm256_cmpeq_epi8(_mm256_and_si256(v, sel), sel);
-    return _mm256_and_si256(on, _mm256_set1_epi8(16));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, sel), sel);
+}
+
+/* The same, 0x10 if set. */
+static inline __m256i bits_to_0x10(const uint8_t *p, int h)
+{
+    return _mm256_and_si256(bits_to_bytes(p, h), _mm256_set1_epi8(16));
 }
 
 /* k-groups m and m + 4 of a 32-column sub-block whose nibbles are at nib. */
@@ -436,6 +442,242 @@ static void direct_q6_k(const kernels_mat *w, int64_t r0, int64_t r1, const void
     }
 }
 
+/* ---- Q4_1, Q5_1, Q2_K, Q3_K, IQ4_XS ------------------------------------------ */
+
+/* Adds `val` where the masks hbit[8] at hb have a bit (Q3_K: bit 2). */
+static inline void add_bits(const uint8_t *hb, int h, __m256i w[8], char val)
+{
+    const __m256i v = _mm256_set1_epi8(val);
+    for (int g = 0; g < 8; g++)
+        w[g] = _mm256_or_si256(w[g], _mm256_and_si256(bits_to_bytes(hb + 8 * g, h), v));
+}
+
+/* The two-bit values of half h of a 32-column sub-block in the q2 layout. */
+static inline void decode_2bits(const uint8_t *q2, int h, __m256i w[8])
+{
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int j = 0; j < 2; j++) {
+        const __m256i raw = half_load(q2 + 64 * j, h);
+        w[4 * j + 0] = _mm256_and_si256(raw, m3);
+        w[4 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 2), m3);
+        w[4 * j + 2] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m3);
+        w[4 * j + 3] = _mm256_and_si256(_mm256_srli_epi16(raw, 6), m3);
+    }
+}
+
+static inline void decode_q4_1(const uint8_t *blk, int h, __m256i w[8])
+{
+    decode_nibbles(blk + PK_Q4_1_NIB, h, w);
+}
+
+static inline void decode_q5_1(const uint8_t *blk, int h, __m256i w[8])
+{
+    decode_nibbles(blk + PK_Q5_1_NIB, h, w);
+    add_hbits(blk + PK_Q5_1_HBIT, h, w);
+}
+
+static inline void decode_q3_k(const uint8_t *blk, int s, int h, __m256i w[8])
+{
+    decode_2bits(blk + PK_Q3_K_Q(s), h, w);
+    add_bits(blk + PK_Q3_K_HBIT(s), h, w, 4);
+}
+
+static inline void decode_iq4_xs(const uint8_t *blk, int s, int h, __m256i w[8])
+{
+    int8_t lut[16];
+    for (int i = 0; i < 16; i++) lut[i] = (int8_t)(kvalues_iq4nl[i] + 128);
+    const __m128i l = _mm_loadu_si128((const __m128i *)(const void *)lut);
+    const __m256i t = _mm256_set_m128i(l, l);
+    decode_nibbles(blk + PK_IQ4_XS_NIB(s), h, w);
+    for (int g = 0; g < 8; g++) w[g] = _mm256_shuffle_epi8(t, w[g]);
+}
+
+/* Q2_K's scale (d * low nibble) and min (dmin * high nibble) of half h of
+ * the 16 scale bytes at p. */
+static inline void q2_k_scales(const uint8_t *p, int h, __m256 dw, __m256 dm, __m256 *sc,
+                               __m256 *mn)
+{
+    const __m256i v =
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p + 8 * h)));
+    *sc = _mm256_mul_ps(dw, _mm256_cvtepi32_ps(_mm256_and_si256(v, _mm256_set1_epi32(15))));
+    *mn = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(_mm256_srli_epi32(v, 4)));
+}
+
+/* Q4_1, Q5_1: w = d * v + m. */
+#define DEFINE_LEGACY1_DIRECT(name, BB, DECODE)                                                    \
+    static void direct_##name(const kernels_mat *w, int64_t r0, int64_t r1, const void *x,         \
+                              size_t xs, int64_t n, float *y, int64_t ldy)                         \
+    {                                                                                              \
+        const int64_t nb = w->cols / 32;                                                           \
+        for (int64_t r = r0; r < r1; r += G) {                                                     \
+            const uint8_t *grp = (const uint8_t *)w->data + (size_t)(r / G) * (size_t)nb * BB;     \
+            for (int h = 0; h < 2; h++) {                                                          \
+                if (r + 8 * h >= r1) break;                                                        \
+                for (int64_t t0 = 0; t0 < n; t0 += TG) {                                           \
+                    act_set as;                                                                    \
+                    act_set_load(&as, x, xs, t0, n, w->cols);                                      \
+                    __m256 acc[TG];                                                                \
+                    for (int i = 0; i < TG; i++) acc[i] = _mm256_setzero_ps();                     \
+                    for (int64_t b = 0; b < nb; b++) {                                             \
+                        const uint8_t *blk = grp + (size_t)b * BB;                                 \
+                        __m256i wv[8];                                                             \
+                        DECODE(blk, h, wv);                                                        \
+                        const __m256 dw = load_f16x8(blk + 16 * h);                                \
+                        const __m256 mw = load_f16x8(blk + PK_Q4_1_M + 16 * h);                    \
+                        for (int i = 0; i < TG; i++) {                                             \
+                            if (i >= as.n) break;                                                  \
+                            const __m256i s =                                                      \
+                                dot_unsigned(_mm256_setzero_si256(), wv, as.a[i].q + 32 * b, 8);   \
+                            acc[i] = _mm256_fmadd_ps(                                              \
+                                _mm256_cvtepi32_ps(s),                                             \
+                                _mm256_mul_ps(dw, _mm256_set1_ps(as.a[i].d[b])), acc[i]);          \
+                            acc[i] = _mm256_fmadd_ps(mw, _mm256_set1_ps(as.a[i].ds[b]), acc[i]);   \
+                        }                                                                          \
+                    }                                                                              \
+                    for (int i = 0; i < as.n; i++)                                                 \
+                        store_rows8(y + (t0 + i) * ldy + r + 8 * h, acc[i], r1 - r - 8 * h);       \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_LEGACY1_DIRECT(q4_1, PK_Q4_1_BYTES, decode_q4_1)
+DEFINE_LEGACY1_DIRECT(q5_1, PK_Q5_1_BYTES, decode_q5_1)
+
+static void direct_q2_k(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
+                        int64_t n, float *y, int64_t ldy)
+{
+    const int64_t nsb = w->cols / 256;
+    for (int64_t r = r0; r < r1; r += G) {
+        const uint8_t *grp =
+            (const uint8_t *)w->data + (size_t)(r / G) * (size_t)nsb * PK_Q2_K_BYTES;
+        for (int h = 0; h < 2; h++) {
+            if (r + 8 * h >= r1) break;
+            for (int64_t t0 = 0; t0 < n; t0 += TG) {
+                act_set as;
+                act_set_load(&as, x, xs, t0, n, w->cols);
+                __m256 acc[TG];
+                for (int i = 0; i < TG; i++) acc[i] = _mm256_setzero_ps();
+                for (int64_t B = 0; B < nsb; B++) {
+                    const uint8_t *blk = grp + (size_t)B * PK_Q2_K_BYTES;
+                    const __m256 dw = load_f16x8(blk + 16 * h),
+                                 dm = load_f16x8(blk + PK_Q2_K_DMIN + 16 * h);
+                    for (int s = 0; s < 8; s++) {
+                        __m256 sc0, mn0, sc1, mn1;
+                        q2_k_scales(blk + PK_Q2_K_SC(2 * s), h, dw, dm, &sc0, &mn0);
+                        q2_k_scales(blk + PK_Q2_K_SC(2 * s + 1), h, dw, dm, &sc1, &mn1);
+                        __m256i wv[8];
+                        decode_2bits(blk + PK_Q2_K_Q(s), h, wv);
+                        const int64_t ab = 8 * B + s;
+                        for (int i = 0; i < TG; i++) {
+                            if (i >= as.n) break;
+                            const int8_t *q = as.a[i].q + 32 * ab;
+                            const __m256i d0 = dot_unsigned(_mm256_setzero_si256(), wv, q, 4);
+                            const __m256i d1 =
+                                dot_unsigned(_mm256_setzero_si256(), wv + 4, q + 16, 4);
+                            const __m256 da = _mm256_set1_ps(as.a[i].d[ab]);
+                            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_mul_ps(sc0, da),
+                                                     acc[i]);
+                            acc[i] =
+                                _mm256_fnmadd_ps(mn0, _mm256_set1_ps(as.a[i].ds16[2 * ab]), acc[i]);
+                            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_mul_ps(sc1, da),
+                                                     acc[i]);
+                            acc[i] = _mm256_fnmadd_ps(mn1, _mm256_set1_ps(as.a[i].ds16[2 * ab + 1]),
+                                                      acc[i]);
+                        }
+                    }
+                }
+                for (int i = 0; i < as.n; i++)
+                    store_rows8(y + (t0 + i) * ldy + r + 8 * h, acc[i], r1 - r - 8 * h);
+            }
+        }
+    }
+}
+
+static void direct_q3_k(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
+                        int64_t n, float *y, int64_t ldy)
+{
+    const int64_t nsb = w->cols / 256;
+    for (int64_t r = r0; r < r1; r += G) {
+        const uint8_t *grp =
+            (const uint8_t *)w->data + (size_t)(r / G) * (size_t)nsb * PK_Q3_K_BYTES;
+        for (int h = 0; h < 2; h++) {
+            if (r + 8 * h >= r1) break;
+            for (int64_t t0 = 0; t0 < n; t0 += TG) {
+                act_set as;
+                act_set_load(&as, x, xs, t0, n, w->cols);
+                __m256 acc[TG];
+                for (int i = 0; i < TG; i++) acc[i] = _mm256_setzero_ps();
+                for (int64_t B = 0; B < nsb; B++) {
+                    const uint8_t *blk = grp + (size_t)B * PK_Q3_K_BYTES;
+                    const __m256 dw = load_f16x8(blk + 16 * h);
+                    for (int s = 0; s < 8; s++) {
+                        const __m256 sc0 = i8_scale(blk + PK_Q3_K_SC(2 * s), h, dw);
+                        const __m256 sc1 = i8_scale(blk + PK_Q3_K_SC(2 * s + 1), h, dw);
+                        __m256i wv[8];
+                        decode_q3_k(blk, s, h, wv);
+                        const int64_t ab = 8 * B + s;
+                        for (int i = 0; i < TG; i++) {
+                            if (i >= as.n) break;
+                            const int8_t *q = as.a[i].q + 32 * ab;
+                            const __m256i d0 =
+                                dot_unsigned(_mm256_set1_epi32(-4 * as.a[i].s16[2 * ab]), wv, q, 4);
+                            const __m256i d1 = dot_unsigned(
+                                _mm256_set1_epi32(-4 * as.a[i].s16[2 * ab + 1]), wv + 4, q + 16, 4);
+                            const __m256 da = _mm256_set1_ps(as.a[i].d[ab]);
+                            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_mul_ps(sc0, da),
+                                                     acc[i]);
+                            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_mul_ps(sc1, da),
+                                                     acc[i]);
+                        }
+                    }
+                }
+                for (int i = 0; i < as.n; i++)
+                    store_rows8(y + (t0 + i) * ldy + r + 8 * h, acc[i], r1 - r - 8 * h);
+            }
+        }
+    }
+}
+
+static void direct_iq4_xs(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
+                          int64_t n, float *y, int64_t ldy)
+{
+    const int64_t nsb = w->cols / 256;
+    for (int64_t r = r0; r < r1; r += G) {
+        const uint8_t *grp =
+            (const uint8_t *)w->data + (size_t)(r / G) * (size_t)nsb * PK_IQ4_XS_BYTES;
+        for (int h = 0; h < 2; h++) {
+            if (r + 8 * h >= r1) break;
+            for (int64_t t0 = 0; t0 < n; t0 += TG) {
+                act_set as;
+                act_set_load(&as, x, xs, t0, n, w->cols);
+                __m256 acc[TG];
+                for (int i = 0; i < TG; i++) acc[i] = _mm256_setzero_ps();
+                for (int64_t B = 0; B < nsb; B++) {
+                    const uint8_t *blk = grp + (size_t)B * PK_IQ4_XS_BYTES;
+                    const __m256 dw = load_f16x8(blk + 16 * h);
+                    for (int s = 0; s < 8; s++) {
+                        const __m256 sc = i8_scale(blk + PK_IQ4_XS_SC(s), h, dw);
+                        __m256i wv[8];
+                        decode_iq4_xs(blk, s, h, wv);
+                        const int64_t ab = 8 * B + s;
+                        for (int i = 0; i < TG; i++) {
+                            if (i >= as.n) break;
+                            const __m256i d =
+                                dot_signed8(_mm256_setzero_si256(), wv, as.a[i].q + 32 * ab);
+                            acc[i] = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(d),
+                                _mm256_mul_ps(sc, _mm256_set1_ps(as.a[i].d[ab])), acc[i]);
+                        }
+                    }
+                }
+                for (int i = 0; i < as.n; i++)
+                    store_rows8(y + (t0 + i) * ldy + r + 8 * h, acc[i], r1 - r - 8 * h);
+            }
+        }
+    }
+}
+
 /* ---- prompt path ------------------------------------------------------------ */
 
 /* A decoded sub-block of SB columns for 16 rows, as at the AVX-512 level:
@@ -518,6 +760,82 @@ static void unpack_q6_k(const uint8_t *grp, int64_t cols, uint8_t *dec)
                     put_dec_half(dec + (size_t)(16 * B + 2 * s + k) * DEC16_BYTES, wv + 4 * k, 4, h,
                                  sc, _mm256_mul_ps(sc, m32));
                 }
+            }
+        }
+    }
+}
+
+#define DEFINE_LEGACY1_UNPACK(name, BB, DECODE)                                                    \
+    static void unpack_##name(const uint8_t *grp, int64_t cols, uint8_t *dec)                      \
+    {                                                                                              \
+        for (int64_t b = 0; b < cols / 32; b++) {                                                  \
+            const uint8_t *blk = grp + (size_t)b * BB;                                             \
+            for (int h = 0; h < 2; h++) {                                                          \
+                __m256i wv[8];                                                                     \
+                DECODE(blk, h, wv);                                                                \
+                put_dec_half(dec + (size_t)b * DEC32_BYTES, wv, 8, h, load_f16x8(blk + 16 * h),    \
+                             load_f16x8(blk + PK_Q4_1_M + 16 * h));                                \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_LEGACY1_UNPACK(q4_1, PK_Q4_1_BYTES, decode_q4_1)
+DEFINE_LEGACY1_UNPACK(q5_1, PK_Q5_1_BYTES, decode_q5_1)
+
+static void unpack_q2_k(const uint8_t *grp, int64_t cols, uint8_t *dec)
+{
+    for (int64_t B = 0; B < cols / 256; B++) {
+        const uint8_t *blk = grp + (size_t)B * PK_Q2_K_BYTES;
+        for (int h = 0; h < 2; h++) {
+            const __m256 dw = load_f16x8(blk + 16 * h),
+                         dm = load_f16x8(blk + PK_Q2_K_DMIN + 16 * h);
+            for (int s = 0; s < 8; s++) {
+                __m256i wv[8];
+                decode_2bits(blk + PK_Q2_K_Q(s), h, wv);
+                for (int k = 0; k < 2; k++) {
+                    __m256 sc, mn;
+                    q2_k_scales(blk + PK_Q2_K_SC(2 * s + k), h, dw, dm, &sc, &mn);
+                    put_dec_half(dec + (size_t)(16 * B + 2 * s + k) * DEC16_BYTES, wv + 4 * k, 4, h,
+                                 sc, _mm256_sub_ps(_mm256_setzero_ps(), mn));
+                }
+            }
+        }
+    }
+}
+
+static void unpack_q3_k(const uint8_t *grp, int64_t cols, uint8_t *dec)
+{
+    const __m256 m4 = _mm256_set1_ps(-4.0f);
+    for (int64_t B = 0; B < cols / 256; B++) {
+        const uint8_t *blk = grp + (size_t)B * PK_Q3_K_BYTES;
+        for (int h = 0; h < 2; h++) {
+            const __m256 dw = load_f16x8(blk + 16 * h);
+            for (int s = 0; s < 8; s++) {
+                __m256i wv[8];
+                decode_q3_k(blk, s, h, wv);
+                for (int k = 0; k < 2; k++) {
+                    const __m256 sc = i8_scale(blk + PK_Q3_K_SC(2 * s + k), h, dw);
+                    put_dec_half(dec + (size_t)(16 * B + 2 * s + k) * DEC16_BYTES, wv + 4 * k, 4, h,
+                                 sc, _mm256_mul_ps(sc, m4));
+                }
+            }
+        }
+    }
+}
+
+/* IQ4_XS keeps v = kvalue + 128 with o = 0 and is multiplied as signed,
+ * like IQ4_NL. */
+static void unpack_iq4_xs(const uint8_t *grp, int64_t cols, uint8_t *dec)
+{
+    for (int64_t B = 0; B < cols / 256; B++) {
+        const uint8_t *blk = grp + (size_t)B * PK_IQ4_XS_BYTES;
+        for (int h = 0; h < 2; h++) {
+            const __m256 dw = load_f16x8(blk + 16 * h);
+            for (int s = 0; s < 8; s++) {
+                __m256i wv[8];
+                decode_iq4_xs(blk, s, h, wv);
+                put_dec_half(dec + (size_t)(8 * B + s) * DEC32_BYTES, wv, 8, h,
+                             i8_scale(blk + PK_IQ4_XS_SC(s), h, dw), _mm256_setzero_ps());
             }
         }
     }
@@ -646,6 +964,11 @@ DEFINE_MATMUL(iq4_nl, 32, PK_Q4_0_BYTES, batch_group32s)
 DEFINE_MATMUL(q4_k, 256, PK_Q4_K_BYTES, batch_group32)
 DEFINE_MATMUL(q5_k, 256, PK_Q5_K_BYTES, batch_group32)
 DEFINE_MATMUL(q6_k, 256, PK_Q6_K_BYTES, batch_group16)
+DEFINE_MATMUL(q4_1, 32, PK_Q4_1_BYTES, batch_group32)
+DEFINE_MATMUL(q5_1, 32, PK_Q5_1_BYTES, batch_group32)
+DEFINE_MATMUL(q2_k, 256, PK_Q2_K_BYTES, batch_group16)
+DEFINE_MATMUL(q3_k, 256, PK_Q3_K_BYTES, batch_group16)
+DEFINE_MATMUL(iq4_xs, 256, PK_IQ4_XS_BYTES, batch_group32s)
 
 static size_t scratch_bytes(int64_t cols)
 {
@@ -908,6 +1231,11 @@ void kernels_fill_avx2(kernels_t *k)
     k->types[TK_TYPE_Q4_K] = (kernels_type){matmul_q4_k, KERNELS_ACT_Q8, true};
     k->types[TK_TYPE_Q5_K] = (kernels_type){matmul_q5_k, KERNELS_ACT_Q8, true};
     k->types[TK_TYPE_Q6_K] = (kernels_type){matmul_q6_k, KERNELS_ACT_Q8, true};
+    k->types[TK_TYPE_Q4_1] = (kernels_type){matmul_q4_1, KERNELS_ACT_Q8, true};
+    k->types[TK_TYPE_Q5_1] = (kernels_type){matmul_q5_1, KERNELS_ACT_Q8, true};
+    k->types[TK_TYPE_Q2_K] = (kernels_type){matmul_q2_k, KERNELS_ACT_Q8, true};
+    k->types[TK_TYPE_Q3_K] = (kernels_type){matmul_q3_k, KERNELS_ACT_Q8, true};
+    k->types[TK_TYPE_IQ4_XS] = (kernels_type){matmul_iq4_xs, KERNELS_ACT_Q8, true};
     k->scratch_bytes = scratch_bytes;
     k->quantize_act = quantize_act;
     k->attn = attn;

@@ -336,6 +336,231 @@ static void direct_q6_k(const kernels_mat *w, int64_t r0, int64_t r1, const void
     }
 }
 
+/* ---- Q4_1, Q5_1, Q2_K, Q3_K, IQ4_XS ---------------------------------------- */
+
+/* Adds `val` where the masks hbit[8] at hb have a bit (Q3_K: bit 2). */
+static inline void add_bits(const uint8_t *hb, __m512i w[8], char val)
+{
+    const __m512i b = _mm512_set1_epi8(val);
+    for (int g = 0; g < 8; g++) {
+        uint64_t bits;
+        memcpy(&bits, hb + 8 * g, sizeof bits);
+        w[g] = _mm512_mask_add_epi8(w[g], _cvtu64_mask64(bits), w[g], b);
+    }
+}
+
+/* The two-bit values of a 32-column sub-block in the q2 layout (pack.c). */
+static inline void decode_2bits(const uint8_t *q2, __m512i w[8])
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    for (int j = 0; j < 2; j++) {
+        const __m512i raw = _mm512_loadu_si512(q2 + 64 * j);
+        w[4 * j + 0] = _mm512_and_si512(raw, m3);
+        w[4 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(raw, 2), m3);
+        w[4 * j + 2] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m3);
+        w[4 * j + 3] = _mm512_and_si512(_mm512_srli_epi16(raw, 6), m3);
+    }
+}
+
+static inline void decode_q4_1(const uint8_t *blk, __m512i w[8])
+{
+    decode_nibbles(blk + PK_Q4_1_NIB, w);
+}
+
+static inline void decode_q5_1(const uint8_t *blk, __m512i w[8])
+{
+    decode_nibbles(blk + PK_Q5_1_NIB, w);
+    add_bits(blk + PK_Q5_1_HBIT, w, 16);
+}
+
+static inline void decode_q3_k(const uint8_t *blk, int s, __m512i w[8])
+{
+    decode_2bits(blk + PK_Q3_K_Q(s), w);
+    add_bits(blk + PK_Q3_K_HBIT(s), w, 4);
+}
+
+static inline void decode_iq4_xs(const uint8_t *blk, int s, __m512i w[8])
+{
+    int8_t lut[16];
+    for (int i = 0; i < 16; i++) lut[i] = (int8_t)(kvalues_iq4nl[i] + 128);
+    const __m512i t = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)lut));
+    decode_nibbles(blk + PK_IQ4_XS_NIB(s), w);
+    for (int g = 0; g < 8; g++) w[g] = _mm512_shuffle_epi8(t, w[g]);
+}
+
+/* d times the 16 signed bytes at p, as floats. */
+static inline __m512 s8_scale(const uint8_t *p, __m512 d)
+{
+    const __m128i s8 = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)));
+}
+
+/* Q2_K's scale (d * low nibble) and min (dmin * high nibble) of the 16
+ * scale bytes at p. */
+static inline void q2_k_scales(const uint8_t *p, __m512 dw, __m512 dm, __m512 *sc, __m512 *mn)
+{
+    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    *sc = _mm512_mul_ps(dw, _mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(15))));
+    *mn = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)));
+}
+
+/* Q4_1, Q5_1: w = d * v + m. */
+#define DEFINE_LEGACY1_DIRECT(name, BB, DECODE)                                                    \
+    static void direct_##name(const kernels_mat *w, int64_t r0, int64_t r1, const void *x,         \
+                              size_t xs, int64_t n, float *y, int64_t ldy)                         \
+    {                                                                                              \
+        const int64_t nb = w->cols / 32;                                                           \
+        for (int64_t r = r0; r < r1; r += G) {                                                     \
+            const uint8_t *grp = (const uint8_t *)w->data + (size_t)(r / G) * (size_t)nb * BB;     \
+            for (int64_t t0 = 0; t0 < n; t0 += TG) {                                               \
+                act_set as;                                                                        \
+                act_set_load(&as, x, xs, t0, n, w->cols);                                          \
+                __m512 acc[TG];                                                                    \
+                for (int i = 0; i < TG; i++) acc[i] = _mm512_setzero_ps();                         \
+                for (int64_t b = 0; b < nb; b++) {                                                 \
+                    const uint8_t *blk = grp + (size_t)b * BB;                                     \
+                    __m512i wv[8];                                                                 \
+                    DECODE(blk, wv);                                                               \
+                    const __m512 dw = load_f16x16(blk), mw = load_f16x16(blk + PK_Q4_1_M);         \
+                    for (int i = 0; i < TG; i++) {                                                 \
+                        if (i >= as.n) break;                                                      \
+                        const __m512i s =                                                          \
+                            dot_groups(_mm512_setzero_si512(), wv, as.a[i].q + 32 * b, 8);         \
+                        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s),                            \
+                                                 _mm512_mul_ps(dw, _mm512_set1_ps(as.a[i].d[b])),  \
+                                                 acc[i]);                                          \
+                        acc[i] = _mm512_fmadd_ps(mw, _mm512_set1_ps(as.a[i].ds[b]), acc[i]);       \
+                    }                                                                              \
+                }                                                                                  \
+                store_rows(y, ldy, t0, as.n, r, row_mask(r1 - r), acc);                            \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_LEGACY1_DIRECT(q4_1, PK_Q4_1_BYTES, decode_q4_1)
+DEFINE_LEGACY1_DIRECT(q5_1, PK_Q5_1_BYTES, decode_q5_1)
+
+static void direct_q2_k(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
+                        int64_t n, float *y, int64_t ldy)
+{
+    const int64_t nsb = w->cols / 256;
+    for (int64_t r = r0; r < r1; r += G) {
+        const uint8_t *grp =
+            (const uint8_t *)w->data + (size_t)(r / G) * (size_t)nsb * PK_Q2_K_BYTES;
+        for (int64_t t0 = 0; t0 < n; t0 += TG) {
+            act_set as;
+            act_set_load(&as, x, xs, t0, n, w->cols);
+            __m512 acc[TG];
+            for (int i = 0; i < TG; i++) acc[i] = _mm512_setzero_ps();
+            for (int64_t B = 0; B < nsb; B++) {
+                const uint8_t *blk = grp + (size_t)B * PK_Q2_K_BYTES;
+                const __m512 dw = load_f16x16(blk), dm = load_f16x16(blk + PK_Q2_K_DMIN);
+                for (int s = 0; s < 8; s++) {
+                    __m512 sc0, mn0, sc1, mn1;
+                    q2_k_scales(blk + PK_Q2_K_SC(2 * s), dw, dm, &sc0, &mn0);
+                    q2_k_scales(blk + PK_Q2_K_SC(2 * s + 1), dw, dm, &sc1, &mn1);
+                    __m512i wv[8];
+                    decode_2bits(blk + PK_Q2_K_Q(s), wv);
+                    const int64_t ab = 8 * B + s;
+                    for (int i = 0; i < TG; i++) {
+                        if (i >= as.n) break;
+                        const int8_t *q = as.a[i].q + 32 * ab;
+                        const __m512i d0 = dot_groups(_mm512_setzero_si512(), wv, q, 4);
+                        const __m512i d1 = dot_groups(_mm512_setzero_si512(), wv + 4, q + 16, 4);
+                        const __m512 da = _mm512_set1_ps(as.a[i].d[ab]);
+                        acc[i] =
+                            _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(sc0, da), acc[i]);
+                        acc[i] =
+                            _mm512_fnmadd_ps(mn0, _mm512_set1_ps(as.a[i].ds16[2 * ab]), acc[i]);
+                        acc[i] =
+                            _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(sc1, da), acc[i]);
+                        acc[i] =
+                            _mm512_fnmadd_ps(mn1, _mm512_set1_ps(as.a[i].ds16[2 * ab + 1]), acc[i]);
+                    }
+                }
+            }
+            store_rows(y, ldy, t0, as.n, r, row_mask(r1 - r), acc);
+        }
+    }
+}
+
+static void direct_q3_k(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
+                        int64_t n, float *y, int64_t ldy)
+{
+    const int64_t nsb = w->cols / 256;
+    for (int64_t r = r0; r < r1; r += G) {
+        const uint8_t *grp =
+            (const uint8_t *)w->data + (size_t)(r / G) * (size_t)nsb * PK_Q3_K_BYTES;
+        for (int64_t t0 = 0; t0 < n; t0 += TG) {
+            act_set as;
+            act_set_load(&as, x, xs, t0, n, w->cols);
+            __m512 acc[TG];
+            for (int i = 0; i < TG; i++) acc[i] = _mm512_setzero_ps();
+            for (int64_t B = 0; B < nsb; B++) {
+                const uint8_t *blk = grp + (size_t)B * PK_Q3_K_BYTES;
+                const __m512 dw = load_f16x16(blk);
+                for (int s = 0; s < 8; s++) {
+                    const __m512 sc0 = s8_scale(blk + PK_Q3_K_SC(2 * s), dw);
+                    const __m512 sc1 = s8_scale(blk + PK_Q3_K_SC(2 * s + 1), dw);
+                    __m512i wv[8];
+                    decode_q3_k(blk, s, wv);
+                    const int64_t ab = 8 * B + s;
+                    for (int i = 0; i < TG; i++) {
+                        if (i >= as.n) break;
+                        const int8_t *q = as.a[i].q + 32 * ab;
+                        __m512i d0 = _mm512_set1_epi32(-4 * as.a[i].s16[2 * ab]);
+                        __m512i d1 = _mm512_set1_epi32(-4 * as.a[i].s16[2 * ab + 1]);
+                        d0 = dot_groups(d0, wv, q, 4);
+                        d1 = dot_groups(d1, wv + 4, q + 16, 4);
+                        const __m512 da = _mm512_set1_ps(as.a[i].d[ab]);
+                        acc[i] =
+                            _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(sc0, da), acc[i]);
+                        acc[i] =
+                            _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(sc1, da), acc[i]);
+                    }
+                }
+            }
+            store_rows(y, ldy, t0, as.n, r, row_mask(r1 - r), acc);
+        }
+    }
+}
+
+static void direct_iq4_xs(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
+                          int64_t n, float *y, int64_t ldy)
+{
+    const int64_t nsb = w->cols / 256;
+    for (int64_t r = r0; r < r1; r += G) {
+        const uint8_t *grp =
+            (const uint8_t *)w->data + (size_t)(r / G) * (size_t)nsb * PK_IQ4_XS_BYTES;
+        for (int64_t t0 = 0; t0 < n; t0 += TG) {
+            act_set as;
+            act_set_load(&as, x, xs, t0, n, w->cols);
+            __m512 acc[TG];
+            for (int i = 0; i < TG; i++) acc[i] = _mm512_setzero_ps();
+            for (int64_t B = 0; B < nsb; B++) {
+                const uint8_t *blk = grp + (size_t)B * PK_IQ4_XS_BYTES;
+                const __m512 dw = load_f16x16(blk);
+                for (int s = 0; s < 8; s++) {
+                    const __m512 sc = s8_scale(blk + PK_IQ4_XS_SC(s), dw);
+                    __m512i wv[8];
+                    decode_iq4_xs(blk, s, wv);
+                    const int64_t ab = 8 * B + s;
+                    for (int i = 0; i < TG; i++) {
+                        if (i >= as.n) break;
+                        /* v = kvalue + 128 */
+                        __m512i d = _mm512_set1_epi32(-128 * as.a[i].s[ab]);
+                        d = dot_groups(d, wv, as.a[i].q + 32 * ab, 8);
+                        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+                                                 _mm512_mul_ps(sc, _mm512_set1_ps(as.a[i].d[ab])),
+                                                 acc[i]);
+                    }
+                }
+            }
+            store_rows(y, ldy, t0, as.n, r, row_mask(r1 - r), acc);
+        }
+    }
+}
+
 /* ---- prompt path: decode a group once, multiply all vectors ------------- */
 
 /* Decoded sub-block of SB columns (32, or 16 for Q6_K): u8 v[SB/4][64],
@@ -409,6 +634,72 @@ static void unpack_q6_k(const uint8_t *grp, int64_t cols, uint8_t *dec)
                 put_dec(dec + (size_t)(16 * B + 2 * s + h) * DEC16_BYTES, wv + 4 * h, 4, sc,
                         _mm512_mul_ps(sc, m32));
             }
+        }
+    }
+}
+
+#define DEFINE_LEGACY1_DECODE(name, BB, DECODE)                                                    \
+    static void unpack_##name(const uint8_t *grp, int64_t cols, uint8_t *dec)                      \
+    {                                                                                              \
+        for (int64_t b = 0; b < cols / 32; b++) {                                                  \
+            const uint8_t *blk = grp + (size_t)b * BB;                                             \
+            __m512i wv[8];                                                                         \
+            DECODE(blk, wv);                                                                       \
+            put_dec(dec + (size_t)b * DEC32_BYTES, wv, 8, load_f16x16(blk),                        \
+                    load_f16x16(blk + PK_Q4_1_M));                                                 \
+        }                                                                                          \
+    }
+
+DEFINE_LEGACY1_DECODE(q4_1, PK_Q4_1_BYTES, decode_q4_1)
+DEFINE_LEGACY1_DECODE(q5_1, PK_Q5_1_BYTES, decode_q5_1)
+
+static void unpack_q2_k(const uint8_t *grp, int64_t cols, uint8_t *dec)
+{
+    for (int64_t B = 0; B < cols / 256; B++) {
+        const uint8_t *blk = grp + (size_t)B * PK_Q2_K_BYTES;
+        const __m512 dw = load_f16x16(blk), dm = load_f16x16(blk + PK_Q2_K_DMIN);
+        for (int s = 0; s < 8; s++) {
+            __m512i wv[8];
+            decode_2bits(blk + PK_Q2_K_Q(s), wv);
+            for (int h = 0; h < 2; h++) {
+                __m512 sc, mn;
+                q2_k_scales(blk + PK_Q2_K_SC(2 * s + h), dw, dm, &sc, &mn);
+                put_dec(dec + (size_t)(16 * B + 2 * s + h) * DEC16_BYTES, wv + 4 * h, 4, sc,
+                        _mm512_sub_ps(_mm512_setzero_ps(), mn));
+            }
+        }
+    }
+}
+
+static void unpack_q3_k(const uint8_t *grp, int64_t cols, uint8_t *dec)
+{
+    const __m512 m4 = _mm512_set1_ps(-4.0f);
+    for (int64_t B = 0; B < cols / 256; B++) {
+        const uint8_t *blk = grp + (size_t)B * PK_Q3_K_BYTES;
+        const __m512 dw = load_f16x16(blk);
+        for (int s = 0; s < 8; s++) {
+            __m512i wv[8];
+            decode_q3_k(blk, s, wv);
+            for (int h = 0; h < 2; h++) {
+                const __m512 sc = s8_scale(blk + PK_Q3_K_SC(2 * s + h), dw);
+                put_dec(dec + (size_t)(16 * B + 2 * s + h) * DEC16_BYTES, wv + 4 * h, 4, sc,
+                        _mm512_mul_ps(sc, m4));
+            }
+        }
+    }
+}
+
+static void unpack_iq4_xs(const uint8_t *grp, int64_t cols, uint8_t *dec)
+{
+    const __m512 m128 = _mm512_set1_ps(-128.0f);
+    for (int64_t B = 0; B < cols / 256; B++) {
+        const uint8_t *blk = grp + (size_t)B * PK_IQ4_XS_BYTES;
+        const __m512 dw = load_f16x16(blk);
+        for (int s = 0; s < 8; s++) {
+            __m512i wv[8];
+            decode_iq4_xs(blk, s, wv);
+            const __m512 sc = s8_scale(blk + PK_IQ4_XS_SC(s), dw);
+            put_dec(dec + (size_t)(8 * B + s) * DEC32_BYTES, wv, 8, sc, _mm512_mul_ps(sc, m128));
         }
     }
 }
@@ -543,6 +834,11 @@ DEFINE_MATMUL(iq4_nl, 32, PK_Q4_0_BYTES, 32)
 DEFINE_MATMUL(q4_k, 256, PK_Q4_K_BYTES, 32)
 DEFINE_MATMUL(q5_k, 256, PK_Q5_K_BYTES, 32)
 DEFINE_MATMUL(q6_k, 256, PK_Q6_K_BYTES, 16)
+DEFINE_MATMUL(q4_1, 32, PK_Q4_1_BYTES, 32)
+DEFINE_MATMUL(q5_1, 32, PK_Q5_1_BYTES, 32)
+DEFINE_MATMUL(q2_k, 256, PK_Q2_K_BYTES, 16)
+DEFINE_MATMUL(q3_k, 256, PK_Q3_K_BYTES, 16)
+DEFINE_MATMUL(iq4_xs, 256, PK_IQ4_XS_BYTES, 32)
 
 static size_t scratch_bytes(int64_t cols)
 {
@@ -785,6 +1081,11 @@ void kernels_fill_avx512(kernels_t *k)
     k->types[TK_TYPE_Q4_K] = (kernels_type){matmul_q4_k, KERNELS_ACT_Q8, true};
     k->types[TK_TYPE_Q5_K] = (kernels_type){matmul_q5_k, KERNELS_ACT_Q8, true};
     k->types[TK_TYPE_Q6_K] = (kernels_type){matmul_q6_k, KERNELS_ACT_Q8, true};
+    k->types[TK_TYPE_Q4_1] = (kernels_type){matmul_q4_1, KERNELS_ACT_Q8, true};
+    k->types[TK_TYPE_Q5_1] = (kernels_type){matmul_q5_1, KERNELS_ACT_Q8, true};
+    k->types[TK_TYPE_Q2_K] = (kernels_type){matmul_q2_k, KERNELS_ACT_Q8, true};
+    k->types[TK_TYPE_Q3_K] = (kernels_type){matmul_q3_k, KERNELS_ACT_Q8, true};
+    k->types[TK_TYPE_IQ4_XS] = (kernels_type){matmul_iq4_xs, KERNELS_ACT_Q8, true};
     k->scratch_bytes = scratch_bytes;
     k->quantize_act = quantize_act;
     k->attn = attn;

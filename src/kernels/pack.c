@@ -21,6 +21,12 @@
  *                                  8 x {u8 sc[16], m[16]; u8 nib[4][64]; u64 hbit[8]}
  *   Q6_K, 256, 3360 bytes:         fp16 d[16];
  *                                  8 x {i8 sc[2][16]; u8 nib[4][64]; u8 h2[2][64]}
+ *   Q4_1, 32, 320 bytes:           fp16 d[16], m[16]; u8 nib[4][64]
+ *   Q5_1, 32, 384 bytes:           fp16 d[16], m[16]; u64 hbit[8]; u8 nib[4][64]
+ *   Q2_K, 256, 1344 bytes:         fp16 d[16], dmin[16]; 8 x {u8 scm[2][16]; u8 q2[2][64]}
+ *   Q3_K, 256, 1824 bytes:         fp16 d[16];
+ *                                  8 x {i8 sc[2][16]; u8 q2[2][64]; u64 hbit[8]}
+ *   IQ4_XS, 256, 2208 bytes:       fp16 d[16]; i8 sc[8][16]; 8 x {u8 nib[4][64]}
  *
  * (Offsets: PK_* in kernels.h. Each block is read front to back, which
  * keeps the hardware prefetchers on one stream.)
@@ -28,7 +34,14 @@
  * m + 4 in its high nibbles. hbit[g] bit 4r + i is bit 4 of element 4g + i
  * of row r. h2[j] holds bits 4-5 of k-groups 4j..4j+3 at bits 2u..2u+1 of
  * byte 4r + i (u = k-group - 4j). sc/m/d are indexed [sub-block][row].
- * IQ4_NL nibbles index kvalues_iq4nl; the kernels map them to kvalue + 128. */
+ * q2[j] (Q2_K, Q3_K) holds bits 0-1 the way h2 holds bits 4-5; Q3_K's hbit
+ * is bit 2 (v = q + 4 in 0..7, w = d * sc * (v - 4)). Q2_K keeps the
+ * file's scale bytes (scale in the low nibble, min in the high one), so the
+ * packed matrix is as large as the file's; Q3_K's and IQ4_XS's 6-bit scales
+ * are unpacked to signed bytes (Q3_K 3.6% larger, IQ4_XS 1.5%). Q4_1 and
+ * Q5_1 store w = d * v + m.
+ * IQ4_NL and IQ4_XS nibbles index kvalues_iq4nl; the kernels map them to
+ * kvalue + 128. */
 #include "kernels/kernels.h"
 
 #include "core/core.h"
@@ -56,6 +69,16 @@ static size_t block_bytes(int type)
         return PK_Q5_K_BYTES;
     case TK_TYPE_Q6_K:
         return PK_Q6_K_BYTES;
+    case TK_TYPE_Q4_1:
+        return PK_Q4_1_BYTES;
+    case TK_TYPE_Q5_1:
+        return PK_Q5_1_BYTES;
+    case TK_TYPE_Q2_K:
+        return PK_Q2_K_BYTES;
+    case TK_TYPE_Q3_K:
+        return PK_Q3_K_BYTES;
+    case TK_TYPE_IQ4_XS:
+        return PK_IQ4_XS_BYTES;
     default:
         return 0;
     }
@@ -82,10 +105,10 @@ size_t kernels_packed_bytes(int type, int64_t rows, int64_t cols)
 /* Element values (unsigned) and scales of one block of one row. */
 typedef struct unpacked {
     uint8_t v[256];
-    uint16_t d, dmin; /* fp16 bits */
-    uint8_t hbits[32];
-    int8_t sc6[16];         /* Q6_K */
+    uint16_t d, dmin;       /* fp16 bits; dmin is m for Q4_1, Q5_1 */
+    int8_t sc6[16];         /* Q6_K, Q3_K (16), IQ4_XS (8) */
     uint8_t sc4[8], mn4[8]; /* Q4_K, Q5_K */
+    uint8_t scm[16];        /* Q2_K: the file's scale bytes */
 } unpacked;
 
 static void unpack_block(int type, const uint8_t *src, unpacked *u)
@@ -167,6 +190,64 @@ static void unpack_block(int type, const uint8_t *src, unpacked *u)
         }
         break;
     }
+    case TK_TYPE_Q4_1:
+    case TK_TYPE_Q5_1: {
+        /* Q4_1 is Q5_1 without qh: the fields up to qs line up. */
+        block_q5_1 b;
+        const bool five = type == TK_TYPE_Q5_1;
+        memset(&b, 0, sizeof b);
+        memcpy(&b, src, five ? sizeof b : offsetof(block_q5_1, qh));
+        if (!five) memcpy(b.qs, src + offsetof(block_q4_1, qs), sizeof b.qs);
+        u->d = quant_le16(b.d);
+        u->dmin = quant_le16(b.m);
+        const uint32_t qh = five ? (uint32_t)b.qh[0] | (uint32_t)b.qh[1] << 8 |
+                                       (uint32_t)b.qh[2] << 16 | (uint32_t)b.qh[3] << 24
+                                 : 0;
+        for (int i = 0; i < 16; i++) {
+            u->v[i] = (uint8_t)((b.qs[i] & 15) | ((qh >> i) & 1) << 4);
+            u->v[i + 16] = (uint8_t)((b.qs[i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
+        }
+        break;
+    }
+    case TK_TYPE_Q2_K: {
+        block_q2_K b;
+        memcpy(&b, src, sizeof b);
+        u->d = quant_le16(b.d);
+        u->dmin = quant_le16(b.dmin);
+        memcpy(u->scm, b.scales, 16);
+        for (int e = 0; e < 256; e++)
+            u->v[e] = (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+        break;
+    }
+    case TK_TYPE_Q3_K: {
+        block_q3_K b;
+        memcpy(&b, src, sizeof b);
+        u->d = quant_le16(b.d);
+        quant_q3_k_scales(b.scales, u->sc6);
+        for (int e = 0; e < 256; e++) {
+            const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+            const int q = (b.qs[32 * h + l] >> (2 * j)) & 3;
+            const int hb = (b.hmask[l] >> (4 * h + j)) & 1;
+            u->v[e] = (uint8_t)(q | hb << 2);
+        }
+        break;
+    }
+    case TK_TYPE_IQ4_XS: {
+        block_iq4_xs b;
+        memcpy(&b, src, sizeof b);
+        u->d = quant_le16(b.d);
+        const unsigned sh = quant_le16(b.scales_h);
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls =
+                ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 15) | (int)(((sh >> (2 * ib)) & 3) << 4);
+            u->sc6[ib] = (int8_t)(ls - 32);
+            for (int j = 0; j < 16; j++) {
+                u->v[32 * ib + j] = b.qs[16 * ib + j] & 15;
+                u->v[32 * ib + j + 16] = b.qs[16 * ib + j] >> 4;
+            }
+        }
+        break;
+    }
     default:
         break;
     }
@@ -183,16 +264,30 @@ static void put_nibbles(uint8_t *nib, uint8_t v[G][32])
                     (uint8_t)((v[r][4 * m + i] & 15) | (v[r][16 + 4 * m + i] & 15) << 4);
 }
 
-/* The bit-4 masks of one 32-column sub-block (hbit[8], see above). */
-static void put_hbits(uint8_t *hb, uint8_t v[G][32])
+/* The masks of bit `bit` of one 32-column sub-block (hbit[8], see above). */
+static void put_hbits(uint8_t *hb, uint8_t v[G][32], int bit)
 {
     for (int g = 0; g < 8; g++) {
         uint64_t bits = 0;
         for (int r = 0; r < G; r++)
             for (int i = 0; i < 4; i++)
-                bits |= (uint64_t)((v[r][4 * g + i] >> 4) & 1) << (4 * r + i);
+                bits |= (uint64_t)((v[r][4 * g + i] >> bit) & 1) << (4 * r + i);
         for (int k = 0; k < 8; k++) hb[8 * g + k] = (uint8_t)(bits >> (8 * k));
     }
+}
+
+/* Bits shift..shift+1 of the values of one 32-column sub-block, in the
+ * two-bit layout of h2 / q2 (see above). */
+static void put_2bits(uint8_t *dst, uint8_t v[G][32], int shift)
+{
+    for (int j = 0; j < 2; j++)
+        for (int r = 0; r < G; r++)
+            for (int i = 0; i < 4; i++) {
+                int byte = 0;
+                for (int t = 0; t < 4; t++)
+                    byte |= ((v[r][4 * (4 * j + t) + i] >> shift) & 3) << (2 * t);
+                dst[64 * j + 4 * r + i] = (uint8_t)byte;
+            }
 }
 
 static void put_half(uint8_t *dst, int r, uint16_t h)
@@ -221,11 +316,31 @@ static bool pack_block_fast(int type, const uint8_t *const rows[G], int n, size_
     case TK_TYPE_Q5_0:
         qs_off = offsetof(block_q5_0, qs);
         break;
+    case TK_TYPE_Q4_1:
+        qs_off = offsetof(block_q4_1, qs);
+        break;
+    case TK_TYPE_Q5_1:
+        qs_off = offsetof(block_q5_1, qs);
+        break;
     default:
         return false;
     }
     const int groups = type == TK_TYPE_Q8_0 ? 8 : 4; /* 4-byte pieces of qs per row */
-    uint8_t *vals = dst + (type == TK_TYPE_Q5_0 ? 96 : 32);
+    const bool has_m = type == TK_TYPE_Q4_1 || type == TK_TYPE_Q5_1;
+    /* The high bits: the 32-bit qh after d (and m), and where they go. */
+    size_t qh_off = 0, hbit_off = 0, vals_off = PK_Q4_0_NIB;
+    if (type == TK_TYPE_Q5_0) {
+        qh_off = offsetof(block_q5_0, qh);
+        hbit_off = PK_Q5_0_HBIT;
+        vals_off = PK_Q5_0_NIB;
+    } else if (type == TK_TYPE_Q5_1) {
+        qh_off = offsetof(block_q5_1, qh);
+        hbit_off = PK_Q5_1_HBIT;
+        vals_off = PK_Q5_1_NIB;
+    } else if (type == TK_TYPE_Q4_1) {
+        vals_off = PK_Q4_1_NIB;
+    }
+    uint8_t *vals = dst + vals_off;
     memset(dst, 0, block_bytes(type));
     if (type == TK_TYPE_Q8_0) memset(vals, 0x80, 512); /* missing rows: q = 0 */
     uint64_t hbit[8] = {0};
@@ -233,22 +348,26 @@ static bool pack_block_fast(int type, const uint8_t *const rows[G], int n, size_
         const uint8_t *b = rows[r] + (size_t)cb * sbb;
         dst[2 * r] = b[0]; /* fp16 d, little-endian as stored */
         dst[2 * r + 1] = b[1];
+        if (has_m) {
+            dst[PK_Q4_1_M + 2 * r] = b[2];
+            dst[PK_Q4_1_M + 2 * r + 1] = b[3];
+        }
         for (int g = 0; g < groups; g++) {
             uint8_t *o = vals + 64 * g + 4 * r;
             memcpy(o, b + qs_off + 4 * g, 4);
             if (type == TK_TYPE_Q8_0)
                 for (int i = 0; i < 4; i++) o[i] ^= 0x80;
         }
-        if (type == TK_TYPE_Q5_0) {
+        if (hbit_off) {
+            const uint8_t *h = b + qh_off;
             const uint32_t qh =
-                (uint32_t)b[2] | (uint32_t)b[3] << 8 | (uint32_t)b[4] << 16 | (uint32_t)b[5] << 24;
+                (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
             for (int g = 0; g < 8; g++) hbit[g] |= (uint64_t)((qh >> (4 * g)) & 15) << (4 * r);
         }
     }
-    if (type == TK_TYPE_Q5_0)
+    if (hbit_off)
         for (int g = 0; g < 8; g++)
-            for (int k = 0; k < 8; k++)
-                dst[PK_Q5_0_HBIT + 8 * g + k] = (uint8_t)(hbit[g] >> (8 * k));
+            for (int k = 0; k < 8; k++) dst[hbit_off + 8 * g + k] = (uint8_t)(hbit[g] >> (8 * k));
     return true;
 }
 
@@ -277,7 +396,7 @@ static void pack_block(int type, const uint8_t *const rows[G], int n, size_t src
         break;
     case TK_TYPE_Q5_0:
         for (int r = 0; r < G; r++) memcpy(v[r], uu[r].v, 32);
-        put_hbits(dst + PK_Q5_0_HBIT, v);
+        put_hbits(dst + PK_Q5_0_HBIT, v, 4);
         put_nibbles(dst + PK_Q5_0_NIB, v);
         break;
     case TK_TYPE_Q4_K:
@@ -300,7 +419,7 @@ static void pack_block(int type, const uint8_t *const rows[G], int n, size_t src
                 memcpy(v[r], uu[r].v + 32 * s, 32);
             }
             put_nibbles(dst + PK_Q5_K_NIB(s), v);
-            put_hbits(dst + PK_Q5_K_HBIT(s), v);
+            put_hbits(dst + PK_Q5_K_HBIT(s), v, 4);
         }
         break;
     case TK_TYPE_Q6_K:
@@ -309,15 +428,47 @@ static void pack_block(int type, const uint8_t *const rows[G], int n, size_t src
         for (int s = 0; s < 8; s++) {
             for (int r = 0; r < G; r++) memcpy(v[r], uu[r].v + 32 * s, 32);
             put_nibbles(dst + PK_Q6_K_NIB(s), v);
-            uint8_t *h2 = dst + PK_Q6_K_H2(s);
-            for (int j = 0; j < 2; j++)
-                for (int r = 0; r < G; r++)
-                    for (int i = 0; i < 4; i++) {
-                        int byte = 0;
-                        for (int t = 0; t < 4; t++)
-                            byte |= ((v[r][4 * (4 * j + t) + i] >> 4) & 3) << (2 * t);
-                        h2[64 * j + 4 * r + i] = (uint8_t)byte;
-                    }
+            put_2bits(dst + PK_Q6_K_H2(s), v, 4);
+        }
+        break;
+    case TK_TYPE_Q4_1:
+    case TK_TYPE_Q5_1:
+        for (int r = 0; r < G; r++) {
+            put_half(dst + PK_Q4_1_M, r, uu[r].dmin);
+            memcpy(v[r], uu[r].v, 32);
+        }
+        if (type == TK_TYPE_Q5_1) {
+            put_hbits(dst + PK_Q5_1_HBIT, v, 4);
+            put_nibbles(dst + PK_Q5_1_NIB, v);
+        } else {
+            put_nibbles(dst + PK_Q4_1_NIB, v);
+        }
+        break;
+    case TK_TYPE_Q2_K:
+        for (int r = 0; r < G; r++) put_half(dst + PK_Q2_K_DMIN, r, uu[r].dmin);
+        for (int s = 0; s < 16; s++)
+            for (int r = 0; r < G; r++) dst[PK_Q2_K_SC(s) + r] = uu[r].scm[s];
+        for (int s = 0; s < 8; s++) {
+            for (int r = 0; r < G; r++) memcpy(v[r], uu[r].v + 32 * s, 32);
+            put_2bits(dst + PK_Q2_K_Q(s), v, 0);
+        }
+        break;
+    case TK_TYPE_Q3_K:
+        for (int s = 0; s < 16; s++)
+            for (int r = 0; r < G; r++) dst[PK_Q3_K_SC(s) + r] = (uint8_t)uu[r].sc6[s];
+        for (int s = 0; s < 8; s++) {
+            for (int r = 0; r < G; r++) memcpy(v[r], uu[r].v + 32 * s, 32);
+            put_2bits(dst + PK_Q3_K_Q(s), v, 0);
+            put_hbits(dst + PK_Q3_K_HBIT(s), v, 2);
+        }
+        break;
+    case TK_TYPE_IQ4_XS:
+        for (int s = 0; s < 8; s++) {
+            for (int r = 0; r < G; r++) {
+                dst[PK_IQ4_XS_SC(s) + r] = (uint8_t)uu[r].sc6[s];
+                memcpy(v[r], uu[r].v + 32 * s, 32);
+            }
+            put_nibbles(dst + PK_IQ4_XS_NIB(s), v);
         }
         break;
     default:
@@ -350,6 +501,20 @@ static int nib_at(const uint8_t *nib, int r, int e)
     const int g = e / 4, i = e % 4;
     const uint8_t b = nib[64 * (g % 4) + 4 * r + i];
     return g < 4 ? b & 15 : b >> 4;
+}
+
+/* Bit `e % 4` of row r in the mask of k-group e / 4 (hbit[8] at hb). */
+static int hbit_at(const uint8_t *hb, int r, int e)
+{
+    const int bit = 4 * r + e % 4;
+    return (hb[8 * (e / 4) + bit / 8] >> (bit % 8)) & 1;
+}
+
+/* The two bits of element e (0..31) of row r in the q2 / h2 layout. */
+static int bits2_at(const uint8_t *q2, int r, int e)
+{
+    const int g = e / 4;
+    return (q2[64 * (g / 4) + 4 * r + e % 4] >> (2 * (g % 4))) & 3;
 }
 
 static float half_at(const uint8_t *p, int r)
@@ -424,6 +589,45 @@ void kernels_unpack_row(int type, const void *packed, int64_t cols, int64_t row,
                     const int8_t sc = (int8_t)blk[PK_Q6_K_SC(2 * s + e / 16) + r];
                     y[32 * s + e] = d * (float)sc * (float)(q - 32);
                 }
+            }
+            break;
+        case TK_TYPE_Q4_1: {
+            const float m = half_at(blk + PK_Q4_1_M, r);
+            for (int e = 0; e < 32; e++) y[e] = d * (float)nib_at(blk + PK_Q4_1_NIB, r, e) + m;
+            break;
+        }
+        case TK_TYPE_Q5_1: {
+            const float m = half_at(blk + PK_Q5_1_M, r);
+            for (int e = 0; e < 32; e++) {
+                const int h = hbit_at(blk + PK_Q5_1_HBIT, r, e);
+                y[e] = d * (float)(nib_at(blk + PK_Q5_1_NIB, r, e) | h << 4) + m;
+            }
+            break;
+        }
+        case TK_TYPE_Q2_K: {
+            const float dmin = half_at(blk + PK_Q2_K_DMIN, r);
+            for (int s = 0; s < 8; s++)
+                for (int e = 0; e < 32; e++) {
+                    const uint8_t sc = blk[PK_Q2_K_SC(2 * s + e / 16) + r];
+                    const float dl = d * (float)(sc & 15), ml = dmin * (float)(sc >> 4);
+                    y[32 * s + e] = dl * (float)bits2_at(blk + PK_Q2_K_Q(s), r, e) - ml;
+                }
+            break;
+        }
+        case TK_TYPE_Q3_K:
+            for (int s = 0; s < 8; s++)
+                for (int e = 0; e < 32; e++) {
+                    const int8_t sc = (int8_t)blk[PK_Q3_K_SC(2 * s + e / 16) + r];
+                    const int q = bits2_at(blk + PK_Q3_K_Q(s), r, e) |
+                                  hbit_at(blk + PK_Q3_K_HBIT(s), r, e) << 2;
+                    y[32 * s + e] = d * (float)sc * (float)(q - 4);
+                }
+            break;
+        case TK_TYPE_IQ4_XS:
+            for (int s = 0; s < 8; s++) {
+                const float dl = d * (float)(int8_t)blk[PK_IQ4_XS_SC(s) + r];
+                for (int e = 0; e < 32; e++)
+                    y[32 * s + e] = dl * (float)kvalues_iq4nl[nib_at(blk + PK_IQ4_XS_NIB(s), r, e)];
             }
             break;
         default:

@@ -5,6 +5,7 @@
 #include "model/model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,10 +414,74 @@ static int model_matrices(tk_model *m, model_tensor **out, int max)
     return n;
 }
 
+/* One piece of packing work: groups [g0, g1) of a matrix, about 1 MiB of
+ * the file. */
+typedef struct pack_chunk {
+    const model_tensor *w;
+    int64_t g0, g1;
+    char *dst; /* the matrix's packed copy */
+} pack_chunk;
+
+typedef struct pack_job {
+    const pack_chunk *chunks;
+    int64_t n;
+    _Atomic int64_t next; /* the next chunk to take */
+} pack_job;
+
+/* Threads take chunks in file order, so the file is read front to back.
+ * Each chunk writes its own groups of its own matrix, from nothing but the
+ * file's bytes, so the result is the same bytes for any thread count and
+ * any order. */
+static void pack_worker(void *arg, int ith, int nth)
+{
+    (void)ith;
+    (void)nth;
+    pack_job *job = arg;
+    for (;;) {
+        const int64_t i = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (i >= job->n) break;
+        const pack_chunk *c = &job->chunks[i];
+        const model_tensor *w = c->w;
+        kernels_pack(w->type, w->data, w->row_bytes, w->rows, w->cols, c->g0, c->g1, c->dst);
+        const int64_t r0 = c->g0 * KERNELS_GROUP_ROWS;
+        const int64_t r1 = TK_MIN(w->rows, c->g1 * KERNELS_GROUP_ROWS);
+        drop_pages((const char *)w->data + (size_t)r0 * w->row_bytes,
+                   (size_t)(r1 - r0) * w->row_bytes);
+    }
+}
+
+/* The chunks of every packed matrix, in order; *n_out of them. Matrix i
+ * goes to dsts[i]. */
+static pack_chunk *pack_chunks(model_tensor *const *list, char *const *dsts, int n, int64_t *n_out)
+{
+    int64_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        pack_chunk *chunks = NULL;
+        if (pass == 1 && !(chunks = core_calloc((size_t)total, sizeof *chunks))) return NULL;
+        int64_t k = 0;
+        for (int i = 0; i < n; i++) {
+            if (!dsts[i]) continue;
+            const model_tensor *w = list[i];
+            const int64_t groups = (w->rows + KERNELS_GROUP_ROWS - 1) / KERNELS_GROUP_ROWS;
+            const int64_t step =
+                TK_MAX(1, (int64_t)((1u << 20) / (w->row_bytes * KERNELS_GROUP_ROWS)));
+            for (int64_t g = 0; g < groups; g += step, k++)
+                if (chunks) chunks[k] = (pack_chunk){w, g, TK_MIN(groups, g + step), dsts[i]};
+        }
+        total = k;
+        if (chunks) {
+            *n_out = total;
+            return chunks;
+        }
+    }
+    return NULL;
+}
+
 /* Copies every matrix whose type the kernel level wants packed into the
  * packed layout (kernels_pack), in one allocation owned by the model, and
  * lets the file's pages of it go (drop_pages), chunk by chunk, so memory
- * stays near the file's size while packing. */
+ * stays near the file's size while packing. The chunks are shared among
+ * one thread per physical core (at most 16, as a context's default). */
 static tk_status pack_weights(tk_model *m)
 {
     const int max = 7 * m->n_layer + 1;
@@ -451,26 +516,45 @@ static tk_status pack_weights(tk_model *m)
                           (unsigned long long)total);
     }
     m->packed_size = (size_t)total;
+    char **dsts = core_calloc((size_t)n, sizeof *dsts);
+    if (!dsts) {
+        free(list);
+        return core_error(TK_ERR_NOMEM, "model: packing list");
+    }
     char *dst = m->packed;
     for (int i = 0; i < n; i++) {
-        model_tensor *w = list[i];
+        const model_tensor *w = list[i];
         if (!m->kern->types[w->type].packed) continue;
-        const size_t bytes = kernels_packed_bytes(w->type, w->rows, w->cols);
-        const int64_t groups = (w->rows + KERNELS_GROUP_ROWS - 1) / KERNELS_GROUP_ROWS;
-        /* About 1 MiB of the file at a time. */
-        const int64_t step = TK_MAX(1, (int64_t)((1u << 20) / (w->row_bytes * KERNELS_GROUP_ROWS)));
-        for (int64_t g = 0; g < groups; g += step) {
-            const int64_t g1 = TK_MIN(groups, g + step);
-            kernels_pack(w->type, w->data, w->row_bytes, w->rows, w->cols, g, g1, dst);
-            const int64_t r0 = g * KERNELS_GROUP_ROWS;
-            const int64_t r1 = TK_MIN(w->rows, g1 * KERNELS_GROUP_ROWS);
-            drop_pages((const char *)w->data + (size_t)r0 * w->row_bytes,
-                       (size_t)(r1 - r0) * w->row_bytes);
-        }
-        w->data = dst;
-        w->packed = true;
-        dst += (bytes + 63) / 64 * 64;
+        dsts[i] = dst;
+        dst += (kernels_packed_bytes(w->type, w->rows, w->cols) + 63) / 64 * 64;
     }
+    int64_t n_chunks = 0;
+    pack_job job = {.chunks = pack_chunks(list, dsts, n, &n_chunks)};
+    job.n = n_chunks;
+    if (!job.chunks) {
+        free(dsts);
+        free(list);
+        return core_error(TK_ERR_NOMEM, "model: packing list");
+    }
+    atomic_init(&job.next, 0);
+    tk_platform plat;
+    tk_platform_detect(&plat);
+    const int nth = (int)TK_MIN(TK_MAX(1, TK_MIN(plat.n_physical_cores, 16)), job.n);
+    model_pool *pool = NULL;
+    /* Without threads (none can start), the caller packs alone. */
+    if (nth > 1 && model_pool_create(nth, &pool) == TK_OK) {
+        model_pool_run(pool, pack_worker, &job);
+        model_pool_free(pool);
+    } else {
+        pack_worker(&job, 0, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!dsts[i]) continue;
+        list[i]->data = dsts[i];
+        list[i]->packed = true;
+    }
+    free((void *)job.chunks);
+    free(dsts);
     free(list);
     return TK_OK;
 }
