@@ -99,20 +99,30 @@ void quant_dequantize_q3_k(const void *src, float *dst, int64_t n)
     }
 }
 
+/* The symmetric scale of each of the 16 sub-blocks of a super-block (levels
+ * qmin..qmax, into s[] and L[]), and the one of largest magnitude, with its
+ * sign: Q3_K and Q6_K store the sub-scales relative to it. */
+static float search_sub_scales(const float *x, int qmin, int qmax, float s[16], int8_t *L)
+{
+    float max_s = 0, amax = 0;
+    for (int k = 0; k < 16; k++) {
+        s[k] = quant_search_sym(16, x + 16 * k, qmin, qmax, 9, L + 16 * k);
+        if (fabsf(s[k]) > amax) {
+            amax = fabsf(s[k]);
+            max_s = s[k];
+        }
+    }
+    return max_s;
+}
+
 void quant_quantize_q3_k(const float *src, void *dst, int64_t n)
 {
     uint8_t *p = dst;
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float *x = src + i * QK_K;
         int8_t L[QK_K];
-        float s[16], max_s = 0, amax = 0;
-        for (int k = 0; k < 16; k++) {
-            s[k] = quant_search_sym(16, x + 16 * k, -4, 3, 9, L + 16 * k);
-            if (fabsf(s[k]) > amax) {
-                amax = fabsf(s[k]);
-                max_s = s[k];
-            }
-        }
+        float s[16];
+        float max_s = search_sub_scales(x, -4, 3, s, L);
         block_q3_K b;
         memset(&b, 0, sizeof b);
         uint16_t d16 = tk_fp32_to_fp16(max_s / -32.0f);
@@ -304,14 +314,8 @@ void quant_quantize_q6_k(const float *src, void *dst, int64_t n)
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float *x = src + i * QK_K;
         int8_t L[QK_K];
-        float s[16], max_s = 0, amax = 0;
-        for (int k = 0; k < 16; k++) {
-            s[k] = quant_search_sym(16, x + 16 * k, -32, 31, 9, L + 16 * k);
-            if (fabsf(s[k]) > amax) {
-                amax = fabsf(s[k]);
-                max_s = s[k];
-            }
-        }
+        float s[16];
+        float max_s = search_sub_scales(x, -32, 31, s, L);
         block_q6_K b;
         memset(&b, 0, sizeof b);
         uint16_t d16 = tk_fp32_to_fp16(max_s / -128.0f);
