@@ -16,14 +16,7 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 
-#include "core/core.h"
-#include "quant/quant.h"
-
-#include <immintrin.h>
-#include <math.h>
-#include <string.h>
-
-#define G 16
+#include "kernels/kernels_x86.h"
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -68,10 +61,8 @@ static inline __m512 exp512(__m512 x)
 
 static void quantize_act(const float *x, int64_t cols, int64_t b0, int64_t b1, void *out)
 {
-    kernels_act_q8 a = kernels_act_view(out, cols);
+    const kernels_act_q8 a = kernels_act_view(out, cols);
     int8_t *q = (int8_t *)a.q;
-    float *d = (float *)a.d, *ds = (float *)a.ds, *ds16 = (float *)a.ds16;
-    int32_t *s = (int32_t *)a.s, *s16 = (int32_t *)a.s16;
     const __m512 sign = _mm512_set1_ps(-0.0f);
     for (int64_t b = b0; b < b1; b++) {
         const float *xb = x + 32 * (b - b0);
@@ -84,13 +75,7 @@ static void quantize_act(const float *x, int64_t cols, int64_t b0, int64_t b1, v
         _mm_storeu_si128((__m128i *)(void *)(q + 32 * b), _mm512_cvtsepi32_epi8(q0));
         _mm_storeu_si128((__m128i *)(void *)(q + 32 * b + 16), _mm512_cvtsepi32_epi8(q1));
         const int32_t h0 = _mm512_reduce_add_epi32(q0), h1 = _mm512_reduce_add_epi32(q1);
-        d[b] = db;
-        s[b] = h0 + h1;
-        s16[2 * b] = h0;
-        s16[2 * b + 1] = h1;
-        ds[b] = db * (float)(h0 + h1);
-        ds16[2 * b] = db * (float)h0;
-        ds16[2 * b + 1] = db * (float)h1;
+        act_put_sums(&a, b, db, h0, h1);
     }
 }
 
@@ -179,22 +164,7 @@ static inline __m512i dot_groups(__m512i acc, const __m512i *w, const int8_t *x,
     return acc;
 }
 
-/* ---- generation path: decode in registers, up to 4 vectors --------------- */
-
-#define TG 4
-
-typedef struct act_set {
-    kernels_act_q8 a[TG];
-    int n;
-} act_set;
-
-static inline void act_set_load(act_set *s, const void *x, size_t stride, int64_t t0, int64_t n,
-                                int64_t cols)
-{
-    s->n = (int)TK_MIN(TG, n - t0);
-    for (int i = 0; i < s->n; i++)
-        s->a[i] = kernels_act_view((const char *)x + (size_t)(t0 + i) * stride, cols);
-}
+/* ---- generation path: decode in registers, up to TG vectors -------------- */
 
 static inline void store_rows(float *y, int64_t ldy, int64_t t0, int nt, int64_t r, __mmask16 m,
                               const __m512 *acc)
@@ -278,17 +248,7 @@ static inline __attribute__((always_inline)) void direct_kq(const kernels_mat *w
     }
 }
 
-static void direct_q4_k(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
-                        int64_t n, float *y, int64_t ldy)
-{
-    direct_kq(w, r0, r1, x, xs, n, y, ldy, false);
-}
-
-static void direct_q5_k(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
-                        int64_t n, float *y, int64_t ldy)
-{
-    direct_kq(w, r0, r1, x, xs, n, y, ldy, true);
-}
+DEFINE_DIRECT_KQ
 
 static inline __m512 q6_scale(const uint8_t *blk, int h, __m512 dw)
 {
@@ -563,10 +523,7 @@ static void direct_iq4_xs(const kernels_mat *w, int64_t r0, int64_t r1, const vo
 
 /* ---- prompt path: decode a group once, multiply all vectors ------------- */
 
-/* Decoded sub-block of SB columns (32, or 16 for Q6_K): u8 v[SB/4][64],
- * then float s[16], o[16]: w = s * v + o for each row. */
-#define DEC32_BYTES (512 + 128)
-#define DEC16_BYTES (256 + 128)
+/* Decoded sub-blocks: DEC32_BYTES, DEC16_BYTES (kernels_x86.h). */
 
 static inline void put_dec(uint8_t *e, const __m512i *w, int ng, __m512 s, __m512 o)
 {
@@ -610,15 +567,7 @@ static inline __attribute__((always_inline)) void unpack_kq(const uint8_t *grp, 
     }
 }
 
-static void unpack_q4_k(const uint8_t *grp, int64_t cols, uint8_t *dec)
-{
-    unpack_kq(grp, cols, dec, false);
-}
-
-static void unpack_q5_k(const uint8_t *grp, int64_t cols, uint8_t *dec)
-{
-    unpack_kq(grp, cols, dec, true);
-}
+DEFINE_UNPACK_KQ
 
 static void unpack_q6_k(const uint8_t *grp, int64_t cols, uint8_t *dec)
 {
@@ -800,8 +749,6 @@ static void batch_group16(const uint8_t *dec, int64_t cols, const void *x, size_
     }
 }
 
-typedef void (*unpack_fn)(const uint8_t *grp, int64_t cols, uint8_t *dec);
-
 static void batch_matmul(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
                          int64_t n, float *y, int64_t ldy, void *scratch, size_t group_bytes,
                          unpack_fn unpack, int SB)
@@ -816,17 +763,6 @@ static void batch_matmul(const kernels_mat *w, int64_t r0, int64_t r1, const voi
     }
 }
 
-#define DEFINE_MATMUL(name, BLOCK, BB, SB)                                                         \
-    static void matmul_##name(const kernels_mat *w, int64_t r0, int64_t r1, const void *x,         \
-                              size_t xs, int64_t n, float *y, int64_t ldy, void *scratch)          \
-    {                                                                                              \
-        if (n >= KERNELS_BATCH_MIN)                                                                \
-            batch_matmul(w, r0, r1, x, xs, n, y, ldy, scratch, (size_t)(w->cols / BLOCK) * BB,     \
-                         unpack_##name, SB);                                                       \
-        else                                                                                       \
-            direct_##name(w, r0, r1, x, xs, n, y, ldy);                                            \
-    }
-
 DEFINE_MATMUL(q8_0, 32, PK_Q8_0_BYTES, 32)
 DEFINE_MATMUL(q4_0, 32, PK_Q4_0_BYTES, 32)
 DEFINE_MATMUL(q5_0, 32, PK_Q5_0_BYTES, 32)
@@ -839,13 +775,6 @@ DEFINE_MATMUL(q5_1, 32, PK_Q5_1_BYTES, 32)
 DEFINE_MATMUL(q2_k, 256, PK_Q2_K_BYTES, 16)
 DEFINE_MATMUL(q3_k, 256, PK_Q3_K_BYTES, 16)
 DEFINE_MATMUL(iq4_xs, 256, PK_IQ4_XS_BYTES, 32)
-
-static size_t scratch_bytes(int64_t cols)
-{
-    /* The decoded group: 20 bytes per column (24 for Q6_K's 16-column
-     * sub-blocks); the reference's row of floats for unpacked types. */
-    return TK_MAX((size_t)cols * 24, (size_t)cols * sizeof(float)) + 64;
-}
 
 /* ---- float weights --------------------------------------------------------- */
 
@@ -891,35 +820,7 @@ static inline void float_tile(int type, const kernels_mat *w, int64_t r, int nr,
             if (i < nr && j < nt) y[(t + j) * ldy + r + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-static inline void float_matmul(int type, const kernels_mat *w, int64_t r0, int64_t r1,
-                                const void *x, size_t xs, int64_t n, float *y, int64_t ldy)
-{
-    for (int64_t r = r0; r < r1; r += RT)
-        for (int64_t t = 0; t < n; t += FT)
-            float_tile(type, w, r, (int)TK_MIN(RT, r1 - r), x, xs, t, (int)TK_MIN(FT, n - t), y,
-                       ldy);
-}
-
-static void matmul_f32(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
-                       int64_t n, float *y, int64_t ldy, void *scratch)
-{
-    (void)scratch;
-    float_matmul(TK_TYPE_F32, w, r0, r1, x, xs, n, y, ldy);
-}
-
-static void matmul_f16(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
-                       int64_t n, float *y, int64_t ldy, void *scratch)
-{
-    (void)scratch;
-    float_matmul(TK_TYPE_F16, w, r0, r1, x, xs, n, y, ldy);
-}
-
-static void matmul_bf16(const kernels_mat *w, int64_t r0, int64_t r1, const void *x, size_t xs,
-                        int64_t n, float *y, int64_t ldy, void *scratch)
-{
-    (void)scratch;
-    float_matmul(TK_TYPE_BF16, w, r0, r1, x, xs, n, y, ldy);
-}
+DEFINE_FLOAT_MATMULS
 
 /* ---- attention ------------------------------------------------------------- */
 
@@ -1067,30 +968,13 @@ static void glu(float *g, const float *u, int64_t n, bool gelu)
     }
 }
 
+DEFINE_FILL_X86
+
 void kernels_fill_avx512(kernels_t *k)
 {
     k->level = TK_LEVEL_AVX512;
     k->name = "avx512";
-    k->types[TK_TYPE_F32] = (kernels_type){matmul_f32, KERNELS_ACT_F32, false};
-    k->types[TK_TYPE_F16] = (kernels_type){matmul_f16, KERNELS_ACT_F32, false};
-    k->types[TK_TYPE_BF16] = (kernels_type){matmul_bf16, KERNELS_ACT_F32, false};
-    k->types[TK_TYPE_Q8_0] = (kernels_type){matmul_q8_0, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_Q4_0] = (kernels_type){matmul_q4_0, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_Q5_0] = (kernels_type){matmul_q5_0, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_IQ4_NL] = (kernels_type){matmul_iq4_nl, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_Q4_K] = (kernels_type){matmul_q4_k, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_Q5_K] = (kernels_type){matmul_q5_k, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_Q6_K] = (kernels_type){matmul_q6_k, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_Q4_1] = (kernels_type){matmul_q4_1, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_Q5_1] = (kernels_type){matmul_q5_1, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_Q2_K] = (kernels_type){matmul_q2_k, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_Q3_K] = (kernels_type){matmul_q3_k, KERNELS_ACT_Q8, true};
-    k->types[TK_TYPE_IQ4_XS] = (kernels_type){matmul_iq4_xs, KERNELS_ACT_Q8, true};
-    k->scratch_bytes = scratch_bytes;
-    k->quantize_act = quantize_act;
-    k->attn = attn;
-    k->rms_norm = rms_norm;
-    k->glu = glu;
+    fill_x86(k);
 }
 
 #endif
