@@ -184,7 +184,7 @@ int cmd_chat(int argc, char **argv)
             return APP_EXIT_OK;
         }
     }
-    int rc = app_settings_load(&s, "chat", argc, argv);
+    int rc = app_settings_load(&s, argc, argv);
     if (rc != APP_EXIT_OK) return rc;
     for (int i = 1; i < argc; i++) {
         int r = app_settings_flag(&s, argc, argv, &i);

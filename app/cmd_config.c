@@ -20,7 +20,7 @@ int cmd_config(int argc, char **argv)
         }
     }
     app_settings s;
-    int rc = app_settings_load(&s, "config", argc, argv);
+    int rc = app_settings_load(&s, argc, argv);
     if (rc != APP_EXIT_OK) return rc;
     for (int i = 1; i < argc; i++) {
         int r = app_settings_flag(&s, argc, argv, &i);

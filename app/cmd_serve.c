@@ -103,7 +103,7 @@ int cmd_serve(int argc, char **argv)
         }
     }
     app_settings s;
-    int rc = app_settings_load(&s, "serve", argc, argv);
+    int rc = app_settings_load(&s, argc, argv);
     if (rc != APP_EXIT_OK) return rc;
     tk_server_params p;
     tk_server_default_params(&p);

@@ -42,7 +42,7 @@ static const struct {
     {NULL, "--backend", "inference.backend"},
 };
 
-int app_settings_load(app_settings *s, const char *cmd, int argc, char **argv)
+int app_settings_load(app_settings *s, int argc, char **argv)
 {
     memset(s, 0, sizeof *s);
     tk_platform_detect(&s->platform);
@@ -53,7 +53,6 @@ int app_settings_load(app_settings *s, const char *cmd, int argc, char **argv)
             if (!config_path) return APP_EXIT_USAGE;
         }
     }
-    (void)cmd;
     if (tk_config_load(&s->config, config_path, &s->platform, NULL, NULL) != TK_OK) {
         app_error("%s", tk_last_error());
         return APP_EXIT_USAGE;

@@ -19,7 +19,7 @@ extern const char app_settings_help[];
 /* Pass 1 over argv: finds --config so the file can be read before the flags
  * are applied. Then loads defaults, file and environment. Returns an exit
  * code (APP_EXIT_OK to go on). */
-int app_settings_load(app_settings *s, const char *cmd, int argc, char **argv);
+int app_settings_load(app_settings *s, int argc, char **argv);
 
 /* Tries to consume a common flag at argv[*i] (advancing *i past its
  * value). Returns 1 when consumed, 0 when not a common flag, or -1 after

@@ -34,4 +34,22 @@ static inline void proc_run(proc_result *r, const char *cmd)
         r->rc = 128 + WTERMSIG(st);
 }
 
+/* Runs a command built from `fmt` after `setup` (shell text that prepares a
+ * clean environment), in a clean settings environment: no TEKTRA_* variable
+ * from outside. */
+static inline void proc_runf(proc_result *r, const char *setup, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline void proc_runf(proc_result *r, const char *setup, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[8192];
+    snprintf(full, sizeof full, "unset $(env | grep -o '^TEKTRA_[A-Z_]*') 2>/dev/null; %s; ( %s )",
+             setup, cmd);
+    proc_run(r, full);
+}
+
 #endif

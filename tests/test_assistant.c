@@ -26,21 +26,9 @@ static void core_copy(char *dst, const char *src, size_t size)
 }
 static char model[4096];
 
-static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[8192];
-    snprintf(full, sizeof full,
-             "unset $(env | grep -o '^TEKTRA_[A-Z_]*') 2>/dev/null; export "
-             "XDG_CONFIG_HOME=/nonexistent TEKTRA_MODELS=/nonexistent; ( %s )",
-             cmd);
-    proc_run(&r, full);
-}
+/* Commands run with no user config dir and an empty model store. */
+#define run(...)                                                                                   \
+    proc_runf(&r, "export XDG_CONFIG_HOME=/nonexistent TEKTRA_MODELS=/nonexistent", __VA_ARGS__)
 
 /* The token ids of the reference's greedy continuation. */
 static int read_greedy(const char *name, int *ids, int max)

@@ -8,23 +8,9 @@
 static proc_result r;
 static char dir[] = "/tmp/tk_programs_XXXXXX";
 
-static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    /* A clean environment for settings: no TEKTRA_* from outside, and no
-     * user config dir. */
-    char full[8192];
-    snprintf(full, sizeof full,
-             "cd %s && unset $(env | grep -o '^TEKTRA_[A-Z_]*') 2>/dev/null; "
-             "export XDG_CONFIG_HOME=%s/xdg HOME=%s; %s",
-             dir, dir, dir, cmd);
-    proc_run(&r, full);
-}
+/* Commands run in the test's directory, with no user config dir. */
+static char setup[256];
+#define run(...) proc_runf(&r, setup, __VA_ARGS__)
 
 static void test_test_platform(void)
 {
@@ -179,6 +165,7 @@ static void test_repl(void)
 int main(void)
 {
     if (!mkdtemp(dir)) return 1;
+    snprintf(setup, sizeof setup, "cd %s && export XDG_CONFIG_HOME=%s/xdg HOME=%s", dir, dir, dir);
     test_test_platform();
     test_cli();
     test_backend_choice();

@@ -25,12 +25,6 @@ const backend_vtable *backend_find(tk_backend_kind kind)
     return NULL;
 }
 
-static bool is_available(const backend_vtable *b, const tk_platform *p, bool compiled, char *reason,
-                         size_t size)
-{
-    return b->available(p, compiled, reason, size);
-}
-
 static bool compiled_state(const backend_vtable *b, tk_backend_kind kind, bool mlx_compiled)
 {
     return kind == TK_BACKEND_MLX ? mlx_compiled : b->compiled;
@@ -44,7 +38,7 @@ void tk_backend_describe(int index, const tk_platform *p, tk_backend_info *out)
     out->kind = b->kind;
     out->name = b->name;
     out->display_name = b->display_name;
-    out->available = is_available(b, p, b->compiled, out->reason, sizeof out->reason);
+    out->available = b->available(p, b->compiled, out->reason, sizeof out->reason);
 }
 
 tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const char *model_path,
@@ -55,7 +49,7 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
     if (requested != TK_BACKEND_AUTO) {
         const backend_vtable *b = backend_find(requested);
         if (!b) return core_error(TK_ERR_INVALID_ARG, "unknown backend %d", (int)requested);
-        if (!is_available(b, p, compiled_state(b, requested, mlx_compiled), reason,
+        if (!b->available(p, compiled_state(b, requested, mlx_compiled), reason,
                           sizeof reason)) {
             return core_error(TK_ERR_BACKEND_UNAVAILABLE,
                               "the %s backend was requested but is not available: %s%s%s", b->name,
@@ -70,7 +64,7 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
     /* The matrix: Apple Silicon (native, MLX available) -> MLX; else GGUF. */
     const backend_vtable *mlx = backend_find(TK_BACKEND_MLX);
     const backend_vtable *gguf = backend_find(TK_BACKEND_GGUF);
-    bool mlx_ok = mlx && is_available(mlx, p, mlx_compiled, reason, sizeof reason);
+    bool mlx_ok = mlx && mlx->available(p, mlx_compiled, reason, sizeof reason);
     const backend_vtable *pref;
     if (p->apple_silicon && mlx_ok) {
         pref = mlx;
@@ -91,7 +85,7 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
         for (size_t i = 0; i < TK_ARRAY_LEN(registry); i++) {
             const backend_vtable *b = registry[i];
             if (b == pref || !b->can_read || !b->can_read(model_path)) continue;
-            if (!is_available(b, p, compiled_state(b, b->kind, mlx_compiled), reason,
+            if (!b->available(p, compiled_state(b, b->kind, mlx_compiled), reason,
                               sizeof reason))
                 continue;
             out->kind = b->kind;

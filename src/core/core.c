@@ -112,22 +112,10 @@ tk_status core_read_file(const char *path, size_t max, char **out, size_t *len)
     }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return core_error(TK_ERR_NOMEM, "%s: out of memory", path);
-    }
     for (;;) {
-        if (n + 1 >= cap) {
-            if (cap > max) break;
-            size_t ncap = cap * 2;
-            char *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return core_error(TK_ERR_NOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-            cap = ncap;
+        if (!buf) {
+            fclose(f);
+            return core_error(TK_ERR_NOMEM, "%s: out of memory", path);
         }
         size_t got = fread(buf + n, 1, cap - 1 - n, f);
         n += got;
@@ -137,6 +125,12 @@ tk_status core_read_file(const char *path, size_t max, char **out, size_t *len)
             return core_error(TK_ERR_LIMIT, "%s: larger than the limit of %zu bytes", path, max);
         }
         if (got == 0) break;
+        if (n + 1 == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) free(buf);
+            buf = nb;
+            cap *= 2;
+        }
     }
     int err = ferror(f);
     fclose(f);
