@@ -9,7 +9,13 @@
 extern "C" {
 #endif
 
-/* Tensor types, numbered as GGUF files store them. */
+/* Tensor types, numbered as GGUF files store them. The MLX affine types
+ * (from TK_TYPE_MLX_FIRST on) are the engine's own: they come from model
+ * directories in the MLX layout, never from a GGUF file, and the GGUF reader
+ * and writer refuse them. Their block is { float scale; float bias; q[] }
+ * for a group of G elements, x = scale * q + bias, with q packed as MLX
+ * packs it (little end first: 4-bit element j of the group in bits
+ * 4 * (j % 2) of byte j / 2; 8-bit element j in byte j). */
 typedef enum tk_type {
     TK_TYPE_F32 = 0,
     TK_TYPE_F16 = 1,
@@ -28,7 +34,15 @@ typedef enum tk_type {
     TK_TYPE_IQ4_NL = 20,
     TK_TYPE_IQ4_XS = 23,
     TK_TYPE_BF16 = 30,
-    TK_TYPE_COUNT = 40 /* upper bound of the numbering, not a type */
+    TK_TYPE_GGUF_END = 40, /* GGUF type ids are below this */
+    TK_TYPE_MLX_FIRST = 64,
+    TK_TYPE_MLX4_G32 = 64,
+    TK_TYPE_MLX4_G64 = 65,
+    TK_TYPE_MLX4_G128 = 66,
+    TK_TYPE_MLX8_G32 = 67,
+    TK_TYPE_MLX8_G64 = 68,
+    TK_TYPE_MLX8_G128 = 69,
+    TK_TYPE_COUNT = 72 /* upper bound of the numbering, not a type */
 } tk_type;
 
 /* What the public table says about a type. */

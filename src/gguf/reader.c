@@ -463,7 +463,7 @@ static tk_status rd_tensor_info(rd *r, int64_t i, gguf_tensor *t)
     uint32_t type;
     st = rd_u32(r, "type", &type);
     if (st) return st;
-    if (!tk_type_get((int)type))
+    if (type >= TK_TYPE_GGUF_END || !tk_type_get((int)type))
         return rd_fail(r, TK_ERR_UNSUPPORTED, at, "tensor type %u is unknown or not supported",
                        type);
     t->pub.type = (int)type;

@@ -355,7 +355,7 @@ tk_status tk_gguf_writer_add_tensor(tk_gguf_writer *w, const char *name, int typ
     if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
         return core_error(TK_ERR_INVALID_ARG, "GGUF writer: tensor '%s': n_dims %d not in 1..%d",
                           name, n_dims, GGUF_MAX_DIMS);
-    const tk_type_info *ti = tk_type_get(type);
+    const tk_type_info *ti = type < TK_TYPE_GGUF_END ? tk_type_get(type) : NULL;
     if (!ti)
         return core_error(TK_ERR_INVALID_ARG, "GGUF writer: tensor '%s': unknown type %d", name,
                           type);
