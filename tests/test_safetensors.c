@@ -692,6 +692,11 @@ static void test_malformed(void)
     expect_fail("{\"a\":tru}", 0, TK_ERR_FORMAT, "not valid JSON");
     expect_fail("{\"a\":\"x}", 0, TK_ERR_FORMAT, "string is not closed");
     expect_fail("{\"a\\", 0, TK_ERR_FORMAT, "string is not closed");
+    expect_fail(T1 "", 0, TK_ERR_FORMAT, "run past the end of the data section (0 bytes");
+    expect_fail("{\"t\":{" DT "," SH "," OFF "},\"u", 8, TK_ERR_FORMAT,
+                "header: string is not closed before the end (offset 0x3e)");
+    expect_fail("{\"t\":{" DT "," SH "," OFF ",\"sh", 8, TK_ERR_FORMAT,
+                "tensor 't': string is not closed");
     expect_fail("{\"\xc3\x28\":1}", 0, TK_ERR_FORMAT, "not valid UTF-8 (offset 0xa)");
     expect_fail("{\"\xed\xa0\x80\":1}", 0, TK_ERR_FORMAT, "not valid UTF-8"); /* a surrogate */
     expect_fail("{\"\xc0\xaf\":1}", 0, TK_ERR_FORMAT, "not valid UTF-8");     /* overlong */

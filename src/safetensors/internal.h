@@ -48,6 +48,11 @@ tk_status st_parse_file(st_set *s, st_file *f);
 tk_status st_json_precheck(const char *path, const uint8_t *p, uint64_t n, int max_depth,
                            int64_t max_values);
 
+/* True when the n bytes at s are valid UTF-8 (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF); otherwise *bad is the offset of
+ * the first invalid byte. */
+bool st_utf8_valid(const uint8_t *s, size_t n, size_t *bad);
+
 /* Copies n bytes of a name into dst for a message: control bytes become '?',
  * long names are cut with "...". */
 void st_printable(char *dst, size_t cap, const char *s, size_t n);

@@ -180,7 +180,7 @@ typedef struct scan {
     bool expect_key;
     /* header mode: raw (still escaped) spans of the current entry's key and
      * field, for messages */
-    bool have_key, have_field, in_meta;
+    bool have_key, have_field, in_meta, seen_meta;
     uint64_t key_at, key_len, field_at, field_len;
     int64_t entry_values;
 } scan;
@@ -302,24 +302,24 @@ static tk_status scan_run(scan *s, uint64_t *end)
             break;
         case '"': {
             bool is_key = s->depth >= 1 && s->is_obj[s->depth] && s->expect_key;
-            if (is_key && s->c && s->depth == 1) {
-                s->have_key = true;
-                s->have_field = false;
-                s->key_at = i + 1;
-                s->in_meta = false;
-                s->entry_values = 0;
-            }
-            if (is_key && s->c && s->depth == 2) {
-                s->have_field = true;
-                s->field_at = i + 1;
-            }
+            /* a key names the entry (depth 1) or field (depth 2) once it is whole */
+            if (is_key && s->depth == 1) s->have_key = false;
+            if (is_key && s->depth <= 2) s->have_field = false;
             if (!is_key && (st = scan_value(s, i))) return st;
             if ((st = scan_string(s, i, &j))) return st;
             if (is_key && s->c && s->depth == 1) {
                 parse *c = s->c;
+                s->have_key = true;
+                s->key_at = i + 1;
                 s->key_len = j - i - 1;
                 s->in_meta = s->key_len == strlen(META_KEY) &&
                              memcmp(h + s->key_at, META_KEY, strlen(META_KEY)) == 0;
+                s->entry_values = 0;
+                /* one metadata object: its entry cap must not multiply */
+                if (s->in_meta && s->seen_meta)
+                    return scan_fail(s, TK_ERR_FORMAT, s->base + i,
+                                     "\"" META_KEY "\" appears twice");
+                s->seen_meta |= s->in_meta;
                 if (c->n_keys == ST_MAX_TENSORS + 1)
                     return scan_fail(s, TK_ERR_LIMIT, s->base + i, "more than %d tensors",
                                      ST_MAX_TENSORS);
@@ -332,7 +332,11 @@ static tk_status scan_run(scan *s, uint64_t *end)
                 }
                 c->key_off[c->n_keys++] = s->base + i;
             }
-            if (is_key && s->c && s->depth == 2) s->field_len = j - i - 1;
+            if (is_key && s->c && s->depth == 2) {
+                s->have_field = true;
+                s->field_at = i + 1;
+                s->field_len = j - i - 1;
+            }
             if (is_key) s->expect_key = false;
             i = j + 1;
             break;

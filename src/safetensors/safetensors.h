@@ -117,9 +117,4 @@ tk_status st_writer_set_metadata(st_writer *w, const char *key, const char *valu
  * into place. */
 tk_status st_writer_write(st_writer *w, const char *path);
 
-/* Shared by the reader and the writer: true when the n bytes at s are valid
- * UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
- * U+10FFFF); otherwise *bad is the offset of the first invalid byte. */
-bool st_utf8_valid(const uint8_t *s, size_t n, size_t *bad);
-
 #endif
