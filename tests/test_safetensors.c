@@ -684,7 +684,23 @@ static void test_malformed(void)
     expect_fail("{}\n", 0, TK_ERR_FORMAT, "byte 0x0a after the JSON object (only spaces");
     expect_fail("{}  x", 0, TK_ERR_FORMAT, "byte 0x78 after the JSON object");
     expect_fail("{}{}", 0, TK_ERR_FORMAT, "after the JSON object");
-    expect_fail("{\"a\":}", 0, TK_ERR_FORMAT, "not valid JSON (offset 0xd)");
+    expect_fail(
+        "{\"a\":}", 0, TK_ERR_FORMAT,
+        "tensor 'a': the header is not valid JSON: expected a value after ':' (offset 0xd)");
+    expect_fail("{\"a\" 1}", 0, TK_ERR_FORMAT, "expected ':' after the name (offset 0xd)");
+    expect_fail("{\"a\":{} \"b\":{}}", 0, TK_ERR_FORMAT, "expected ',' or '}' after the value");
+    expect_fail("{\"a\":{},}", 0, TK_ERR_FORMAT, "expected a name after ','");
+    expect_fail("{1:{}}", 0, TK_ERR_FORMAT, "expected a name or '}'");
+    expect_fail("{]", 0, TK_ERR_FORMAT, "expected a name or '}'");
+    expect_fail("{\"a\":{}}}", 0, TK_ERR_FORMAT, "byte 0x7d after the JSON object");
+    expect_fail("{\"a\":[1}}", 0, TK_ERR_FORMAT,
+                "tensor 'a': the header is not valid JSON (offset 0xf)");
+    expect_fail("{\"a\":[1]", 0, TK_ERR_FORMAT, "ends inside the object");
+    expect_fail("{\"a\":{\"dtype\":[1}}}", 0, TK_ERR_FORMAT,
+                "tensor 'a': the header is not valid JSON");
+    expect_fail("{\"a\\q\":{}}", 0, TK_ERR_FORMAT,
+                "header: the header is not valid JSON (offset 0xb)");
+    expect_fail("{\"a\":{\"dtype\":\"F32\",}}", 0, TK_ERR_FORMAT, "not valid JSON (offset 0x1c)");
     expect_fail("{\"a\"", 0, TK_ERR_FORMAT, "not valid JSON");
     expect_fail("{,}", 0, TK_ERR_FORMAT, "not valid JSON");
     expect_fail("{\"t\":{" DT "," SH "," OFF ",}}", 8, TK_ERR_FORMAT, "not valid JSON");

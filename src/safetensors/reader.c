@@ -2,17 +2,19 @@
  * its header before anything of it is trusted.
  *
  *   1. Bytes: the length field, the bounds of the header, UTF-8, and a scan
- *      of the JSON tokens that refuses what cJSON would let through (control
- *      bytes taken as white space, "\u0000" cutting a name short, numbers
- *      that are not plain integers) and caps nesting and the number of values
- *      per entry, so that the parse tree stays proportional to what a real
- *      header of that many tensors would need. It also notes where each
- *      top-level key starts, for messages.
- *   2. cJSON parses the header (a NUL-terminated copy, so it never reads past
- *      the mapping).
- *   3. The tree: every entry, its fields and their values; then unique names
- *      and extents that do not overlap.
- * Shards and the index file are in set.c. */
+ *      of the JSON tokens. The scan refuses what cJSON would let through
+ *      (control bytes taken as white space, "\u0000" cutting a name short,
+ *      numbers that are not plain integers: cJSON reads 1e2 as 100 and
+ *      2^53+1 as 2^53), caps nesting and the values per entry, checks the
+ *      grammar of the root object itself and notes the span of each
+ *      member's name and value.
+ *   2. cJSON parses those spans one member at a time (from a NUL-terminated
+ *      copy, so it never reads past the mapping): its tree, some 30 times
+ *      the size of its text, never holds more than one entry.
+ *   3. Each entry's fields and values; then unique names and extents that do
+ *      not overlap.
+ * Names and metadata strings are copied into one block per file. Sets of
+ * files and the index file are in set.c. */
 #include "safetensors/internal.h"
 
 #include <cjson/cJSON.h>
@@ -120,14 +122,20 @@ typedef struct parse {
     st_file *file;
     const uint8_t *p; /* the whole file */
     uint64_t size;
-    uint64_t n_header;  /* N: header bytes at p + 8 */
-    uint64_t data_size; /* bytes after the header */
-    char what[192];     /* the item being checked: "tensor 'x'", "header" */
-    /* Pass 1: file offsets of the top-level keys, in order (the children of
-     * the cJSON root, one to one). */
-    uint64_t *key_off;
-    int64_t n_keys, cap_keys;
+    uint64_t n_header;    /* N: header bytes at p + 8 */
+    uint64_t data_size;   /* bytes after the header */
+    char what[192];       /* the item being checked: "tensor 'x'", "header" */
+    uint64_t strings_len; /* bytes used of file->strings (n_header + 1 allocated) */
+    /* Pass 1: the top-level members, in order. */
+    struct member *mem;
+    int64_t n_mem, cap_mem;
 } parse;
+
+/* A top-level member of the header: the spans of its key (with the quotes)
+ * and of its value, as offsets into the header. */
+typedef struct member {
+    uint64_t key_at, key_end, val_at, val_end;
+} member;
 
 /* Records "<file>: <what>: <problem> (offset 0x..)" and returns `st`; no
  * offset when `at` is UINT64_MAX. */
@@ -166,8 +174,13 @@ static void what_set(parse *c, const char *item, const char *name, size_t n)
 #define HEADER_MAX_DEPTH  3 /* root object, entry object, array */
 #define SCAN_MAX_DEPTH    16
 
+/* Where the scan is in the root object of a header. */
+enum { TOP_KEY_OR_END, TOP_KEY, TOP_COLON, TOP_VALUE, TOP_COMMA_OR_END };
+
 /* The token scanner. In header mode (c != NULL) it also checks numbers,
- * caps the values of each entry and records where top-level keys start. */
+ * caps the values of each entry, checks the grammar of the root object and
+ * records the span of each member's key and value, which cJSON then parses
+ * one at a time. */
 typedef struct scan {
     parse *c;         /* header mode; NULL for other documents */
     const char *path; /* for messages */
@@ -183,6 +196,7 @@ typedef struct scan {
     bool have_key, have_field, in_meta, seen_meta;
     uint64_t key_at, key_len, field_at, field_len;
     int64_t entry_values;
+    int top; /* TOP_*: header mode, at depth 1 */
 } scan;
 
 static tk_status scan_fail(scan *s, tk_status st, uint64_t at, const char *fmt, ...)
@@ -281,6 +295,49 @@ static tk_status scan_number(scan *s, uint64_t i, uint64_t *j)
                      len > 40 ? "..." : "");
 }
 
+/* Header mode, depth 1: checks that the token starting with byte b at h[i]
+ * may come next in the root object, and notes where a value starts. */
+static tk_status top_token(scan *s, uint8_t b, uint64_t i)
+{
+    parse *c = s->c;
+    bool value = b == '"' || b == '{' || b == '[' || b == '-' || (b >= '0' && b <= '9') ||
+                 (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z');
+    const char *want = NULL;
+    switch (s->top) {
+    case TOP_KEY_OR_END:
+        if (b != '"' && b != '}') want = "a name or '}'";
+        break;
+    case TOP_KEY:
+        if (b != '"') want = "a name after ','";
+        break;
+    case TOP_COLON:
+        if (b != ':') want = "':' after the name";
+        break;
+    case TOP_VALUE:
+        if (!value)
+            want = "a value after ':'";
+        else
+            c->mem[c->n_mem - 1].val_at = i;
+        break;
+    default:
+        if (b != ',' && b != '}') want = "',' or '}' after the value";
+        break;
+    }
+    if (want)
+        return scan_fail(s, TK_ERR_FORMAT, s->base + i, "the header is not valid JSON: expected %s",
+                         want);
+    if (b == ':') s->top = TOP_VALUE;
+    if (b == ',') s->top = TOP_KEY;
+    return TK_OK;
+}
+
+/* Header mode: a value of the root object ended just before h[i]. */
+static void top_value_end(scan *s, uint64_t i)
+{
+    s->c->mem[s->c->n_mem - 1].val_end = i;
+    s->top = TOP_COMMA_OR_END;
+}
+
 /* Scans h[0..n) from its first '{' to the matching '}' (or the end, for
  * cJSON to report); *end is the offset just past the '}'. */
 static tk_status scan_run(scan *s, uint64_t *end)
@@ -292,6 +349,8 @@ static tk_status scan_run(scan *s, uint64_t *end)
     while (i < s->n) {
         uint8_t b = h[i];
         uint64_t j = 0;
+        bool top = s->c && s->depth == 1 && b > ' '; /* not white space or control */
+        if (top && (st = top_token(s, b, i))) return st;
         switch (b) {
         case ' ':
         case '\t':
@@ -302,6 +361,7 @@ static tk_status scan_run(scan *s, uint64_t *end)
             break;
         case '"': {
             bool is_key = s->depth >= 1 && s->is_obj[s->depth] && s->expect_key;
+            if (top) is_key = s->top == TOP_KEY_OR_END || s->top == TOP_KEY;
             /* a key names the entry (depth 1) or field (depth 2) once it is whole */
             if (is_key && s->depth == 1) s->have_key = false;
             if (is_key && s->depth <= 2) s->have_field = false;
@@ -320,17 +380,19 @@ static tk_status scan_run(scan *s, uint64_t *end)
                     return scan_fail(s, TK_ERR_FORMAT, s->base + i,
                                      "\"" META_KEY "\" appears twice");
                 s->seen_meta |= s->in_meta;
-                if (c->n_keys == ST_MAX_TENSORS + 1)
+                if (c->n_mem == ST_MAX_TENSORS + 1)
                     return scan_fail(s, TK_ERR_LIMIT, s->base + i, "more than %d tensors",
                                      ST_MAX_TENSORS);
-                if (c->n_keys == c->cap_keys) {
-                    int64_t cap = c->cap_keys ? c->cap_keys * 2 : 64;
-                    uint64_t *nk = realloc(c->key_off, (size_t)cap * sizeof *nk);
-                    if (!nk) return core_error(TK_ERR_NOMEM, "safetensors: out of memory");
-                    c->key_off = nk;
-                    c->cap_keys = cap;
+                if (c->n_mem == c->cap_mem) {
+                    int64_t cap = c->cap_mem ? c->cap_mem * 2 : 64;
+                    member *nm = realloc(c->mem, (size_t)cap * sizeof *nm);
+                    if (!nm) return core_error(TK_ERR_NOMEM, "safetensors: out of memory");
+                    c->mem = nm;
+                    c->cap_mem = cap;
                 }
-                c->key_off[c->n_keys++] = s->base + i;
+                member m = {i, j + 1, 0, 0};
+                c->mem[c->n_mem++] = m;
+                s->top = TOP_COLON;
             }
             if (is_key && s->c && s->depth == 2) {
                 s->have_field = true;
@@ -339,6 +401,7 @@ static tk_status scan_run(scan *s, uint64_t *end)
             }
             if (is_key) s->expect_key = false;
             i = j + 1;
+            if (top && !is_key) top_value_end(s, i);
             break;
         }
         case '{':
@@ -363,6 +426,7 @@ static tk_status scan_run(scan *s, uint64_t *end)
                 *end = i;
                 return TK_OK;
             }
+            if (s->c && s->depth == 1) top_value_end(s, i);
             break;
         case ',':
             if (s->depth >= 1 && s->is_obj[s->depth]) s->expect_key = true;
@@ -377,16 +441,21 @@ static tk_status scan_run(scan *s, uint64_t *end)
             if (b == '-' || (b >= '0' && b <= '9')) {
                 if ((st = scan_value(s, i)) || (st = scan_number(s, i, &j))) return st;
                 i = j;
+                if (top) top_value_end(s, i);
             } else if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z')) {
                 if ((st = scan_value(s, i))) return st;
                 while (i < s->n && ((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z')))
                     i++;
+                if (top) top_value_end(s, i);
             } else {
                 i++; /* not JSON: cJSON reports it */
             }
             break;
         }
     }
+    if (s->c)
+        return scan_fail(s, TK_ERR_FORMAT, s->base + s->n,
+                         "the header is not valid JSON: it ends inside the object");
     return TK_OK;
 }
 
@@ -457,9 +526,9 @@ static tk_status add_tensor(parse *c, const st_tensor *t, uint64_t at)
     return TK_OK;
 }
 
-static tk_status walk_tensor(parse *c, const cJSON *e, uint64_t at)
+/* The entry `e` of the tensor `name` (already in the file's string block). */
+static tk_status walk_tensor(parse *c, const char *name, const cJSON *e, uint64_t at)
 {
-    const char *name = e->string;
     size_t len = strlen(name);
     what_set(c, "tensor", name, len);
     if (len == 0) return fail(c, TK_ERR_FORMAT, at, "the name is empty");
@@ -557,11 +626,22 @@ static int cmp_meta(const void *pa, const void *pb)
     return strcmp(a->key, b->key);
 }
 
+/* Copies a string decoded by cJSON into the file's block (sized in
+ * walk_members: decoded strings are never longer than their JSON text). */
+static const char *keep(parse *c, const char *str)
+{
+    size_t n = strlen(str) + 1;
+    if (n > c->n_header + 1 - c->strings_len) return NULL; /* cannot happen: see above */
+    char *q = c->file->strings + c->strings_len;
+    memcpy(q, str, n);
+    c->strings_len += n;
+    return q;
+}
+
 static tk_status walk_meta(parse *c, const cJSON *e, uint64_t at)
 {
     st_file *f = c->file;
     what_set(c, "metadata", NULL, 0);
-    if (f->meta) return fail(c, TK_ERR_FORMAT, at, "\"" META_KEY "\" appears twice");
     if (!cJSON_IsObject(e))
         return fail(c, TK_ERR_FORMAT, at, "\"" META_KEY "\" is a %s, not an object", json_kind(e));
     int n = cJSON_GetArraySize(e);
@@ -574,8 +654,10 @@ static tk_status walk_meta(parse *c, const cJSON *e, uint64_t at)
             return fail(c, TK_ERR_FORMAT, at, "value of '%s' is a %s, not a string", pk,
                         json_kind(x));
         }
-        f->meta[f->n_meta].key = x->string;
-        f->meta[f->n_meta].value = x->valuestring;
+        f->meta[f->n_meta].key = keep(c, x->string);
+        f->meta[f->n_meta].value = keep(c, x->valuestring);
+        if (!f->meta[f->n_meta].key || !f->meta[f->n_meta].value)
+            return fail(c, TK_ERR_INTERNAL, at, "metadata strings overflow their block");
         f->n_meta++;
     }
     qsort(f->meta, (size_t)f->n_meta, sizeof *f->meta, cmp_meta);
@@ -586,35 +668,6 @@ static tk_status walk_meta(parse *c, const cJSON *e, uint64_t at)
             return fail(c, TK_ERR_FORMAT, at, "key '%s' appears twice", pk);
         }
     }
-    return TK_OK;
-}
-
-/* Moves the names and metadata strings of the file's tensors (from index
- * first on) out of the cJSON tree into one block the file owns. */
-static tk_status keep_strings(parse *c, int64_t first)
-{
-    st_set *s = c->set;
-    st_file *f = c->file;
-    size_t total = 1;
-    for (int64_t i = first; i < s->n_t; i++) total += strlen(s->t[i].name) + 1;
-    for (int64_t k = 0; k < f->n_meta; k++)
-        total += strlen(f->meta[k].key) + strlen(f->meta[k].value) + 2;
-    char *buf = malloc(total), *q = buf;
-    if (!buf) return core_error(TK_ERR_NOMEM, "safetensors: out of memory");
-    f->strings = buf;
-#define KEEP(ptr)                                                                                  \
-    do {                                                                                           \
-        size_t n_ = strlen(ptr) + 1;                                                               \
-        memcpy(q, ptr, n_);                                                                        \
-        (ptr) = q;                                                                                 \
-        q += n_;                                                                                   \
-    } while (0)
-    for (int64_t i = first; i < s->n_t; i++) KEEP(s->t[i].name);
-    for (int64_t k = 0; k < f->n_meta; k++) {
-        KEEP(f->meta[k].key);
-        KEEP(f->meta[k].value);
-    }
-#undef KEEP
     return TK_OK;
 }
 
@@ -667,7 +720,9 @@ static tk_status check_overlap(parse *c, int64_t first)
 
 /* ---- one file ---------------------------------------------------------- */
 
-static tk_status parse_header(parse *c, cJSON **root)
+/* The bytes before the JSON: the length field, the bounds, UTF-8, then the
+ * token scan (pass 1). */
+static tk_status check_header(parse *c)
 {
     const uint8_t *p = c->p;
     what_set(c, "header", NULL, 0);
@@ -704,32 +759,77 @@ static tk_status parse_header(parse *c, cJSON **root)
     s.base = 8;
     s.max_depth = HEADER_MAX_DEPTH;
     s.max_values = INT64_MAX; /* the per-entry caps bound the total */
+    s.top = TOP_KEY_OR_END;
     uint64_t end;
     tk_status st = scan_run(&s, &end);
     if (st) return st;
     what_set(c, "header", NULL, 0);
-
-    /* A NUL-terminated copy, so that cJSON cannot read past the mapping. */
-    char *copy = malloc((size_t)n + 1);
-    if (!copy) return core_error(TK_ERR_NOMEM, "safetensors: out of memory");
-    memcpy(copy, h, (size_t)n);
-    copy[n] = '\0';
-    const char *stop = NULL;
-    *root = cJSON_ParseWithLengthOpts(copy, (size_t)n, &stop, 0);
-    uint64_t at = stop ? (uint64_t)(stop - copy) : n;
-    free(copy);
-    if (!*root) return fail(c, TK_ERR_FORMAT, 8 + at, "the header is not valid JSON");
-    for (uint64_t k = at; k < n; k++)
+    for (uint64_t k = end; k < n; k++)
         if (h[k] != ' ')
             return fail(c, TK_ERR_FORMAT, 8 + k,
                         "byte 0x%02x after the JSON object (only spaces may pad the header)", h[k]);
-    if (!cJSON_IsObject(*root))
-        return fail(c, TK_ERR_FORMAT, 8, "the header is a %s, not an object", json_kind(*root));
-    int64_t n_children = 0;
-    for (const cJSON *e = (*root)->child; e; e = e->next) n_children++;
-    if (n_children != c->n_keys || end != at)
-        return fail(c, TK_ERR_INTERNAL, 8, "the token scan and cJSON disagree");
     return TK_OK;
+}
+
+/* cJSON parses the span [at, end) of the header copy `text` as one value,
+ * which must take all of it; the tree goes to *out. */
+static tk_status parse_span(parse *c, const char *text, uint64_t at, uint64_t end, cJSON **out)
+{
+    const char *stop = NULL;
+    *out = cJSON_ParseWithLengthOpts(text + at, (size_t)(end - at), &stop, 0);
+    uint64_t where = stop ? (uint64_t)(stop - text) : at;
+    if (*out && where == end) return TK_OK;
+    cJSON_Delete(*out);
+    *out = NULL;
+    return fail(c, TK_ERR_FORMAT, 8 + where, "the header is not valid JSON");
+}
+
+/* Pass 2 and 3, one member at a time, so that cJSON's tree never holds more
+ * than one entry: its name (a JSON string), then its value. */
+static tk_status walk_members(parse *c)
+{
+    st_file *f = c->file;
+    uint64_t n = c->n_header;
+    /* A NUL-terminated copy, so that cJSON cannot read past the mapping. */
+    char *text = malloc((size_t)n + 1);
+    /* Decoded strings are never longer than their JSON text with its
+     * quotes, so the names and metadata fit in n + 1 bytes. */
+    f->strings = malloc((size_t)n + 1);
+    if (!text || !f->strings) {
+        free(text);
+        return core_error(TK_ERR_NOMEM, "safetensors: out of memory");
+    }
+    memcpy(text, c->p + 8, (size_t)n);
+    text[n] = '\0';
+    tk_status st = TK_OK;
+    bool seen_meta = false;
+    for (int64_t k = 0; k < c->n_mem && !st; k++) {
+        const member *m = &c->mem[k];
+        uint64_t at = 8 + m->key_at;
+        cJSON *key = NULL, *val = NULL;
+        what_set(c, "header", NULL, 0);
+        st = parse_span(c, text, m->key_at, m->key_end, &key);
+        if (!st && !cJSON_IsString(key))
+            st = fail(c, TK_ERR_INTERNAL, at, "a name that is not a string");
+        if (!st) {
+            const char *name = key->valuestring;
+            what_set(c, "tensor", name, strlen(name));
+            st = parse_span(c, text, m->val_at, m->val_end, &val);
+        }
+        if (!st && strcmp(key->valuestring, META_KEY) == 0) {
+            if (seen_meta) st = fail(c, TK_ERR_INTERNAL, at, "a second metadata object");
+            seen_meta = true;
+            if (!st) st = walk_meta(c, val, at);
+        } else if (!st) {
+            const char *name = keep(c, key->valuestring);
+            st = name ? walk_tensor(c, name, val, at)
+                      : fail(c, TK_ERR_INTERNAL, at, "names overflow their block");
+        }
+        cJSON_Delete(key);
+        cJSON_Delete(val);
+    }
+    free(text);
+    return st;
 }
 
 tk_status st_parse_file(st_set *s, st_file *f)
@@ -740,25 +840,9 @@ tk_status st_parse_file(st_set *s, st_file *f)
     c.p = f->map.data;
     c.size = f->map.size;
     int64_t first = s->n_t;
-    cJSON *root = NULL;
-    tk_status st = parse_header(&c, &root);
-    int64_t k = 0;
-    for (const cJSON *e = root ? root->child : NULL; e && !st; e = e->next, k++) {
-        if (strcmp(e->string, META_KEY) == 0)
-            st = walk_meta(&c, e, c.key_off[k]);
-        else
-            st = walk_tensor(&c, e, c.key_off[k]);
-    }
-    if (!st) st = keep_strings(&c, first);
-    if (st) {
-        /* the names still point into the tree: forget them */
-        s->n_t = first;
-        free(f->meta);
-        f->meta = NULL;
-        f->n_meta = 0;
-    }
-    cJSON_Delete(root);
-    free(c.key_off);
+    tk_status st = check_header(&c);
+    if (!st) st = walk_members(&c);
+    free(c.mem);
     if (!st) st = check_overlap(&c, first);
     return st;
 }
