@@ -105,6 +105,28 @@ static double check_matmul(const kernels_t *k, int type, const void *data, size_
     const int64_t mid = TK_MIN(rows, KERNELS_GROUP_ROWS);
     kt->matmul(&w, 0, mid, xin, xs, n, y, ldy, scratch);
     if (mid < rows) kt->matmul(&w, mid, rows, xin, xs, n, y, ldy, scratch);
+    /* Bit for bit the same with other splits: one call, and one call per
+     * group from the last one (as threads would take them). */
+    for (int split = 0; split < 2; split++) {
+        float *y2 = malloc((size_t)(n * ldy) * sizeof *y2);
+        if (!y2) {
+            worst = INFINITY;
+            goto done;
+        }
+        if (split == 0)
+            kt->matmul(&w, 0, rows, xin, xs, n, y2, ldy, scratch);
+        else
+            for (int64_t r = (rows - 1) / KERNELS_GROUP_ROWS * KERNELS_GROUP_ROWS; r >= 0;
+                 r -= KERNELS_GROUP_ROWS)
+                kt->matmul(&w, r, TK_MIN(rows, r + KERNELS_GROUP_ROWS), xin, xs, n, y2, ldy,
+                           scratch);
+        bool same = true;
+        for (int64_t t = 0; t < n; t++)
+            same = same && memcmp(y + t * ldy, y2 + t * ldy, (size_t)rows * sizeof *y) == 0;
+        CHECK_MSG(same, "%s %s %lldx%lld n=%lld: results depend on the row split", k->name,
+                  tk_type_get(type)->name, (long long)rows, (long long)cols, (long long)n);
+        free(y2);
+    }
     for (int64_t t = 0; t < n; t++) {
         for (int64_t r = 0; r < rows; r++) {
             double ref = 0.0, mag = 0.0;
@@ -163,10 +185,23 @@ static bool make_matrix(int type, int64_t rows, int64_t cols, void **data, size_
 }
 
 static const int weight_types[] = {
-    TK_TYPE_F32,  TK_TYPE_F16,  TK_TYPE_BF16, TK_TYPE_Q8_0,   TK_TYPE_Q4_0,
-    TK_TYPE_Q4_1, TK_TYPE_Q5_0, TK_TYPE_Q5_1, TK_TYPE_Q2_K,   TK_TYPE_Q3_K,
-    TK_TYPE_Q4_K, TK_TYPE_Q5_K, TK_TYPE_Q6_K, TK_TYPE_IQ4_NL, TK_TYPE_IQ4_XS,
+    TK_TYPE_F32,       TK_TYPE_F16,      TK_TYPE_BF16,      TK_TYPE_Q8_0,     TK_TYPE_Q4_0,
+    TK_TYPE_Q4_1,      TK_TYPE_Q5_0,     TK_TYPE_Q5_1,      TK_TYPE_Q2_K,     TK_TYPE_Q3_K,
+    TK_TYPE_Q4_K,      TK_TYPE_Q5_K,     TK_TYPE_Q6_K,      TK_TYPE_IQ4_NL,   TK_TYPE_IQ4_XS,
+    TK_TYPE_MLX4_G32,  TK_TYPE_MLX4_G64, TK_TYPE_MLX4_G128, TK_TYPE_MLX8_G32, TK_TYPE_MLX8_G64,
+    TK_TYPE_MLX8_G128,
 };
+
+/* Columns of the test matrices of a type: several blocks (an odd number of
+ * them in the second size), activation blocks of 32 included. */
+static int64_t test_cols(int type, int size)
+{
+    const tk_type_info *ti = tk_type_get(type);
+    if (type >= TK_TYPE_MLX_FIRST) return size == 0 ? 384 : 640; /* 3 or 5 groups of 128 */
+    if (ti->block_size >= 256) return size == 0 ? 512 : 768;
+    if (type == TK_TYPE_F32) return size == 0 ? 83 : 7;
+    return size == 0 ? 96 : 160;
+}
 
 static void test_matmul(const kernels_t *k)
 {
@@ -181,15 +216,13 @@ static void test_matmul(const kernels_t *k)
             continue;
         }
         /* At the SIMD levels every quantized weight type runs packed. */
-        if (k->level != TK_LEVEL_GENERIC && ti->block_size > 1)
+        if (k->level != TK_LEVEL_GENERIC && ti->block_size > 1 && type < TK_TYPE_MLX_FIRST)
             CHECK_MSG(k->types[type].packed, "%s: %s is not packed", k->name, ti->name);
         /* Several groups and a partial one; then less than one group, with
          * an odd number of blocks. */
         const int64_t rows_of[2] = {37, 5};
-        const int64_t cols_of[2] = {ti->block_size >= 256 ? 512 : (type == TK_TYPE_F32 ? 83 : 96),
-                                    ti->block_size >= 256 ? 768 : (type == TK_TYPE_F32 ? 7 : 160)};
         for (int sz = 0; sz < 2; sz++) {
-            const int64_t rows = rows_of[sz], cols = cols_of[sz];
+            const int64_t rows = rows_of[sz], cols = test_cols(type, sz);
             void *data = NULL;
             float *wd = NULL;
             size_t rb = 0;
@@ -355,7 +388,7 @@ static void test_pack_chunks(void)
         const int type = weight_types[i];
         if (!kernels_pack_supported(type)) continue;
         const tk_type_info *ti = tk_type_get(type);
-        const int64_t rows = 37, cols = ti->block_size >= 256 ? 512 : 96;
+        const int64_t rows = 37, cols = test_cols(type, 0);
         const int64_t groups = (rows + KERNELS_GROUP_ROWS - 1) / KERNELS_GROUP_ROWS;
         const size_t bytes = kernels_packed_bytes(type, rows, cols);
         void *data = NULL;
