@@ -216,7 +216,7 @@ static void test_matmul(const kernels_t *k)
             continue;
         }
         /* At the SIMD levels every quantized weight type runs packed. */
-        if (k->level != TK_LEVEL_GENERIC && ti->block_size > 1 && type < TK_TYPE_MLX_FIRST)
+        if (k->level != TK_LEVEL_GENERIC && ti->block_size > 1)
             CHECK_MSG(k->types[type].packed, "%s: %s is not packed", k->name, ti->name);
         /* Several groups and a partial one; then less than one group, with
          * an odd number of blocks. */
