@@ -412,6 +412,74 @@ static void test_pack_chunks(void)
     }
 }
 
+/* The MLX types' SIMD kernels do the same float operations in the same
+ * order on both paths and at both x86 levels (exact integer dots, then
+ * the same fused multiply-adds): a row's results are bit for bit the same
+ * for n = 1 and n >= KERNELS_BATCH_MIN, at avx2 and avx512. */
+static void test_mlx_paths_agree(void)
+{
+    static const int types[] = {TK_TYPE_MLX4_G32, TK_TYPE_MLX4_G64, TK_TYPE_MLX4_G128,
+                                TK_TYPE_MLX8_G32, TK_TYPE_MLX8_G64, TK_TYPE_MLX8_G128};
+    enum { ROWS = 37, COLS = 384, N = KERNELS_BATCH_MIN + 1 };
+    const size_t xs = kernels_act_bytes(COLS);
+    char *x = aligned_alloc(64, (N * xs + 63) / 64 * 64);
+    float *y0 = malloc(N * ROWS * sizeof *y0), *y = malloc(N * ROWS * sizeof *y);
+    float *src = malloc(COLS * sizeof *src);
+    if (!x || !y0 || !y || !src) {
+        CHECK(0);
+        goto done;
+    }
+    for (int t = 0; t < N; t++) {
+        for (int c = 0; c < COLS; c++) src[c] = grand(1.0f);
+        kernels_quantize_act_ref(src, COLS, 0, COLS / 32, x + (size_t)t * xs);
+    }
+    for (size_t i = 0; i < TK_ARRAY_LEN(types); i++) {
+        void *data = NULL, *packed = NULL, *scratch = NULL;
+        float *wd = NULL;
+        size_t rb = 0;
+        const size_t pb = kernels_packed_bytes(types[i], ROWS, COLS);
+        packed = aligned_alloc(64, (pb + 63) / 64 * 64);
+        if (!packed || !make_matrix(types[i], ROWS, COLS, &data, &rb, &wd)) {
+            CHECK(0);
+        } else {
+            kernels_pack(types[i], data, rb, ROWS, COLS, 0, (ROWS + 15) / 16, packed);
+            const kernels_mat w = {packed, types[i], COLS, ROWS, rb, true};
+            int runs = 0;
+            for (int l = 0; l < TK_LEVEL_COUNT; l++) {
+                const kernels_t *k = kernels_for_level((tk_kernel_level)l);
+                if (!k || k->level == TK_LEVEL_GENERIC || !k->types[types[i]].packed) continue;
+                scratch = aligned_alloc(64, (k->scratch_bytes(COLS) + 63) / 64 * 64);
+                if (!scratch) break;
+                for (int path = 0; path < 2; path++) {
+                    if (path == 0)
+                        k->types[types[i]].matmul(&w, 0, ROWS, x, xs, N, y, ROWS, scratch);
+                    else
+                        for (int t = 0; t < N; t++)
+                            k->types[types[i]].matmul(&w, 0, ROWS, x + (size_t)t * xs, xs, 1,
+                                                      y + t * ROWS, ROWS, scratch);
+                    if (runs++ == 0)
+                        memcpy(y0, y, N * ROWS * sizeof *y);
+                    else
+                        CHECK_MSG(memcmp(y0, y, N * ROWS * sizeof *y) == 0,
+                                  "%s %s: %s path differs from the first level's prompt path",
+                                  k->name, tk_type_get(types[i])->name,
+                                  path ? "generation" : "prompt");
+                }
+                free(scratch);
+                scratch = NULL;
+            }
+        }
+        free(data);
+        free(packed);
+        free(wd);
+    }
+done:
+    free(x);
+    free(y0);
+    free(y);
+    free(src);
+}
+
 /* The reference engine's dequantized blk.0.attn_q.weight of each type,
  * multiplied by our kernels from the file's blocks. */
 static void test_oracle_weights(const kernels_t *k)
@@ -465,6 +533,7 @@ int main(void)
     }
     CHECK(levels >= 1);
     test_pack_chunks();
+    test_mlx_paths_agree();
     /* The generic level is the reference and always runs. */
     CHECK(kernels_for_level(TK_LEVEL_GENERIC) != NULL);
     CHECK(kernels_for_level(TK_LEVEL_COUNT) == NULL);

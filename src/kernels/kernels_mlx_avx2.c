@@ -130,10 +130,9 @@ static inline __attribute__((always_inline)) void direct(const kernels_mat *w, i
                 for (int i = 0; i < TG; i++) acc[i] = _mm256_setzero_ps();
                 for (int64_t gi = 0; gi < ngr; gi++) {
                     const uint8_t *blk = grp + (size_t)gi * bb;
+                    const __m256 sc = _mm256_loadu_ps((const float *)(const void *)blk + 8 * h);
                     const __m256 bi =
                         _mm256_loadu_ps((const float *)(const void *)(blk + PK_MLX_BIAS) + 8 * h);
-                    __m256 f[TG];
-                    for (int i = 0; i < TG; i++) f[i] = _mm256_setzero_ps();
                     for (int s = 0; s < ns; s++) {
                         __m256i wv[8];
                         decode(blk, bits, s, h, wv);
@@ -141,15 +140,11 @@ static inline __attribute__((always_inline)) void direct(const kernels_mat *w, i
                         for (int i = 0; i < TG; i++) {
                             if (i >= nt) break;
                             const __m256i p = dot32(wv, a[i].q + 32 * ab, a[i].s[ab], bits);
-                            f[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
-                                                   _mm256_set1_ps(a[i].d[ab]), f[i]);
+                            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
+                                                     _mm256_mul_ps(sc, _mm256_set1_ps(a[i].d[ab])),
+                                                     acc[i]);
                             acc[i] = _mm256_fmadd_ps(bi, _mm256_set1_ps(a[i].ds[ab]), acc[i]);
                         }
-                    }
-                    const __m256 sc = _mm256_loadu_ps((const float *)(const void *)blk + 8 * h);
-                    for (int i = 0; i < TG; i++) {
-                        if (i >= nt) break;
-                        acc[i] = _mm256_fmadd_ps(sc, f[i], acc[i]);
                     }
                 }
                 for (int i = 0; i < nt; i++)
@@ -192,9 +187,8 @@ batch_tile(const uint8_t *dec, int64_t cols, const int group, const int bits, co
     for (int i = 0; i < NT; i++) acc[i] = _mm256_setzero_ps();
     for (int64_t gi = 0; gi < cols / group; gi++) {
         const uint8_t *e = dec + (size_t)gi * DEC_BYTES(group);
+        const __m256 sc = _mm256_loadu_ps((const float *)(const void *)e + 8 * h);
         const __m256 bi = _mm256_loadu_ps((const float *)(const void *)(e + PK_MLX_BIAS) + 8 * h);
-        __m256 f[TP];
-        for (int i = 0; i < NT; i++) f[i] = _mm256_setzero_ps();
         for (int s = 0; s < ns; s++) {
             const int64_t ab = gi * ns + s;
             const char *q = (const char *)(a0->q + 32 * ab);
@@ -228,14 +222,13 @@ batch_tile(const uint8_t *dec, int64_t cols, const int group, const int bits, co
             }
             const char *da = (const char *)(a0->d + ab), *dsb = (const char *)(a0->ds + ab);
             for (int i = 0; i < NT; i++) {
-                f[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p[i]),
-                                       _mm256_set1_ps(load_f32(da + (size_t)i * xs)), f[i]);
+                acc[i] = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(p[i]),
+                    _mm256_mul_ps(sc, _mm256_set1_ps(load_f32(da + (size_t)i * xs))), acc[i]);
                 acc[i] =
                     _mm256_fmadd_ps(bi, _mm256_set1_ps(load_f32(dsb + (size_t)i * xs)), acc[i]);
             }
         }
-        const __m256 sc = _mm256_loadu_ps((const float *)(const void *)e + 8 * h);
-        for (int i = 0; i < NT; i++) acc[i] = _mm256_fmadd_ps(sc, f[i], acc[i]);
     }
     for (int i = 0; i < NT; i++) store_rows8(y + i * ldy, acc[i], valid);
 }

@@ -9,13 +9,12 @@
  *
  * Per row and activation vector, with the activations' blocks b of 32
  * (scale d_b, d_b * sum of codes ds_b) and the integer dots
- * p_b = sum q * qa (exact in int32), for each group in order:
+ * p_b = sum q * qa (exact in int32), for each block b in order:
  *
- *     f = 0
- *     for each block b of the group, in order:
- *         f = fma(p_b, d_b, f); acc = fma(bias, ds_b, acc)
- *     acc = fma(scale, f, acc)
+ *     acc = fma(p_b, scale * d_b, acc); acc = fma(bias, ds_b, acc)
  *
+ * (scale and bias those of b's group: a group of 64 or 128 spans 2 or 4
+ * activation blocks.)
  * The same operations, in the same order, on both paths and at the AVX2
  * level (kernels_mlx_avx2.c), so a row's result depends only on the
  * operands. Two paths, as for the other types:
@@ -100,9 +99,8 @@ static inline __attribute__((always_inline)) void direct(const kernels_mat *w, i
             for (int i = 0; i < TG; i++) acc[i] = _mm512_setzero_ps();
             for (int64_t gi = 0; gi < ngr; gi++) {
                 const uint8_t *blk = grp + (size_t)gi * bb;
+                const __m512 sc = _mm512_loadu_ps(blk + PK_MLX_SCALE);
                 const __m512 bi = _mm512_loadu_ps(blk + PK_MLX_BIAS);
-                __m512 f[TG];
-                for (int i = 0; i < TG; i++) f[i] = _mm512_setzero_ps();
                 for (int s = 0; s < ns; s++) {
                     __m512i wv[8];
                     decode(blk, bits, s, wv);
@@ -113,15 +111,11 @@ static inline __attribute__((always_inline)) void direct(const kernels_mat *w, i
                         __m512i p = _mm512_setzero_si512();
                         for (int g = 0; g < 8; g++)
                             p = _mm512_dpbusd_epi32(p, wv[g], bcast4(q + 4 * g));
-                        f[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(a[i].d[ab]),
-                                               f[i]);
+                        acc[i] =
+                            _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
+                                            _mm512_mul_ps(sc, _mm512_set1_ps(a[i].d[ab])), acc[i]);
                         acc[i] = _mm512_fmadd_ps(bi, _mm512_set1_ps(a[i].ds[ab]), acc[i]);
                     }
-                }
-                const __m512 sc = _mm512_loadu_ps(blk + PK_MLX_SCALE);
-                for (int i = 0; i < TG; i++) {
-                    if (i >= nt) break;
-                    acc[i] = _mm512_fmadd_ps(sc, f[i], acc[i]);
                 }
             }
             for (int i = 0; i < nt; i++) _mm512_mask_storeu_ps(y + (t0 + i) * ldy + r, rm, acc[i]);
@@ -164,9 +158,7 @@ static inline __attribute__((always_inline)) void batch_tile(const uint8_t *dec,
     for (int i = 0; i < NT; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t gi = 0; gi < cols / group; gi++) {
         const uint8_t *e = dec + (size_t)gi * DEC_BYTES(group);
-        const __m512 bi = _mm512_loadu_ps(e + PK_MLX_BIAS);
-        __m512 f[TP];
-        for (int i = 0; i < NT; i++) f[i] = _mm512_setzero_ps();
+        const __m512 sc = _mm512_loadu_ps(e + PK_MLX_SCALE), bi = _mm512_loadu_ps(e + PK_MLX_BIAS);
         for (int s = 0; s < ns; s++) {
             const int64_t ab = gi * ns + s;
             const char *q = (const char *)(a0->q + 32 * ab);
@@ -180,14 +172,13 @@ static inline __attribute__((always_inline)) void batch_tile(const uint8_t *dec,
             }
             const char *da = (const char *)(a0->d + ab), *dsb = (const char *)(a0->ds + ab);
             for (int i = 0; i < NT; i++) {
-                f[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[i]),
-                                       _mm512_set1_ps(load_f32(da + (size_t)i * xs)), f[i]);
+                acc[i] = _mm512_fmadd_ps(
+                    _mm512_cvtepi32_ps(p[i]),
+                    _mm512_mul_ps(sc, _mm512_set1_ps(load_f32(da + (size_t)i * xs))), acc[i]);
                 acc[i] =
                     _mm512_fmadd_ps(bi, _mm512_set1_ps(load_f32(dsb + (size_t)i * xs)), acc[i]);
             }
         }
-        const __m512 sc = _mm512_loadu_ps(e + PK_MLX_SCALE);
-        for (int i = 0; i < NT; i++) acc[i] = _mm512_fmadd_ps(sc, f[i], acc[i]);
     }
     for (int i = 0; i < NT; i++) _mm512_mask_storeu_ps(y + i * ldy, rm, acc[i]);
 }
