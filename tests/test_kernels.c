@@ -105,6 +105,28 @@ static double check_matmul(const kernels_t *k, int type, const void *data, size_
     const int64_t mid = TK_MIN(rows, KERNELS_GROUP_ROWS);
     kt->matmul(&w, 0, mid, xin, xs, n, y, ldy, scratch);
     if (mid < rows) kt->matmul(&w, mid, rows, xin, xs, n, y, ldy, scratch);
+    /* Bit for bit the same with other splits: one call, and one call per
+     * group from the last one (as threads would take them). */
+    for (int split = 0; split < 2; split++) {
+        float *y2 = malloc((size_t)(n * ldy) * sizeof *y2);
+        if (!y2) {
+            worst = INFINITY;
+            goto done;
+        }
+        if (split == 0)
+            kt->matmul(&w, 0, rows, xin, xs, n, y2, ldy, scratch);
+        else
+            for (int64_t r = (rows - 1) / KERNELS_GROUP_ROWS * KERNELS_GROUP_ROWS; r >= 0;
+                 r -= KERNELS_GROUP_ROWS)
+                kt->matmul(&w, r, TK_MIN(rows, r + KERNELS_GROUP_ROWS), xin, xs, n, y2, ldy,
+                           scratch);
+        bool same = true;
+        for (int64_t t = 0; t < n; t++)
+            same = same && memcmp(y + t * ldy, y2 + t * ldy, (size_t)rows * sizeof *y) == 0;
+        CHECK_MSG(same, "%s %s %lldx%lld n=%lld: results depend on the row split", k->name,
+                  tk_type_get(type)->name, (long long)rows, (long long)cols, (long long)n);
+        free(y2);
+    }
     for (int64_t t = 0; t < n; t++) {
         for (int64_t r = 0; r < rows; r++) {
             double ref = 0.0, mag = 0.0;
@@ -163,10 +185,23 @@ static bool make_matrix(int type, int64_t rows, int64_t cols, void **data, size_
 }
 
 static const int weight_types[] = {
-    TK_TYPE_F32,  TK_TYPE_F16,  TK_TYPE_BF16, TK_TYPE_Q8_0,   TK_TYPE_Q4_0,
-    TK_TYPE_Q4_1, TK_TYPE_Q5_0, TK_TYPE_Q5_1, TK_TYPE_Q2_K,   TK_TYPE_Q3_K,
-    TK_TYPE_Q4_K, TK_TYPE_Q5_K, TK_TYPE_Q6_K, TK_TYPE_IQ4_NL, TK_TYPE_IQ4_XS,
+    TK_TYPE_F32,       TK_TYPE_F16,      TK_TYPE_BF16,      TK_TYPE_Q8_0,     TK_TYPE_Q4_0,
+    TK_TYPE_Q4_1,      TK_TYPE_Q5_0,     TK_TYPE_Q5_1,      TK_TYPE_Q2_K,     TK_TYPE_Q3_K,
+    TK_TYPE_Q4_K,      TK_TYPE_Q5_K,     TK_TYPE_Q6_K,      TK_TYPE_IQ4_NL,   TK_TYPE_IQ4_XS,
+    TK_TYPE_MLX4_G32,  TK_TYPE_MLX4_G64, TK_TYPE_MLX4_G128, TK_TYPE_MLX8_G32, TK_TYPE_MLX8_G64,
+    TK_TYPE_MLX8_G128,
 };
+
+/* Columns of the test matrices of a type: several blocks (an odd number of
+ * them in the second size), activation blocks of 32 included. */
+static int64_t test_cols(int type, int size)
+{
+    const tk_type_info *ti = tk_type_get(type);
+    if (type >= TK_TYPE_MLX_FIRST) return size == 0 ? 384 : 640; /* 3 or 5 groups of 128 */
+    if (ti->block_size >= 256) return size == 0 ? 512 : 768;
+    if (type == TK_TYPE_F32) return size == 0 ? 83 : 7;
+    return size == 0 ? 96 : 160;
+}
 
 static void test_matmul(const kernels_t *k)
 {
@@ -186,10 +221,8 @@ static void test_matmul(const kernels_t *k)
         /* Several groups and a partial one; then less than one group, with
          * an odd number of blocks. */
         const int64_t rows_of[2] = {37, 5};
-        const int64_t cols_of[2] = {ti->block_size >= 256 ? 512 : (type == TK_TYPE_F32 ? 83 : 96),
-                                    ti->block_size >= 256 ? 768 : (type == TK_TYPE_F32 ? 7 : 160)};
         for (int sz = 0; sz < 2; sz++) {
-            const int64_t rows = rows_of[sz], cols = cols_of[sz];
+            const int64_t rows = rows_of[sz], cols = test_cols(type, sz);
             void *data = NULL;
             float *wd = NULL;
             size_t rb = 0;
@@ -355,7 +388,7 @@ static void test_pack_chunks(void)
         const int type = weight_types[i];
         if (!kernels_pack_supported(type)) continue;
         const tk_type_info *ti = tk_type_get(type);
-        const int64_t rows = 37, cols = ti->block_size >= 256 ? 512 : 96;
+        const int64_t rows = 37, cols = test_cols(type, 0);
         const int64_t groups = (rows + KERNELS_GROUP_ROWS - 1) / KERNELS_GROUP_ROWS;
         const size_t bytes = kernels_packed_bytes(type, rows, cols);
         void *data = NULL;
@@ -377,6 +410,74 @@ static void test_pack_chunks(void)
         free(data);
         free(wd);
     }
+}
+
+/* The MLX types' SIMD kernels do the same float operations in the same
+ * order on both paths and at both x86 levels (exact integer dots, then
+ * the same fused multiply-adds): a row's results are bit for bit the same
+ * for n = 1 and n >= KERNELS_BATCH_MIN, at avx2 and avx512. */
+static void test_mlx_paths_agree(void)
+{
+    static const int types[] = {TK_TYPE_MLX4_G32, TK_TYPE_MLX4_G64, TK_TYPE_MLX4_G128,
+                                TK_TYPE_MLX8_G32, TK_TYPE_MLX8_G64, TK_TYPE_MLX8_G128};
+    enum { ROWS = 37, COLS = 384, N = KERNELS_BATCH_MIN + 1 };
+    const size_t xs = kernels_act_bytes(COLS);
+    char *x = aligned_alloc(64, (N * xs + 63) / 64 * 64);
+    float *y0 = malloc(N * ROWS * sizeof *y0), *y = malloc(N * ROWS * sizeof *y);
+    float *src = malloc(COLS * sizeof *src);
+    if (!x || !y0 || !y || !src) {
+        CHECK(0);
+        goto done;
+    }
+    for (int t = 0; t < N; t++) {
+        for (int c = 0; c < COLS; c++) src[c] = grand(1.0f);
+        kernels_quantize_act_ref(src, COLS, 0, COLS / 32, x + (size_t)t * xs);
+    }
+    for (size_t i = 0; i < TK_ARRAY_LEN(types); i++) {
+        void *data = NULL, *packed = NULL, *scratch = NULL;
+        float *wd = NULL;
+        size_t rb = 0;
+        const size_t pb = kernels_packed_bytes(types[i], ROWS, COLS);
+        packed = aligned_alloc(64, (pb + 63) / 64 * 64);
+        if (!packed || !make_matrix(types[i], ROWS, COLS, &data, &rb, &wd)) {
+            CHECK(0);
+        } else {
+            kernels_pack(types[i], data, rb, ROWS, COLS, 0, (ROWS + 15) / 16, packed);
+            const kernels_mat w = {packed, types[i], COLS, ROWS, rb, true};
+            int runs = 0;
+            for (int l = 0; l < TK_LEVEL_COUNT; l++) {
+                const kernels_t *k = kernels_for_level((tk_kernel_level)l);
+                if (!k || k->level == TK_LEVEL_GENERIC || !k->types[types[i]].packed) continue;
+                scratch = aligned_alloc(64, (k->scratch_bytes(COLS) + 63) / 64 * 64);
+                if (!scratch) break;
+                for (int path = 0; path < 2; path++) {
+                    if (path == 0)
+                        k->types[types[i]].matmul(&w, 0, ROWS, x, xs, N, y, ROWS, scratch);
+                    else
+                        for (int t = 0; t < N; t++)
+                            k->types[types[i]].matmul(&w, 0, ROWS, x + (size_t)t * xs, xs, 1,
+                                                      y + t * ROWS, ROWS, scratch);
+                    if (runs++ == 0)
+                        memcpy(y0, y, N * ROWS * sizeof *y);
+                    else
+                        CHECK_MSG(memcmp(y0, y, N * ROWS * sizeof *y) == 0,
+                                  "%s %s: %s path differs from the first level's prompt path",
+                                  k->name, tk_type_get(types[i])->name,
+                                  path ? "generation" : "prompt");
+                }
+                free(scratch);
+                scratch = NULL;
+            }
+        }
+        free(data);
+        free(packed);
+        free(wd);
+    }
+done:
+    free(x);
+    free(y0);
+    free(y);
+    free(src);
 }
 
 /* The reference engine's dequantized blk.0.attn_q.weight of each type,
@@ -432,6 +533,7 @@ int main(void)
     }
     CHECK(levels >= 1);
     test_pack_chunks();
+    test_mlx_paths_agree();
     /* The generic level is the reference and always runs. */
     CHECK(kernels_for_level(TK_LEVEL_GENERIC) != NULL);
     CHECK(kernels_for_level(TK_LEVEL_COUNT) == NULL);

@@ -84,14 +84,28 @@ static void test_table(void)
         size_t bytes;
         bool quantized;
     } rows[] = {
-        {TK_TYPE_F32, "F32", 1, 4, false},        {TK_TYPE_F16, "F16", 1, 2, false},
-        {TK_TYPE_BF16, "BF16", 1, 2, false},      {TK_TYPE_Q4_0, "Q4_0", 32, 18, true},
-        {TK_TYPE_Q4_1, "Q4_1", 32, 20, true},     {TK_TYPE_Q5_0, "Q5_0", 32, 22, true},
-        {TK_TYPE_Q5_1, "Q5_1", 32, 24, true},     {TK_TYPE_Q8_0, "Q8_0", 32, 34, true},
-        {TK_TYPE_Q2_K, "Q2_K", 256, 84, true},    {TK_TYPE_Q3_K, "Q3_K", 256, 110, true},
-        {TK_TYPE_Q4_K, "Q4_K", 256, 144, true},   {TK_TYPE_Q5_K, "Q5_K", 256, 176, true},
-        {TK_TYPE_Q6_K, "Q6_K", 256, 210, true},   {TK_TYPE_Q8_K, "Q8_K", 256, 292, true},
-        {TK_TYPE_IQ4_NL, "IQ4_NL", 32, 18, true}, {TK_TYPE_IQ4_XS, "IQ4_XS", 256, 136, true},
+        {TK_TYPE_F32, "F32", 1, 4, false},
+        {TK_TYPE_F16, "F16", 1, 2, false},
+        {TK_TYPE_BF16, "BF16", 1, 2, false},
+        {TK_TYPE_Q4_0, "Q4_0", 32, 18, true},
+        {TK_TYPE_Q4_1, "Q4_1", 32, 20, true},
+        {TK_TYPE_Q5_0, "Q5_0", 32, 22, true},
+        {TK_TYPE_Q5_1, "Q5_1", 32, 24, true},
+        {TK_TYPE_Q8_0, "Q8_0", 32, 34, true},
+        {TK_TYPE_Q2_K, "Q2_K", 256, 84, true},
+        {TK_TYPE_Q3_K, "Q3_K", 256, 110, true},
+        {TK_TYPE_Q4_K, "Q4_K", 256, 144, true},
+        {TK_TYPE_Q5_K, "Q5_K", 256, 176, true},
+        {TK_TYPE_Q6_K, "Q6_K", 256, 210, true},
+        {TK_TYPE_Q8_K, "Q8_K", 256, 292, true},
+        {TK_TYPE_IQ4_NL, "IQ4_NL", 32, 18, true},
+        {TK_TYPE_IQ4_XS, "IQ4_XS", 256, 136, true},
+        {TK_TYPE_MLX4_G32, "MLX4_G32", 32, 24, true},
+        {TK_TYPE_MLX4_G64, "MLX4_G64", 64, 40, true},
+        {TK_TYPE_MLX4_G128, "MLX4_G128", 128, 72, true},
+        {TK_TYPE_MLX8_G32, "MLX8_G32", 32, 40, true},
+        {TK_TYPE_MLX8_G64, "MLX8_G64", 64, 72, true},
+        {TK_TYPE_MLX8_G128, "MLX8_G128", 128, 136, true},
     };
     int supported = 0;
     for (int t = -5; t < TK_TYPE_COUNT + 5; t++)
@@ -118,6 +132,9 @@ static void test_table(void)
     CHECK_INT(tk_type_from_name("q4_k"), TK_TYPE_Q4_K);
     CHECK_INT(tk_type_from_name("iq4_xs"), TK_TYPE_IQ4_XS);
     CHECK_INT(tk_type_from_name("Bf16"), TK_TYPE_BF16);
+    CHECK_INT(tk_type_from_name("mlx4_g64"), TK_TYPE_MLX4_G64);
+    CHECK_INT(tk_type_from_name("MLX8_G128"), TK_TYPE_MLX8_G128);
+    CHECK_INT(tk_type_from_name("MLX4"), -1);
     CHECK_INT(tk_type_from_name("Q4_K_M"), -1);
     CHECK_INT(tk_type_from_name("Q4"), -1);
     CHECK_INT(tk_type_from_name(""), -1);
@@ -363,6 +380,12 @@ static const struct {
     {TK_TYPE_IQ4_XS, 0.0840,  0.1200,  0.0850},
     {TK_TYPE_Q3_K,   0.1600,  0.1260,  0.1610},
     {TK_TYPE_Q2_K,   0.2980,  0.2360,  0.3120},
+    {TK_TYPE_MLX4_G32,  0.0870,  0.1310,  0.0920},
+    {TK_TYPE_MLX4_G64,  0.1005,  0.1870,  0.1015},
+    {TK_TYPE_MLX4_G128, 0.1115,  0.2720,  0.1125},
+    {TK_TYPE_MLX8_G32,  0.0051,  0.0071,  0.0052},
+    {TK_TYPE_MLX8_G64,  0.0059,  0.0100,  0.0059},
+    {TK_TYPE_MLX8_G128, 0.0066,  0.0149,  0.0066},
 };
 /* clang-format on */
 
@@ -517,6 +540,132 @@ static void test_blocks_independent(void)
                 fabsf(b[i].d * (float)b[i].qs[j] - clean[i * QK_K + j]) > fabsf(b[i].d) * 0.5001f;
     }
     CHECK_INT(bad, 0);
+}
+
+/* ---- MLX affine types ---------------------------------------------------------- */
+
+static const int mlx_types[] = {TK_TYPE_MLX4_G32, TK_TYPE_MLX4_G64, TK_TYPE_MLX4_G128,
+                                TK_TYPE_MLX8_G32, TK_TYPE_MLX8_G64, TK_TYPE_MLX8_G128};
+
+static void put_f32(uint8_t *p, float f)
+{
+    const uint32_t u = f2u(f);
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(u >> (8 * i));
+}
+
+/* Hand-built blocks: the bit order MLX packs (little end first), scale and
+ * bias little-endian f32, and x = scale * q + bias with the product rounded
+ * before the sum. */
+static void test_mlx_dequantize(void)
+{
+    for (size_t k = 0; k < sizeof mlx_types / sizeof mlx_types[0]; k++) {
+        const int t = mlx_types[k];
+        const tk_type_info *ti = tk_type_get(t);
+        const int g = ti->block_size, bits = t <= TK_TYPE_MLX4_G128 ? 4 : 8;
+        const int qmax = (1 << bits) - 1;
+        /* two blocks: q[j] = j * 7 + 3 (mod 2^bits) and its mirror */
+        uint8_t blk[2 * 136];
+        float y[256];
+        memset(blk, 0, sizeof blk);
+        CHECK_INT(ti->block_bytes, (size_t)(8 + g * bits / 8));
+        for (int b = 0; b < 2; b++) {
+            uint8_t *p = blk + (size_t)b * ti->block_bytes;
+            put_f32(p, b == 0 ? 0.5f : -0.25f);
+            put_f32(p + 4, b == 0 ? -1.25f : 3.0f);
+            for (int j = 0; j < g; j++) {
+                int q = (j * 7 + 3) & qmax;
+                if (b == 1) q = qmax - q;
+                if (bits == 4)
+                    p[8 + j / 2] |= (uint8_t)(q << (4 * (j % 2)));
+                else
+                    p[8 + j] = (uint8_t)q;
+            }
+        }
+        CHECK_INT(tk_type_dequantize(t, blk, y, 2 * g, 1), TK_OK);
+        int bad = 0;
+        for (int b = 0; b < 2; b++)
+            for (int j = 0; j < g; j++) {
+                int q = (j * 7 + 3) & qmax;
+                if (b == 1) q = qmax - q;
+                /* exact in float: halves and quarters of small integers */
+                const float want = b == 0 ? 0.5f * (float)q - 1.25f : -0.25f * (float)q + 3.0f;
+                bad += y[b * g + j] != want;
+            }
+        CHECK_MSG(bad == 0, "%s: %d hand-built values differ", ti->name, bad);
+
+        /* The product is rounded before the sum: scale = 1 + 2^-23, q = top
+         * code, bias = -q gives scale * q rounded, minus q (a fused
+         * multiply-add would keep q * 2^-23 instead). */
+        memset(blk, 0, sizeof blk);
+        put_f32(blk, 0x1.000002p0f);
+        put_f32(blk + 4, -(float)qmax);
+        if (bits == 4)
+            blk[8] = 0x0F;
+        else
+            blk[8] = 0xFF;
+        CHECK_INT(tk_type_dequantize(t, blk, y, g, 1), TK_OK);
+        /* 15 * (1 + 2^-23) rounds to 15 + 2^-19; 255 * (1 + 2^-23) to
+         * 255 + 2^-15 */
+        CHECK_MSG(f2u(y[0]) == f2u(bits == 4 ? 0x1p-19f : 0x1p-15f), "%s: unfused value %a",
+                  ti->name, (double)y[0]);
+        CHECK_MSG(y[1] == -(float)qmax, "%s: q = 0 gives %a", ti->name, (double)y[1]);
+    }
+}
+
+/* quantize -> dequantize stays within half a step of every finite input,
+ * the extremes of each group are (almost) exact, and constant, all-zero
+ * and non-finite groups give finite, sensible codes. */
+static void test_mlx_quantize(void)
+{
+    enum { N = 1024 };
+    static float x[N], y[N];
+    static uint8_t q[N * 2];
+    rng_state = 31337;
+    for (size_t k = 0; k < sizeof mlx_types / sizeof mlx_types[0]; k++) {
+        const int t = mlx_types[k];
+        const tk_type_info *ti = tk_type_get(t);
+        const int g = ti->block_size, qmax = t <= TK_TYPE_MLX4_G128 ? 15 : 255;
+        for (int i = 0; i < N; i++) x[i] = rng_gauss() * (float)(1 + (i / g) % 7) * 0.1f;
+        for (int i = 0; i < g; i++) x[i] = 0.0f;      /* group 0: zeros */
+        for (int i = g; i < 2 * g; i++) x[i] = -2.5f; /* group 1: constant */
+        x[2 * g + 3] = 1e30f;                         /* group 2: a huge range */
+        x[2 * g + 4] = -1e30f;
+        CHECK_INT(tk_type_quantize(t, x, q, N, 1), TK_OK);
+        CHECK_INT(tk_type_dequantize(t, q, y, N, 1), TK_OK);
+        int bad = 0;
+        for (int b = 0; b < N / g; b++) {
+            const uint8_t *blk = q + (size_t)b * ti->block_bytes;
+            float scale, bias;
+            memcpy(&scale, blk, 4);
+            memcpy(&bias, blk + 4, 4);
+            float lo = INFINITY, hi = -INFINITY;
+            for (int j = 0; j < g; j++) {
+                lo = fminf(lo, x[b * g + j]);
+                hi = fmaxf(hi, x[b * g + j]);
+                const double err = fabs((double)y[b * g + j] - x[b * g + j]);
+                if (!(err <= 0.5001 * scale + 1e-6 * fabs(x[b * g + j]))) bad++;
+            }
+            /* the minimum is the bias, the range qmax steps */
+            const double range = (double)hi - lo;
+            if (bias != lo || fabs((double)scale * qmax - range) > 1e-6 * range) bad++;
+        }
+        CHECK_MSG(bad == 0, "%s: %d values or groups out of bounds", ti->name, bad);
+        for (int i = 0; i < g; i++) bad += y[i] != 0.0f || y[g + i] != -2.5f;
+        CHECK_MSG(bad == 0, "%s: zero or constant group not exact", ti->name);
+
+        /* non-finite inputs: finite codes for the rest of the group */
+        for (int i = 0; i < g; i++) x[i] = (float)i;
+        x[1] = NAN;
+        x[2] = INFINITY;
+        x[3] = -INFINITY;
+        for (int i = g; i < 2 * g; i++) x[i] = NAN;
+        CHECK_INT(tk_type_quantize(t, x, q, 2 * g, 1), TK_OK);
+        CHECK_INT(tk_type_dequantize(t, q, y, 2 * g, 1), TK_OK);
+        for (int i = 0; i < 2 * g; i++) bad += !isfinite(y[i]);
+        CHECK_MSG(bad == 0, "%s: non-finite inputs gave non-finite values", ti->name);
+        CHECK_MSG(y[2] == y[g - 1] && y[3] == 0.0f && y[g] == 0.0f, "%s: inf/nan codes %g %g %g",
+                  ti->name, (double)y[2], (double)y[3], (double)y[g]);
+    }
 }
 
 /* ---- against the reference quantizer ------------------------------------------ */
@@ -764,6 +913,8 @@ int main(void)
     test_threads();
     test_unaligned();
     test_blocks_independent();
+    test_mlx_dequantize();
+    test_mlx_quantize();
     test_vs_reference();
     test_round_trip_real();
     test_schemes();

@@ -221,6 +221,17 @@ static inline kernels_act_q8 kernels_act_view(const void *x, int64_t cols)
 #define PK_IQ4_XS_SC(s)  (32 + 16 * (s)) /* 32-column sub-block s */
 #define PK_IQ4_XS_NIB(s) (160 + 256 * (s))
 
+/* MLX affine types (G = 32, 64 or 128 columns per block, one MLX group):
+ * f32 scale[16], bias[16] (little-endian, the file's values), then per 32
+ * columns s the values as u8: MLX4 nib[4][64] as Q4_0, MLX8 q[8][64] as
+ * Q8_0 but unsigned (0..255, no offset). 128 + 2 * G * bits bytes: 5 bits
+ * per weight for MLX4_G64 (6 for G32, 4.5 for G128; MLX8: 10, 9, 8.5), the
+ * same size as the file's blocks. */
+#define PK_MLX_SCALE              0
+#define PK_MLX_BIAS               64
+#define PK_MLX_Q(bits, s)         (128 + 64 * (bits) * (s)) /* 32-column sub-block s */
+#define PK_MLX_BYTES(group, bits) (128 + 2 * (group) * (bits))
+
 /* Whether kernels_pack() knows `type`. */
 bool kernels_pack_supported(int type);
 
@@ -256,5 +267,9 @@ void kernels_matmul_ref(const kernels_mat *w, int64_t r0, int64_t r1, const void
 
 void kernels_fill_avx2(kernels_t *k);   /* kernels_avx2.c; needs AVX2+FMA+F16C */
 void kernels_fill_avx512(kernels_t *k); /* kernels_avx512.c; needs AVX-512 F/BW/VL/VNNI */
+/* The MLX affine types' kernels, called by the two fill functions above
+ * (kernels_mlx_avx2.c, kernels_mlx_avx512.c). */
+void kernels_fill_mlx_avx2(kernels_t *k);
+void kernels_fill_mlx_avx512(kernels_t *k);
 
 #endif

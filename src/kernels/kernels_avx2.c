@@ -1129,6 +1129,7 @@ void kernels_fill_avx2(kernels_t *k)
     k->level = TK_LEVEL_AVX2;
     k->name = "avx2";
     fill_x86(k);
+    kernels_fill_mlx_avx2(k);
 }
 
 #endif

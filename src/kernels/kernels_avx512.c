@@ -975,6 +975,7 @@ void kernels_fill_avx512(kernels_t *k)
     k->level = TK_LEVEL_AVX512;
     k->name = "avx512";
     fill_x86(k);
+    kernels_fill_mlx_avx512(k);
 }
 
 #endif

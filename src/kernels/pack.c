@@ -41,7 +41,15 @@
  * are unpacked to signed bytes (Q3_K 3.6% larger, IQ4_XS 1.5%). Q4_1 and
  * Q5_1 store w = d * v + m.
  * IQ4_NL and IQ4_XS nibbles index kvalues_iq4nl; the kernels map them to
- * kvalue + 128. */
+ * kvalue + 128.
+ *
+ *   MLX4_G<G>, G columns, 128 + 8G bytes:   f32 scale[16], bias[16];
+ *                                            G/32 x {u8 nib[4][64]}
+ *   MLX8_G<G>, G columns, 128 + 16G bytes:  f32 scale[16], bias[16];
+ *                                            G/32 x {u8 q[8][64]}
+ *
+ * The MLX types keep the file's f32 scale and bias (w = scale * v + bias,
+ * v = q unsigned), so a packed matrix is as large as the file's. */
 #include "kernels/kernels.h"
 
 #include "core/core.h"
@@ -55,6 +63,8 @@
 /* Bytes of one block of a group; 0 for types without a packed layout. */
 static size_t block_bytes(int type)
 {
+    int group = 0, bits = 0;
+    if (quant_mlx_params(type, &group, &bits)) return PK_MLX_BYTES((size_t)group, (size_t)bits);
     switch (type) {
     case TK_TYPE_Q8_0:
         return PK_Q8_0_BYTES;
@@ -371,6 +381,36 @@ static bool pack_block_fast(int type, const uint8_t *const rows[G], int n, size_
     return true;
 }
 
+/* The MLX types: scale and bias bytes copied, the values regrouped into
+ * k-group vectors. Missing rows are all zero (w = 0). */
+static void pack_block_mlx(int group, int bits, const uint8_t *const rows[G], int n, size_t sbb,
+                           int64_t cb, uint8_t *dst)
+{
+    memset(dst, 0, PK_MLX_BYTES((size_t)group, (size_t)bits));
+    uint8_t v[G][32];
+    for (int s = 0; s < group / 32; s++) {
+        memset(v, 0, sizeof v);
+        for (int r = 0; r < n; r++) {
+            const uint8_t *b = rows[r] + (size_t)cb * sbb;
+            if (s == 0) {
+                memcpy(dst + PK_MLX_SCALE + 4 * r, b, 4);
+                memcpy(dst + PK_MLX_BIAS + 4 * r, b + 4, 4);
+            }
+            for (int e = 0; e < 32; e++) {
+                const int j = 32 * s + e;
+                v[r][e] = bits == 4 ? (uint8_t)((b[8 + j / 2] >> (4 * (j % 2))) & 15) : b[8 + j];
+            }
+        }
+        uint8_t *q = dst + PK_MLX_Q(bits, s);
+        if (bits == 4) {
+            put_nibbles(q, v);
+        } else {
+            for (int g = 0; g < 8; g++)
+                for (int r = 0; r < G; r++) memcpy(q + 64 * g + 4 * r, &v[r][4 * g], 4);
+        }
+    }
+}
+
 /* Packs one block (column block `cb`) of one group whose rows are
  * rows[0..n) (n <= G; missing rows are zero). */
 static void pack_block(int type, const uint8_t *const rows[G], int n, size_t src_block_bytes,
@@ -488,9 +528,14 @@ void kernels_pack(int type, const void *src, size_t row_bytes, int64_t rows, int
         for (int r = 0; r < G && g * G + r < rows; r++, n++)
             rp[r] = (const uint8_t *)src + (size_t)(g * G + r) * row_bytes;
         uint8_t *out = (uint8_t *)dst + (size_t)g * (size_t)nblocks * bb;
-        for (int64_t b = 0; b < nblocks; b++)
-            if (!pack_block_fast(type, rp, n, ti->block_bytes, b, out + b * bb))
+        int group = 0, bits = 0;
+        const bool mlx = quant_mlx_params(type, &group, &bits);
+        for (int64_t b = 0; b < nblocks; b++) {
+            if (mlx)
+                pack_block_mlx(group, bits, rp, n, ti->block_bytes, b, out + b * bb);
+            else if (!pack_block_fast(type, rp, n, ti->block_bytes, b, out + b * bb))
                 pack_block(type, rp, n, ti->block_bytes, b, out + b * bb);
+        }
     }
 }
 
@@ -529,6 +574,25 @@ void kernels_unpack_row(int type, const void *packed, int64_t cols, int64_t row,
     const size_t bb = block_bytes(type);
     const int r = (int)(row % G);
     const uint8_t *grp = (const uint8_t *)packed + (size_t)(row / G) * (size_t)nblocks * bb;
+    int group = 0, bits = 0;
+    if (quant_mlx_params(type, &group, &bits)) {
+        for (int64_t b = 0; b < nblocks; b++) {
+            const uint8_t *blk = grp + (size_t)b * bb;
+            const float scale = quant_le_f32(blk + PK_MLX_SCALE + 4 * r);
+            const float bias = quant_le_f32(blk + PK_MLX_BIAS + 4 * r);
+            float *y = out + b * group;
+            for (int e = 0; e < group; e++) {
+                const uint8_t *q = blk + PK_MLX_Q(bits, e / 32);
+                const int v =
+                    bits == 4 ? nib_at(q, r, e % 32) : q[64 * (e % 32 / 4) + 4 * r + e % 4];
+                /* quant_mlx.c's arithmetic: the product rounded, then the
+                 * sum (two statements, never fused) */
+                const float p = scale * (float)v;
+                y[e] = p + bias;
+            }
+        }
+        return;
+    }
     for (int64_t b = 0; b < nblocks; b++) {
         const uint8_t *blk = grp + (size_t)b * bb;
         float *y = out + b * ti->block_size;

@@ -160,6 +160,56 @@ static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl size");
 static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs size");
 
+/* MLX affine types (include/tektra/quant.h): one block is one group of G
+ * consecutive elements of a row, x = scale * q + bias with q unsigned
+ * (0..15 or 0..255). scale and bias are little-endian IEEE f32 (the loader
+ * widens MLX's bf16/f16 values exactly). MLX4: element j in bits 4 * (j % 2)
+ * of q[j / 2] (MLX's uint32 words, little end first, read as bytes); MLX8:
+ * element j in q[j]. */
+#define MLX_BLOCK_BYTES(group, bits) (8 + (group) * (bits) / 8)
+
+typedef struct block_mlx4_g32 {
+    float scale, bias;
+    uint8_t q[32 / 2];
+} block_mlx4_g32;
+typedef struct block_mlx4_g64 {
+    float scale, bias;
+    uint8_t q[64 / 2];
+} block_mlx4_g64;
+typedef struct block_mlx4_g128 {
+    float scale, bias;
+    uint8_t q[128 / 2];
+} block_mlx4_g128;
+typedef struct block_mlx8_g32 {
+    float scale, bias;
+    uint8_t q[32];
+} block_mlx8_g32;
+typedef struct block_mlx8_g64 {
+    float scale, bias;
+    uint8_t q[64];
+} block_mlx8_g64;
+typedef struct block_mlx8_g128 {
+    float scale, bias;
+    uint8_t q[128];
+} block_mlx8_g128;
+
+static_assert(sizeof(block_mlx4_g32) == 24 && MLX_BLOCK_BYTES(32, 4) == 24, "MLX4_G32 size");
+static_assert(sizeof(block_mlx4_g64) == 40 && MLX_BLOCK_BYTES(64, 4) == 40, "MLX4_G64 size");
+static_assert(sizeof(block_mlx4_g128) == 72 && MLX_BLOCK_BYTES(128, 4) == 72, "MLX4_G128 size");
+static_assert(sizeof(block_mlx8_g32) == 40 && MLX_BLOCK_BYTES(32, 8) == 40, "MLX8_G32 size");
+static_assert(sizeof(block_mlx8_g64) == 72 && MLX_BLOCK_BYTES(64, 8) == 72, "MLX8_G64 size");
+static_assert(sizeof(block_mlx8_g128) == 136 && MLX_BLOCK_BYTES(128, 8) == 136, "MLX8_G128 size");
+
+/* Group size and bits of an MLX type; false for any other type. */
+static inline bool quant_mlx_params(int type, int *group, int *bits)
+{
+    if (type < TK_TYPE_MLX4_G32 || type > TK_TYPE_MLX8_G128) return false;
+    const int k = type - TK_TYPE_MLX4_G32;
+    *group = 32 << (k % 3);
+    *bits = k < 3 ? 4 : 8;
+    return true;
+}
+
 /* The 16 levels of IQ4_NL / IQ4_XS. */
 extern const int8_t kvalues_iq4nl[16];
 
@@ -210,6 +260,24 @@ static inline uint16_t quant_to_le16(uint16_t v)
     b[1] = (uint8_t)(v >> 8);
     return r;
 }
+/* A little-endian IEEE f32 at p (any alignment), and its inverse. */
+static inline float quant_le_f32(const uint8_t *p)
+{
+    const uint32_t u =
+        (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+static inline void quant_put_le_f32(uint8_t *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    p[0] = (uint8_t)u;
+    p[1] = (uint8_t)(u >> 8);
+    p[2] = (uint8_t)(u >> 16);
+    p[3] = (uint8_t)(u >> 24);
+}
 static inline float quant_half(uint16_t stored)
 {
     return tk_fp16_to_fp32(quant_le16(stored));
@@ -244,6 +312,20 @@ void quant_dequantize_iq4_nl(const void *src, float *dst, int64_t n);
 void quant_dequantize_iq4_xs(const void *src, float *dst, int64_t n);
 void quant_quantize_iq4_nl(const float *src, void *dst, int64_t n);
 void quant_quantize_iq4_xs(const float *src, void *dst, int64_t n);
+
+/* MLX affine types (quant_mlx.c): n a multiple of the type's group. */
+void quant_dequantize_mlx4_g32(const void *src, float *dst, int64_t n);
+void quant_dequantize_mlx4_g64(const void *src, float *dst, int64_t n);
+void quant_dequantize_mlx4_g128(const void *src, float *dst, int64_t n);
+void quant_dequantize_mlx8_g32(const void *src, float *dst, int64_t n);
+void quant_dequantize_mlx8_g64(const void *src, float *dst, int64_t n);
+void quant_dequantize_mlx8_g128(const void *src, float *dst, int64_t n);
+void quant_quantize_mlx4_g32(const float *src, void *dst, int64_t n);
+void quant_quantize_mlx4_g64(const float *src, void *dst, int64_t n);
+void quant_quantize_mlx4_g128(const float *src, void *dst, int64_t n);
+void quant_quantize_mlx8_g32(const float *src, void *dst, int64_t n);
+void quant_quantize_mlx8_g64(const float *src, void *dst, int64_t n);
+void quant_quantize_mlx8_g128(const float *src, void *dst, int64_t n);
 
 /* ---- scale search helpers (quant_search.c) ----------------------------- */
 

@@ -93,6 +93,18 @@ static const quant_type type_table[TK_TYPE_COUNT] = {
         quant_quantize_iq4_nl),
     ROW(TK_TYPE_IQ4_XS, "IQ4_XS", QK_K, sizeof(block_iq4_xs), true, quant_dequantize_iq4_xs,
         quant_quantize_iq4_xs),
+    ROW(TK_TYPE_MLX4_G32, "MLX4_G32", 32, sizeof(block_mlx4_g32), true, quant_dequantize_mlx4_g32,
+        quant_quantize_mlx4_g32),
+    ROW(TK_TYPE_MLX4_G64, "MLX4_G64", 64, sizeof(block_mlx4_g64), true, quant_dequantize_mlx4_g64,
+        quant_quantize_mlx4_g64),
+    ROW(TK_TYPE_MLX4_G128, "MLX4_G128", 128, sizeof(block_mlx4_g128), true,
+        quant_dequantize_mlx4_g128, quant_quantize_mlx4_g128),
+    ROW(TK_TYPE_MLX8_G32, "MLX8_G32", 32, sizeof(block_mlx8_g32), true, quant_dequantize_mlx8_g32,
+        quant_quantize_mlx8_g32),
+    ROW(TK_TYPE_MLX8_G64, "MLX8_G64", 64, sizeof(block_mlx8_g64), true, quant_dequantize_mlx8_g64,
+        quant_quantize_mlx8_g64),
+    ROW(TK_TYPE_MLX8_G128, "MLX8_G128", 128, sizeof(block_mlx8_g128), true,
+        quant_dequantize_mlx8_g128, quant_quantize_mlx8_g128),
 };
 
 const quant_type *quant_type_get(int type)
