@@ -21,7 +21,7 @@ static void usage(void)
            "(tgN: N tokens one at a time) on random tokens, R times each, and prints\n"
            "tokens/s as mean ± standard deviation.\n\n"
            "Options:\n"
-           "  -m, --model PATH   model file (GGUF)\n"
+           "  -m, --model PATH   model: a GGUF file or a model directory (MLX / HF layout)\n"
            "  -p N               prompt tokens (default 512; 0 = skip)\n"
            "  -n N               generated tokens (default 128; 0 = skip)\n"
            "  -t, --threads N    threads (default: physical cores)\n"

@@ -12,11 +12,12 @@ static void print_help(void)
 {
     printf("Usage: tektra detokenize -m MODEL [--special] IDS...\n\n"
            "Prints the text of the token ids IDS (separated by spaces or commas, in one or\n"
-           "several arguments) with the vocabulary of the GGUF file MODEL, followed by a\n"
+           "several arguments) with the vocabulary of MODEL (a GGUF file or a model\n"
+           "directory with tokenizer.json), followed by a\n"
            "newline. Control tokens (BOS, EOS, <|im_end|>, ...) are left out, and the space\n"
            "a SentencePiece vocabulary puts before the first word is removed.\n\n"
            "Options:\n"
-           "  -m, --model PATH   the GGUF file whose vocabulary is used\n"
+           "  -m, --model PATH   the GGUF file or model directory whose vocabulary is used\n"
            "  --special          show control tokens as their text (e.g. <s>)\n"
            "  -h, --help         show this help\n\n"
            "Exit status: 0 ok, 1 the model cannot be read or an id is not in its\n"
@@ -100,7 +101,7 @@ int cmd_detokenize(int argc, char **argv)
     char *text = NULL;
     size_t len = 0;
     int rc = APP_EXIT_FAIL;
-    if (tk_gguf_open(model, &g) != TK_OK) {
+    if (tk_model_source_open(model, &g) != TK_OK) {
         app_error("%s", tk_last_error());
     } else if (tk_tokenizer_load(g, &t) != TK_OK) {
         app_error("%s: %s", model, tk_last_error());

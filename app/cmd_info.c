@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char cmd_info_summary[] = "show what is inside a GGUF model file";
+const char cmd_info_summary[] = "show what is inside a model (GGUF file or model directory)";
 
 typedef unsigned long long ull;
 
@@ -19,8 +19,10 @@ enum { STR_SHOW = 160, ARR_SHOW = 8, ARR_STR_SHOW = 48 };
 
 static void print_help(void)
 {
-    printf("Usage: tektra info MODEL.gguf [--json] [--tensors]\n\n"
-           "Shows what is inside a GGUF model file: architecture, parameter count, file size,\n"
+    printf("Usage: tektra info MODEL [--json] [--tensors]\n\n"
+           "Shows what is inside a model - a GGUF file, or a model directory in the Hugging\n"
+           "Face / mlx-community layout (config.json, *.safetensors, tokenizer.json), shown as\n"
+           "the engine sees it (GGUF names and keys): architecture, parameter count, size,\n"
            "tensor types (count and bytes of each), context length, vocabulary (kind and\n"
            "size), special tokens, whether it has a chat template, and every metadata key\n"
            "with its type and value (strings longer than %d bytes are cut, arrays show their\n"
@@ -274,8 +276,23 @@ static void print_text(const char *path, const tk_gguf *g, const summary *s, boo
     human_bytes(b1, sizeof b1, tk_gguf_file_size(g));
     printf("file           %s\n", path);
     printf("size           %llu bytes (%s)\n", (ull)tk_gguf_file_size(g), b1);
-    printf("format         GGUF v%u, alignment %u, tensor data at 0x%llx\n", tk_gguf_version(g),
-           tk_gguf_alignment(g), (ull)tk_gguf_data_offset(g));
+    const char *source = tk_model_source_format(g);
+    if (source) {
+        uint64_t bits = 0, group = 0;
+        tk_gguf_kv_uint(g, tk_gguf_find_kv(g, "tektra.source.bits"), &bits);
+        tk_gguf_kv_uint(g, tk_gguf_find_kv(g, "tektra.source.group_size"), &group);
+        if (bits)
+            printf("format         model directory (safetensors, MLX %llu-bit affine, groups of "
+                   "%llu)\n",
+                   (ull)bits, (ull)group);
+        else if (strcmp(source, "tokenizer") == 0)
+            printf("format         model directory (tokenizer files only)\n");
+        else
+            printf("format         model directory (safetensors)\n");
+    } else {
+        printf("format         GGUF v%u, alignment %u, tensor data at 0x%llx\n", tk_gguf_version(g),
+               tk_gguf_alignment(g), (ull)tk_gguf_data_offset(g));
+    }
     printf("architecture   %s\n", s->arch ? s->arch : "(not set)");
     if (s->name) {
         fputs("name           ", f);
@@ -291,6 +308,8 @@ static void print_text(const char *path, const tk_gguf *g, const summary *s, boo
     if (s->vocab_kind || s->tokens_kv >= 0)
         printf("vocabulary     %s, %llu tokens\n", s->vocab_kind ? s->vocab_kind : "(kind not set)",
                (ull)s->n_tokens);
+    else if (tk_gguf_find_kv(g, "tokenizer.huggingface.json") >= 0)
+        printf("vocabulary     tokenizer.json (Hugging Face tokenizers)\n");
     else
         printf("vocabulary     (none)\n");
     bool any = false;
@@ -364,6 +383,12 @@ static void print_json(const char *path, const tk_gguf *g, const summary *s, boo
     printf(",\"file_size\":%llu,\"version\":%u,\"alignment\":%u,\"data_offset\":%llu",
            (ull)tk_gguf_file_size(g), tk_gguf_version(g), tk_gguf_alignment(g),
            (ull)tk_gguf_data_offset(g));
+    const char *source = tk_model_source_format(g);
+    fputs(",\"source\":", f);
+    if (source)
+        put_json_str(f, source);
+    else
+        fputs("\"gguf\"", f);
     fputs(",\"architecture\":", f);
     if (s->arch)
         put_json_str(f, s->arch);
@@ -464,15 +489,16 @@ int cmd_info(int argc, char **argv)
         } else if (a[0] == '-' && a[1] != '\0') {
             return app_usage_error("info", "unknown option '%s'", a);
         } else if (path) {
-            return app_usage_error("info", "more than one model file ('%s' and '%s')", path, a);
+            return app_usage_error("info", "more than one model ('%s' and '%s')", path, a);
         } else {
             path = a;
         }
     }
-    if (!path) return app_usage_error("info", "missing the model file");
+    if (!path)
+        return app_usage_error("info", "missing the model (a GGUF file or a model directory)");
 
     tk_gguf *g = NULL;
-    if (tk_gguf_open(path, &g) != TK_OK) {
+    if (tk_model_source_open(path, &g) != TK_OK) {
         app_error("%s", tk_last_error());
         return APP_EXIT_FAIL;
     }

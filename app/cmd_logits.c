@@ -17,7 +17,7 @@ static void usage(void)
            "Runs MODEL on the token ids at positions 0, 1, ... and writes the logits of\n"
            "every position to OUT.f32: little-endian float32, [n_tokens][n_vocab].\n\n"
            "Options:\n"
-           "  -m, --model PATH     GGUF model file (required)\n"
+           "  -m, --model PATH     GGUF file or model directory (required)\n"
            "      --tokens LIST    comma-separated token ids (required)\n"
            "  -o, --output PATH    output file (required)\n"
            "      --incremental    one token per forward pass through the KV cache\n"

@@ -12,11 +12,12 @@ static void print_help(void)
     printf("Usage: tektra tokenize -m MODEL [--add-special] [--parse-special] [--ids-only]\n"
            "                       (TEXT... | -f FILE)\n\n"
            "Tokenizes TEXT (several arguments are joined with single spaces) or the contents\n"
-           "of FILE with the vocabulary of the GGUF file MODEL, and prints one line per\n"
+           "of FILE with the vocabulary of MODEL (a GGUF file, or a model directory with\n"
+           "tokenizer.json: the tokenizer files alone are enough), and prints one line per\n"
            "token: the id, a tab and the token's text as a quoted string (control tokens\n"
            "shown as their text; \\n, \\t, \\\", \\\\ and \\xNN escapes for the rest).\n\n"
            "Options:\n"
-           "  -m, --model PATH   the GGUF file whose vocabulary is used\n"
+           "  -m, --model PATH   the GGUF file or model directory whose vocabulary is used\n"
            "  -f, --file PATH    read the text from PATH ('-' reads standard input)\n"
            "  --add-special      add BOS/EOS the way the vocabulary asks for them\n"
            "  --parse-special    turn control tokens written in the text (e.g. <|im_end|>)\n"
@@ -162,7 +163,7 @@ int cmd_tokenize(int argc, char **argv)
     int32_t *ids = NULL;
     size_t n = 0;
     int rc = APP_EXIT_FAIL;
-    if (tk_gguf_open(model, &g) != TK_OK) {
+    if (tk_model_source_open(model, &g) != TK_OK) {
         app_error("%s", tk_last_error());
     } else if (tk_tokenizer_load(g, &t) != TK_OK) {
         app_error("%s: %s", model, tk_last_error());

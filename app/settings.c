@@ -6,7 +6,8 @@
 #include <string.h>
 
 const char app_settings_help[] =
-    "  -m, --model PATH       model file (GGUF)\n"
+    "  -m, --model PATH       model: a GGUF file, a model directory (MLX / Hugging\n"
+    "                         Face layout) or a name from the store\n"
     "  -n, --max-tokens N     most tokens per answer (default 512)\n"
     "      --temp T           temperature; 0 = greedy, penalties off (default 0.7)\n"
     "      --top-p P          nucleus sampling, (0, 1] (default 0.9)\n"

@@ -19,6 +19,7 @@
 #include "tektra/platform.h"
 #include "tektra/config.h"
 #include "tektra/gguf.h"
+#include "tektra/modeldir.h"
 #include "tektra/quant.h"
 #include "tektra/model.h"
 #include "tektra/tokenizer.h"

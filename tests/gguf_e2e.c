@@ -188,7 +188,7 @@ int main(void)
 
     /* usage errors */
     CHECK_INT(run("info"), 2);
-    CHECK_CONTAINS(out, "missing the model file");
+    CHECK_CONTAINS(out, "missing the model");
     snprintf(args, sizeof args, "info --bogus '%s'", model);
     CHECK_INT(run(args), 2);
     CHECK_CONTAINS(out, "unknown option '--bogus'");

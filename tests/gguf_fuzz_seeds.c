@@ -59,7 +59,7 @@ static int seed_tensor_types(const char *dir)
     tk_gguf_writer *w = NULL;
     if (tk_gguf_writer_create(&w) != TK_OK) return 0;
     static uint8_t data[4096];
-    for (int t = 0; t < TK_TYPE_COUNT; t++) {
+    for (int t = 0; t < TK_TYPE_GGUF_END; t++) {
         const tk_type_info *ti = tk_type_get(t);
         if (!ti) continue;
         int64_t ne[2] = {ti->block_size, 2};

@@ -1,8 +1,9 @@
 # The forward pass against the reference engine's logits, at the best kernel
 # level of this CPU (test_model: avx512 where the CPU has it) and at the lower
 # levels forced by TEKTRA_CPU; a level the CPU cannot run skips (exit 77).
-tk_test(NAME test_model SOURCES test_model.c LABELS model
-        MODULES core quant gguf kernels model platform)
+tk_test(NAME test_model SOURCES test_model.c hf_export.c LABELS model
+        MODULES core quant gguf safetensors hfdir kernels model platform)
+target_link_libraries(test_model PRIVATE PkgConfig::CJSON)
 foreach(level generic avx2)
     add_test(NAME test_model_${level} COMMAND test_model)
     set_tests_properties(test_model_${level} PROPERTIES LABELS "model" TIMEOUT 300

@@ -4,6 +4,7 @@
  * errors on broken files; context limits, truncation, cancellation; and
  * thread-count independence. */
 #include "check.h"
+#include "hf_export.h"
 
 #include "core/core.h"
 #include "model/model.h"
@@ -12,6 +13,7 @@
 #include "tektra/platform.h"
 
 #include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define N_ORACLE_TOKENS 48
@@ -117,19 +119,19 @@ static double tolerance(const char *type)
     return 1e-3;
 }
 
-static void test_oracle_row(const oracle_row *r)
+/* Logits of `model_path` on the oracle tokens against `logits_path`, batched
+ * and incremental; with `greedy`, the reference's continuation too. */
+static void check_model_logits(const char *label, const char *model_path, const char *logits_path,
+                               const oracle_row *r, bool greedy_known)
 {
-    char rel[300];
-    snprintf(rel, sizeof rel, "oracle/%s", r->model);
     tk_model *m = NULL;
-    tk_status st = tk_model_load(shared_path(rel), &m);
-    CHECK_MSG(st == TK_OK, "%s: %s", r->model, tk_last_error());
+    tk_status st = tk_model_load(model_path, &m);
+    CHECK_MSG(st == TK_OK, "%s: %s", label, tk_last_error());
     if (st != TK_OK) return;
     CHECK_STR(tk_model_arch(m), r->arch);
     CHECK_INT(tk_model_n_vocab(m), r->n_vocab);
     const int nv = r->n_vocab, nt = r->n_tokens;
-    snprintf(rel, sizeof rel, "oracle/%s", r->logits);
-    float *want = read_f32(shared_path(rel), (size_t)nt * (size_t)nv);
+    float *want = read_f32(logits_path, (size_t)nt * (size_t)nv);
     float *got = calloc((size_t)nt * (size_t)nv, sizeof *got);
     CHECK(want && got);
     if (!want || !got) goto done;
@@ -139,12 +141,22 @@ static void test_oracle_row(const oracle_row *r)
     tk_context *c = make_ctx(m, nt + N_GREEDY, 0, 2);
     if (!c) goto done;
     st = tk_context_decode(c, oracle_tokens, nt, got, true);
-    CHECK_MSG(st == TK_OK, "%s: %s", r->model, tk_last_error());
+    CHECK_MSG(st == TK_OK, "%s: %s", label, tk_last_error());
     double e_batch = nmse(got, want, (size_t)nt * (size_t)nv);
     int32_t cont[N_GREEDY];
+    int32_t want_cont[N_GREEDY];
+    /* without the reference's ids, its logits' own argmax is the reference
+     * for the first token (the rest need the reference's cache) */
     CHECK(greedy(c, got + (size_t)(nt - 1) * nv, nv, cont, N_GREEDY));
+    int n_cmp = N_GREEDY;
+    if (greedy_known) {
+        memcpy(want_cont, r->greedy, sizeof want_cont);
+    } else {
+        want_cont[0] = argmax(want + (size_t)(nt - 1) * nv, nv);
+        n_cmp = 1;
+    }
     int same = 0;
-    while (same < N_GREEDY && cont[same] == r->greedy[same]) same++;
+    while (same < n_cmp && cont[same] == want_cont[same]) same++;
     tk_context_free(c);
 
     /* Incremental: one token per decode through the cache. */
@@ -154,19 +166,19 @@ static void test_oracle_row(const oracle_row *r)
         st = tk_context_decode(c, &oracle_tokens[i], 1, got + (size_t)i * nv, false);
         if (st != TK_OK) break;
     }
-    CHECK_MSG(st == TK_OK, "%s: %s", r->model, tk_last_error());
+    CHECK_MSG(st == TK_OK, "%s: %s", label, tk_last_error());
     CHECK_INT(tk_context_n_past(c), nt);
     double e_inc = nmse(got, want, (size_t)nt * (size_t)nv);
     tk_context_free(c);
 
-    printf("  %-24s %-7s nmse batched %.3e incremental %.3e (limit %.0e) greedy %2d/%d\n", r->model,
-           r->type, e_batch, e_inc, tol, same, N_GREEDY);
-    CHECK_MSG(e_batch <= tol, "%s batched nmse %.3e > %.0e", r->model, e_batch, tol);
-    CHECK_MSG(e_inc <= tol, "%s incremental nmse %.3e > %.0e", r->model, e_inc, tol);
+    printf("  %-24s %-7s nmse batched %.3e incremental %.3e (limit %.0e) greedy %2d/%d\n", label,
+           r->type, e_batch, e_inc, tol, same, n_cmp);
+    CHECK_MSG(e_batch <= tol, "%s batched nmse %.3e > %.0e", label, e_batch, tol);
+    CHECK_MSG(e_inc <= tol, "%s incremental nmse %.3e > %.0e", label, e_inc, tol);
     /* Exact float arithmetic and the reference agree on the argmax only
      * where the model is not quantized: F32 must continue identically. */
     if (strcmp(r->type, "F32") == 0)
-        CHECK_MSG(same == N_GREEDY, "%s: greedy continuation differs at %d", r->model, same);
+        CHECK_MSG(same == n_cmp, "%s: greedy continuation differs at %d", label, same);
 
 done:
     free(want);
@@ -174,17 +186,32 @@ done:
     tk_model_free(m);
 }
 
-static void test_oracle(void)
+static void test_oracle_row(const char *dir, const oracle_row *r)
+{
+    char model[4096], logits[4096], rel[300];
+    snprintf(rel, sizeof rel, "%s/%s", dir, r->model);
+    core_strlcpy(model, shared_path(rel), sizeof model);
+    snprintf(rel, sizeof rel, "%s/%s", dir, r->logits);
+    core_strlcpy(logits, shared_path(rel), sizeof logits);
+    check_model_logits(r->model, model, logits, r, true);
+}
+
+/* Every row of `dir`/manifest.tsv: GGUF files (oracle) or model directories
+ * in the Hugging Face / MLX layout (oracle/mlx). */
+static void test_oracle(const char *dir, int min_rows)
 {
     char *text;
     size_t len;
-    tk_status st = core_read_file(shared_path("oracle/tokens.txt"), 1 << 16, &text, &len);
+    char rel[300];
+    snprintf(rel, sizeof rel, "%s/tokens.txt", dir);
+    tk_status st = core_read_file(shared_path(rel), 1 << 16, &text, &len);
     CHECK_MSG(st == TK_OK, "%s", tk_last_error());
     if (st != TK_OK) return;
     CHECK_INT(parse_ids(text, oracle_tokens, N_ORACLE_TOKENS), N_ORACLE_TOKENS);
     free(text);
 
-    st = core_read_file(shared_path("oracle/manifest.tsv"), 1 << 20, &text, &len);
+    snprintf(rel, sizeof rel, "%s/manifest.tsv", dir);
+    st = core_read_file(shared_path(rel), 1 << 20, &text, &len);
     CHECK_MSG(st == TK_OK, "%s", tk_last_error());
     if (st != TK_OK) return;
     int rows = 0;
@@ -202,11 +229,48 @@ static void test_oracle(void)
         CHECK_INT(r.n_tokens, N_ORACLE_TOKENS);
         CHECK_INT(parse_ids(greedy_s, r.greedy, N_GREEDY), N_GREEDY);
         if (r.n_tokens != N_ORACLE_TOKENS) continue;
-        test_oracle_row(&r);
+        test_oracle_row(dir, &r);
         rows++;
     }
     free(text);
-    CHECK_MSG(rows >= 26, "only %d manifest rows", rows);
+    CHECK_MSG(rows >= min_rows, "%s: only %d manifest rows", dir, rows);
+}
+
+/* The F32 golden models of every architecture written as Hugging Face
+ * directories (tests/hf_export.c) and read back through the directory
+ * loader: the same logits within the F32 limit and the same greedy ids. */
+static void test_exported_dirs(void)
+{
+    static const char *const archs[] = {"llama", "qwen2", "qwen3", "gemma",
+                                        "gemma2", "gemma3", "phi3"};
+    char tmpl[] = "/tmp/tektra-hfdir-XXXXXX";
+    char *root = mkdtemp(tmpl);
+    CHECK(root != NULL);
+    if (!root) return;
+    for (size_t i = 0; i < sizeof archs / sizeof *archs; i++) {
+        char gguf[300], dir[400], cmd[600];
+        snprintf(gguf, sizeof gguf, "oracle/%s-f32.gguf", archs[i]);
+        snprintf(dir, sizeof dir, "%s/%s", root, archs[i]);
+        CHECK(mkdir(dir, 0700) == 0);
+        tk_status st = hf_export(shared_path(gguf), dir);
+        CHECK_MSG(st == TK_OK, "export %s: %s", archs[i], tk_last_error());
+        if (st != TK_OK) continue;
+        /* the golden logits of the GGUF file, read from a directory */
+        oracle_row r;
+        memset(&r, 0, sizeof r);
+        snprintf(r.arch, sizeof r.arch, "%s", archs[i]);
+        snprintf(r.type, sizeof r.type, "F32");
+        r.n_vocab = 512;
+        r.n_tokens = N_ORACLE_TOKENS;
+        char label[64], logits[4096];
+        snprintf(label, sizeof label, "%s (HF dir)", archs[i]);
+        snprintf(gguf, sizeof gguf, "oracle/%s-f32.logits", archs[i]);
+        core_strlcpy(logits, shared_path(gguf), sizeof logits);
+        check_model_logits(label, dir, logits, &r, false);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CHECK(system(cmd) == 0);
+    }
+    rmdir(root);
 }
 
 /* ---- stories260K ------------------------------------------------------- */
@@ -605,7 +669,9 @@ int main(void)
         return check_summary();
     }
     printf("kernels: %s\n", k->name);
-    test_oracle();
+    test_oracle("oracle", 26);
+    test_oracle("oracle/mlx", 4);
+    test_exported_dirs();
     test_stories();
     test_context();
     test_kv_f32();

@@ -9,6 +9,13 @@
  * chunk), so the file depends on the seed only, not on the thread count. */
 #include "tektra.h"
 
+#include "hfdir/hfdir.h"
+#include "safetensors/safetensors.h"
+
+#include <cJSON.h>
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -51,7 +58,10 @@ static void usage(FILE *f)
             "                   [--threads N]\n\n"
             "Writes a GGUF model with random weights (Gaussian, std 0.02; norms near 1.0) and a\n"
             "synthetic vocabulary in the shape of a preset. TYPE is a tensor type or a mix, as\n"
-            "for 'tektra quantize' (1-D tensors stay F32).\n\n"
+            "for 'tektra quantize' (1-D tensors stay F32). With an MLX type (MLX4_G64, MLX8_G32,\n"
+            "...: 4 or 8 bits, groups of 32, 64 or 128) OUT is a model directory in the\n"
+            "mlx-community layout instead (config.json, model.safetensors with uint32 weights and\n"
+            "bf16 scales and biases; no tokenizer).\n\n"
             "Presets:\n");
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         const preset *p = &presets[i];
@@ -346,6 +356,115 @@ static tk_status write_hparams(tk_gguf_writer *w, const preset *pr, int n_layer,
     return st;
 }
 
+/* ---- MLX model directories ------------------------------------------------ */
+
+static tk_status write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fputs(text, f) >= 0;
+    if (f) ok = (fclose(f) == 0) && ok;
+    if (!ok) fprintf(stderr, "synth_model: %s: cannot write\n", path);
+    return ok ? TK_OK : TK_ERR_IO;
+}
+
+/* Splits each MLX block row ({f32 scale, f32 bias, packed q} per group) into
+ * the three tensors MLX stores: uint32 words, bf16 scales, bf16 biases. */
+static tk_status add_mlx_matrix(st_writer *w, const char *hf, const tensor *t, void **owned)
+{
+    const tk_type_info *ti = tk_type_get(t->type);
+    const int64_t rows = t->ne[1], cols = t->ne[0], group = ti->block_size;
+    const int64_t ng = cols / group;
+    const size_t qbytes = ti->block_bytes - 8;
+    uint8_t *q = malloc((size_t)(rows * ng) * qbytes);
+    uint16_t *sc = malloc((size_t)(rows * ng) * sizeof *sc), *bi = malloc((size_t)(rows * ng) * 2);
+    owned[0] = q;
+    owned[1] = sc;
+    owned[2] = bi;
+    if (!q || !sc || !bi) return TK_ERR_NOMEM;
+    const uint8_t *b = t->data;
+    for (int64_t k = 0; k < rows * ng; k++, b += ti->block_bytes) {
+        float f[2];
+        memcpy(f, b, sizeof f);
+        sc[k] = tk_fp32_to_bf16(f[0]);
+        bi[k] = tk_fp32_to_bf16(f[1]);
+        memcpy(q + (size_t)k * qbytes, b + 8, qbytes);
+    }
+    char name[300];
+    const size_t n = strlen(hf) - strlen(".weight");
+    int64_t wshape[2] = {rows, (int64_t)((size_t)ng * qbytes / 4)}, sshape[2] = {rows, ng};
+    tk_status st = st_writer_add(w, hf, ST_U32, 2, wshape, q, (uint64_t)(rows * ng) * qbytes);
+    snprintf(name, sizeof name, "%.*s.scales", (int)n, hf);
+    if (!st) st = st_writer_add(w, name, ST_BF16, 2, sshape, sc, (uint64_t)(rows * ng) * 2);
+    snprintf(name, sizeof name, "%.*s.biases", (int)n, hf);
+    if (!st) st = st_writer_add(w, name, ST_BF16, 2, sshape, bi, (uint64_t)(rows * ng) * 2);
+    return st;
+}
+
+static tk_status write_mlx_dir(const char *dir, const preset *pr, int n_layer, int type,
+                               const plan *p)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "synth_model: %s: %s\n", dir, strerror(errno));
+        return TK_ERR_IO;
+    }
+    const tk_type_info *ti = tk_type_get(type);
+    const int bits = (int)((ti->block_bytes - 8) * 8 / (size_t)ti->block_size);
+    const int hd = pr->head_dim ? pr->head_dim : pr->n_embd / pr->n_head;
+    st_writer *w = NULL;
+    void **owned = calloc((size_t)p->n * 3, sizeof *owned);
+    tk_status st = owned ? st_writer_create(&w) : TK_ERR_NOMEM;
+    for (int i = 0; i < p->n && !st; i++) {
+        const tensor *t = &p->t[i];
+        char hf[300];
+        if (!hf_name_for_gguf(pr->arch, t->name, hf, sizeof hf)) {
+            st = TK_ERR_UNSUPPORTED;
+            break;
+        }
+        if (t->type == type) {
+            st = add_mlx_matrix(w, hf, t, owned + 3 * i);
+        } else {
+            int64_t shape[2] = {t->n_dims == 2 ? t->ne[1] : t->ne[0], t->ne[0]};
+            st = st_writer_add(w, hf, ST_F32, t->n_dims, shape, t->data, t->size);
+        }
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!st) st = st_writer_set_metadata(w, "format", "mlx");
+    if (!st) st = st_writer_write(w, path);
+    st_writer_free(w);
+    for (int i = 0; owned && i < 3 * p->n; i++) free(owned[i]);
+    free(owned);
+    if (st) return st;
+
+    cJSON *c = cJSON_CreateObject(), *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "model_type", pr->arch);
+    cJSON_AddNumberToObject(c, "hidden_size", pr->n_embd);
+    cJSON_AddNumberToObject(c, "num_hidden_layers", n_layer);
+    cJSON_AddNumberToObject(c, "intermediate_size", pr->n_ff);
+    cJSON_AddNumberToObject(c, "num_attention_heads", pr->n_head);
+    cJSON_AddNumberToObject(c, "num_key_value_heads", pr->n_head_kv);
+    cJSON_AddNumberToObject(c, "head_dim", hd);
+    cJSON_AddNumberToObject(c, "vocab_size", pr->n_vocab);
+    cJSON_AddNumberToObject(c, "max_position_embeddings", pr->n_ctx);
+    cJSON_AddNumberToObject(c, "rope_theta", pr->rope_base);
+    cJSON_AddNumberToObject(c, "rms_norm_eps", pr->rms_eps);
+    cJSON_AddBoolToObject(c, "tie_word_embeddings", pr->tied);
+    if (pr->attn_softcap > 0)
+        cJSON_AddNumberToObject(c, "attn_logit_softcapping", pr->attn_softcap);
+    if (pr->final_softcap > 0)
+        cJSON_AddNumberToObject(c, "final_logit_softcapping", pr->final_softcap);
+    if (pr->sliding_window > 0) cJSON_AddNumberToObject(c, "sliding_window", pr->sliding_window);
+    cJSON_AddNumberToObject(q, "group_size", ti->block_size);
+    cJSON_AddNumberToObject(q, "bits", bits);
+    cJSON_AddItemToObject(c, "quantization", q);
+    char *text = cJSON_Print(c);
+    cJSON_Delete(c);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    st = text ? write_text(path, text) : TK_ERR_NOMEM;
+    free(text);
+    return st;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -403,7 +522,8 @@ int main(int argc, char **argv)
         if (strcmp(presets[i].name, preset_name) == 0) pr = &presets[i];
     if (!pr) return fail("unknown preset '%s'", preset_name);
     const tk_quant_scheme *s = tk_quant_scheme_find(type_name);
-    if (!s) return fail("unknown type '%s'", type_name);
+    const int mlx = tk_type_from_name(type_name);
+    if (!s && mlx < TK_TYPE_MLX_FIRST) return fail("unknown type '%s'", type_name);
     int n_layer = layers > 0 ? (int)layers : pr->n_layer;
 
     double t0 = now_s();
@@ -424,9 +544,14 @@ int main(int argc, char **argv)
     uint64_t total = 0;
     for (int i = 0; i < p.n; i++) {
         tensor *t = &p.t[i];
-        tk_quant_choice c = tk_quant_tensor_type(s, t->name, t->n_dims, t->ne, n_layer, !pr->tied);
-        t->type = c.quantize ? c.type : TK_TYPE_F32;
-        fallbacks += c.fallback;
+        if (s) {
+            tk_quant_choice c =
+                tk_quant_tensor_type(s, t->name, t->n_dims, t->ne, n_layer, !pr->tied);
+            t->type = c.quantize ? c.type : TK_TYPE_F32;
+            fallbacks += c.fallback;
+        } else {
+            t->type = t->n_dims == 2 ? mlx : TK_TYPE_F32;
+        }
         if (tk_type_size(t->type, t->ne[0] * t->ne[1], &t->size) != TK_OK) {
             fprintf(stderr, "synth_model: %s: %s\n", t->name, tk_last_error());
             goto done;
@@ -459,6 +584,18 @@ int main(int argc, char **argv)
         goto done;
     }
 
+    if (!s) {
+        tk_status st = write_mlx_dir(out, pr, n_layer, mlx, &p);
+        if (st) {
+            fprintf(stderr, "synth_model: %s: %s\n", out,
+                    tk_last_error()[0] ? tk_last_error() : tk_status_str(st));
+            goto done;
+        }
+        printf("%s: %s preset, %d layers, %s model directory, %d tensors, %.1f MiB, %.1f s\n", out,
+               pr->name, n_layer, type_name, p.n, (double)total / (1024.0 * 1024.0), now_s() - t0);
+        rc = 0;
+        goto done;
+    }
     tk_status st = tk_gguf_writer_create(&w);
     if (!st) st = write_hparams(w, pr, n_layer, s);
     if (!st) st = write_vocab(w, pr->n_vocab);

@@ -11,6 +11,7 @@
 #include "tektra/chat.h"
 #include "tektra/hub.h"
 #include "tektra/model.h"
+#include "tektra/modeldir.h"
 #include "tektra/sampling.h"
 #include "tektra/tokenizer.h"
 
@@ -47,9 +48,18 @@ static bool gguf_available(const tk_platform *p, bool compiled, char *reason, si
     return true;
 }
 
-/* A GGUF file starts with the magic "GGUF". */
+/* A GGUF file starts with the magic "GGUF"; a model directory (Hugging
+ * Face / MLX layout) has a config.json. */
 static bool gguf_can_read(const char *path)
 {
+    if (tk_model_dir_is(path)) {
+        char cfg[4200];
+        snprintf(cfg, sizeof cfg, "%s/config.json", path);
+        FILE *c = fopen(cfg, "rb");
+        if (!c) return false;
+        fclose(c);
+        return true;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) return false;
     char magic[4] = {0};
@@ -129,7 +139,11 @@ static tk_status gguf_load(void *ctx, const char *path)
     }
     path = resolved;
     if (!gguf_can_read(path))
-        return core_error(TK_ERR_FORMAT, "'%s' is not a GGUF file (no GGUF magic)", path);
+        return core_error(TK_ERR_FORMAT,
+                          tk_model_dir_is(path)
+                              ? "'%s' is a directory without config.json, not a model directory"
+                              : "'%s' is not a GGUF file (no GGUF magic) nor a model directory",
+                          path);
 
     tk_status s = tk_model_load(path, &b->model);
     if (s != TK_OK) {

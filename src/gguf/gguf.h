@@ -92,7 +92,46 @@ struct tk_gguf {
      * names a file chooses (a hash table can be forced into collisions). */
     gguf_name *kv_sorted;     /* [n_kv] */
     gguf_name *tensor_sorted; /* [n_tensors] */
+
+    /* Virtual files (gguf_open_virtual): the map holds only the header, the
+     * tensor data lives elsewhere (virt_data[i] for tensor i), and `release`
+     * frees what owns it when the handle closes. */
+    uint64_t virt_size; /* size the header claims for the whole file; 0 = real file */
+    const void **virt_data;
+    uint8_t *virt_header; /* owned copy of the header bytes */
+    void *owner;
+    void (*release)(void *owner);
 };
+
+/* ---- virtual files -------------------------------------------------------
+ * A model that is not a GGUF file (a model directory) is presented to the
+ * rest of the engine as a tk_gguf built in memory: the writer serializes the
+ * metadata and tensor infos, the reader validates them as it validates a
+ * file, and each tensor's data pointer is the one given to the writer. */
+
+/* Lets `w` take tensors of the engine's own types (TK_TYPE_MLX_*), which
+ * tk_gguf_writer_write() still refuses to put in a file. */
+void gguf_writer_allow_engine_types(tk_gguf_writer *w);
+/* Whether g was made by gguf_open_virtual (its tensors are not one file). */
+static inline bool gguf_is_virtual(const tk_gguf *g)
+{
+    return g->virt_size != 0;
+}
+
+/* Whether `key` has been set. */
+bool gguf_writer_has_key(const tk_gguf_writer *w, const char *key);
+
+/* The header image of what `w` would write (*header, malloc'd), the size the
+ * whole file would have and the data pointers of its tensors in order
+ * (*data, malloc'd; borrowed pointers). */
+tk_status gguf_writer_image(tk_gguf_writer *w, uint8_t **header, size_t *header_len,
+                            uint64_t *total_size, const void ***data);
+
+/* Opens what `w` holds as a tk_gguf. The tensor data stays where the writer's
+ * pointers point: `owner` (released with release(owner) when the handle is
+ * closed, also on failure) must keep it alive. `w` may be freed afterwards. */
+tk_status gguf_open_virtual(tk_gguf_writer *w, void *owner, void (*release)(void *owner),
+                            tk_gguf **out);
 
 /* Size in bytes of one value of a fixed-size type; 0 for string, array and
  * unknown types. */

@@ -463,7 +463,7 @@ static tk_status rd_tensor_info(rd *r, int64_t i, gguf_tensor *t)
     uint32_t type;
     st = rd_u32(r, "type", &type);
     if (st) return st;
-    if (type >= TK_TYPE_GGUF_END || !tk_type_get((int)type))
+    if ((type >= TK_TYPE_GGUF_END && !r->g->virt_size) || !tk_type_get((int)type))
         return rd_fail(r, TK_ERR_UNSUPPORTED, at, "tensor type %u is unknown or not supported",
                        type);
     t->pub.type = (int)type;
@@ -516,13 +516,14 @@ static tk_status rd_tensor_data(rd *r)
                            "data offset 0x%llx + 0x%llx bytes runs past the end of the file "
                            "(0x%llx) and of 64-bit offsets",
                            (ull)rel, (ull)bytes, (ull)r->size);
-        if (end > r->size)
+        const uint64_t limit = g->virt_size ? g->virt_size : r->size;
+        if (end > limit)
             return rd_fail(r, TK_ERR_FORMAT, t->pos,
                            "data [0x%llx, 0x%llx) runs past the end of the file (0x%llx)",
-                           (ull)start, (ull)end, (ull)r->size);
+                           (ull)start, (ull)end, (ull)limit);
         t->pub.offset = start;
         t->pub.size = bytes;
-        t->pub.data = r->p + start;
+        t->pub.data = g->virt_data ? g->virt_data[i] : r->p + start;
     }
     if (g->n_tensors < 2) return TK_OK;
     extent *ex = core_calloc((size_t)g->n_tensors, sizeof *ex);
@@ -646,9 +647,43 @@ tk_status tk_gguf_open_memory(const void *data, size_t size, tk_gguf **out)
     return open_map(map, out);
 }
 
+tk_status gguf_open_virtual(tk_gguf_writer *w, void *owner, void (*release)(void *owner),
+                            tk_gguf **out)
+{
+    *out = NULL;
+    uint8_t *header = NULL;
+    size_t header_len = 0;
+    uint64_t total = 0;
+    const void **data = NULL;
+    tk_status st = gguf_writer_image(w, &header, &header_len, &total, &data);
+    tk_gguf *g = st ? NULL : core_calloc(1, sizeof *g);
+    if (!g) {
+        free(header);
+        free(data);
+        if (release) release(owner);
+        return st ? st : core_error(TK_ERR_NOMEM, "GGUF: out of memory");
+    }
+    g->map = (gguf_map){.data = header, .size = header_len, .handle = NULL};
+    g->virt_header = header;
+    g->virt_size = total;
+    g->virt_data = data;
+    g->owner = owner;
+    g->release = release;
+    st = parse(g);
+    if (st) {
+        tk_gguf_close(g);
+        return st;
+    }
+    *out = g;
+    return TK_OK;
+}
+
 void tk_gguf_close(tk_gguf *g)
 {
     if (!g) return;
+    if (g->release) g->release(g->owner);
+    free(g->virt_header);
+    free(g->virt_data);
     gguf_unmap(&g->map);
     free(g->kv);
     free(g->tensors);
@@ -666,6 +701,7 @@ uint32_t tk_gguf_version(const tk_gguf *g)
 
 uint64_t tk_gguf_file_size(const tk_gguf *g)
 {
+    if (g && g->virt_size) return g->virt_size;
     return g ? g->map.size : 0;
 }
 

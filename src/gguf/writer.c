@@ -120,7 +120,20 @@ struct tk_gguf_writer {
     size_t n_kv, cap_kv;
     wtensor *t;
     size_t n_t, cap_t;
+    bool engine_types; /* tensors may have the engine's own types (virtual images only) */
 };
+
+void gguf_writer_allow_engine_types(tk_gguf_writer *w)
+{
+    w->engine_types = true;
+}
+
+bool gguf_writer_has_key(const tk_gguf_writer *w, const char *key)
+{
+    for (size_t i = 0; i < w->n_kv; i++)
+        if (strcmp(w->kv[i].key, key) == 0) return true;
+    return false;
+}
 
 tk_status tk_gguf_writer_create(tk_gguf_writer **out)
 {
@@ -355,7 +368,8 @@ tk_status tk_gguf_writer_add_tensor(tk_gguf_writer *w, const char *name, int typ
     if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
         return core_error(TK_ERR_INVALID_ARG, "GGUF writer: tensor '%s': n_dims %d not in 1..%d",
                           name, n_dims, GGUF_MAX_DIMS);
-    const tk_type_info *ti = type < TK_TYPE_GGUF_END ? tk_type_get(type) : NULL;
+    const tk_type_info *ti =
+        (type < TK_TYPE_GGUF_END || w->engine_types) ? tk_type_get(type) : NULL;
     if (!ti)
         return core_error(TK_ERR_INVALID_ARG, "GGUF writer: tensor '%s': unknown type %d", name,
                           type);
@@ -478,6 +492,72 @@ static bool replace_file(const char *from, const char *to)
 #endif
 }
 
+/* Lays out the tensor data (offsets relative to the data section) and
+ * serializes the header, metadata and tensor infos into *h. */
+static tk_status writer_header(tk_gguf_writer *w, uint32_t align, wbuf *h, uint64_t *data_size)
+{
+    uint64_t off = 0;
+    for (size_t i = 0; i < w->n_t; i++) {
+        off += pad_to(off, align);
+        w->t[i].offset = off;
+        if (!core_add_u64(off, w->t[i].size, &off))
+            return core_error(TK_ERR_OVERFLOW, "GGUF writer: tensor data too large");
+    }
+    *data_size = off;
+    put_le(h, GGUF_MAGIC, 4);
+    put_le(h, GGUF_VERSION_MAX, 4);
+    put_le(h, w->n_t, 8);
+    put_le(h, w->n_kv, 8);
+    for (size_t i = 0; i < w->n_kv; i++) {
+        put_str(h, w->kv[i].key, strlen(w->kv[i].key));
+        put_le(h, w->kv[i].type, 4);
+        put_bytes(h, w->kv[i].val.p, w->kv[i].val.len);
+    }
+    for (size_t i = 0; i < w->n_t; i++) {
+        const wtensor *t = &w->t[i];
+        put_str(h, t->name, strlen(t->name));
+        put_le(h, (uint64_t)t->n_dims, 4);
+        for (int d = 0; d < t->n_dims; d++) put_le(h, (uint64_t)t->ne[d], 8);
+        put_le(h, (uint64_t)t->type, 4);
+        put_le(h, t->offset, 8);
+    }
+    if (h->failed) {
+        free(h->p);
+        memset(h, 0, sizeof *h);
+        return core_error(TK_ERR_NOMEM, "GGUF writer: out of memory");
+    }
+    return TK_OK;
+}
+
+tk_status gguf_writer_image(tk_gguf_writer *w, uint8_t **header, size_t *header_len,
+                            uint64_t *total_size, const void ***data)
+{
+    uint32_t align;
+    tk_status st = writer_alignment(w, &align);
+    if (st) return st;
+    wbuf h = {0};
+    uint64_t data_size = 0;
+    st = writer_header(w, align, &h, &data_size);
+    if (st) return st;
+    uint64_t total;
+    if (!core_add_u64(h.len, pad_to(h.len, align), &total) ||
+        !core_add_u64(total, data_size, &total)) {
+        free(h.p);
+        return core_error(TK_ERR_OVERFLOW, "GGUF writer: tensor data too large");
+    }
+    const void **d = core_calloc(w->n_t ? w->n_t : 1, sizeof *d);
+    if (!d) {
+        free(h.p);
+        return core_error(TK_ERR_NOMEM, "GGUF writer: out of memory");
+    }
+    for (size_t i = 0; i < w->n_t; i++) d[i] = w->t[i].data;
+    *header = h.p;
+    *header_len = h.len;
+    *total_size = total;
+    *data = d;
+    return TK_OK;
+}
+
 tk_status tk_gguf_writer_write(tk_gguf_writer *w, const char *path)
 {
     if (!w || !path || !*path) return core_error(TK_ERR_INVALID_ARG, "GGUF writer: NULL argument");
@@ -486,34 +566,18 @@ tk_status tk_gguf_writer_write(tk_gguf_writer *w, const char *path)
     if (st) return st;
 
     /* Header, metadata and tensor infos go to one buffer first. */
-    uint64_t off = 0;
-    for (size_t i = 0; i < w->n_t; i++) {
-        off += pad_to(off, align);
-        w->t[i].offset = off;
-        if (!core_add_u64(off, w->t[i].size, &off))
-            return core_error(TK_ERR_OVERFLOW, "GGUF writer: tensor data too large");
-    }
     wbuf h = {0};
-    put_le(&h, GGUF_MAGIC, 4);
-    put_le(&h, GGUF_VERSION_MAX, 4);
-    put_le(&h, w->n_t, 8);
-    put_le(&h, w->n_kv, 8);
-    for (size_t i = 0; i < w->n_kv; i++) {
-        put_str(&h, w->kv[i].key, strlen(w->kv[i].key));
-        put_le(&h, w->kv[i].type, 4);
-        put_bytes(&h, w->kv[i].val.p, w->kv[i].val.len);
-    }
+    uint64_t data_size = 0;
+    st = writer_header(w, align, &h, &data_size);
+    if (st) return st;
+    (void)data_size;
     for (size_t i = 0; i < w->n_t; i++) {
-        const wtensor *t = &w->t[i];
-        put_str(&h, t->name, strlen(t->name));
-        put_le(&h, (uint64_t)t->n_dims, 4);
-        for (int d = 0; d < t->n_dims; d++) put_le(&h, (uint64_t)t->ne[d], 8);
-        put_le(&h, (uint64_t)t->type, 4);
-        put_le(&h, t->offset, 8);
-    }
-    if (h.failed) {
-        free(h.p);
-        return core_error(TK_ERR_NOMEM, "GGUF writer: out of memory");
+        if (w->t[i].type >= TK_TYPE_GGUF_END) {
+            free(h.p);
+            return core_error(TK_ERR_INVALID_ARG,
+                              "GGUF writer: tensor '%s': type %s has no GGUF encoding",
+                              w->t[i].name, tk_type_get(w->t[i].type)->name);
+        }
     }
 
     size_t tlen = strlen(path) + 32;

@@ -4,6 +4,9 @@
  * checked here. */
 #include "model/model.h"
 
+#include "gguf/gguf.h"
+#include "tektra/modeldir.h"
+
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -375,16 +378,24 @@ static tk_status load_hparams(tk_model *m)
  * (tk_gguf_open), so this only means the bytes are read again from the page
  * cache if used again, neighbours included: after a matrix is packed, its
  * file pages would otherwise count twice against memory. */
-static void drop_pages(const void *p, size_t len)
+static void drop_pages(const void *p, size_t len, bool inner)
 {
 #if defined(__linux__) && defined(MADV_DONTNEED)
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t a = (uintptr_t)p / page * page;
     uintptr_t b = ((uintptr_t)p + len + page - 1) / page * page;
+    if (inner) {
+        /* Memory that is not a file's (a model directory's converted
+         * tensors): a dropped page reads back as zeros, so only the pages
+         * wholly inside the range go. */
+        a = ((uintptr_t)p + page - 1) / page * page;
+        b = ((uintptr_t)p + len) / page * page;
+    }
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 #else
     (void)p;
     (void)len;
+    (void)inner;
 #endif
 }
 
@@ -393,11 +404,12 @@ static void drop_pages(const void *p, size_t len)
  * place (unpacked matrices, embedding rows) comes back on first use. */
 static void drop_file_pages(const tk_model *m)
 {
-    if (tk_gguf_n_tensors(m->gguf) < 1) return;
+    /* a model directory's tensors are not one file (see pack_worker) */
+    if (tk_gguf_n_tensors(m->gguf) < 1 || gguf_is_virtual(m->gguf)) return;
     const tk_gguf_tensor *t = tk_gguf_tensor_at(m->gguf, 0);
     const char *base = (const char *)t->data - t->offset;
     const uint64_t start = tk_gguf_data_offset(m->gguf), end = tk_gguf_file_size(m->gguf);
-    if (end > start) drop_pages(base + start, (size_t)(end - start));
+    if (end > start) drop_pages(base + start, (size_t)(end - start), false);
 }
 
 /* The matrices of the forward pass, for packing. */
@@ -426,6 +438,7 @@ typedef struct pack_job {
     const pack_chunk *chunks;
     int64_t n;
     _Atomic int64_t next; /* the next chunk to take */
+    bool inner;           /* drop only whole pages (drop_pages) */
 } pack_job;
 
 /* Threads take chunks in file order, so the file is read front to back.
@@ -446,7 +459,7 @@ static void pack_worker(void *arg, int ith, int nth)
         const int64_t r0 = c->g0 * KERNELS_GROUP_ROWS;
         const int64_t r1 = TK_MIN(w->rows, c->g1 * KERNELS_GROUP_ROWS);
         drop_pages((const char *)w->data + (size_t)r0 * w->row_bytes,
-                   (size_t)(r1 - r0) * w->row_bytes);
+                   (size_t)(r1 - r0) * w->row_bytes, job->inner);
     }
 }
 
@@ -531,6 +544,7 @@ static tk_status pack_weights(tk_model *m)
     int64_t n_chunks = 0;
     pack_job job = {.chunks = pack_chunks(list, dsts, n, &n_chunks)};
     job.n = n_chunks;
+    job.inner = gguf_is_virtual(m->gguf);
     if (!job.chunks) {
         free(dsts);
         free(list);
@@ -662,7 +676,7 @@ tk_status tk_model_load(const char *path, tk_model **out)
         free(m);
         return TK_ERR_UNSUPPORTED;
     }
-    tk_status st = tk_gguf_open(path, &m->gguf);
+    tk_status st = tk_model_source_open(path, &m->gguf);
     if (st != TK_OK) {
         /* The reader's message already names the file. */
         tk_model_free(m);
