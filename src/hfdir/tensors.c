@@ -23,6 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 /* Per-layer HF suffix -> GGUF suffix. `post` marks names that depend on
  * whether the architecture has post-norms (gemma2/3). */
 typedef struct name_map {
@@ -138,6 +143,22 @@ static bool map_name(const hf_ctx *c, const char *module, char *out, size_t size
     }
     *unknown = true;
     return false;
+}
+
+/* After a tensor has been converted into memory of our own, its pages of
+ * the mapped file need not stay resident: they are read again from the
+ * page cache if ever touched (the mapping is private and read-only), so the
+ * conversion does not hold the file and its converted copy at once. */
+static void release_source(const st_tensor *t)
+{
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)t->data / page * page;
+    uintptr_t b = ((uintptr_t)t->data + t->size + page - 1) / page * page;
+    if (t->size && b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+#else
+    (void)t;
+#endif
 }
 
 static float half_to_f32(st_dtype t, const uint8_t *p)
@@ -283,6 +304,9 @@ static tk_status add_quantized(hf_ctx *c, const st_set *st, const st_tensor *wt,
             o += ti->block_bytes;
         }
     }
+    release_source(wt);
+    release_source(sc);
+    release_source(bi);
     c->quantized = true;
     return add(c, gname, type, 2, cols, rows, dst, total);
 }
