@@ -622,11 +622,10 @@ static void test_stream_and_queries(void)
 /* ---- hand-made pipelines -------------------------------------------------------------------- */
 
 /* A tokenizer.json with the given model vocab / merges and extra top-level
- * fields (each a JSON text, or NULL for null). */
-static tk_status make(const char *vocab, const char *merges, const char *model_extra,
-                      const char *added, const char *normalizer, const char *pre, const char *post,
-                      const char *decoder, const char *config, const char *generation,
-                      tk_tokenizer **out)
+ * fields (each a JSON text, or NULL for null); malloc'd. */
+static char *make_json(const char *vocab, const char *merges, const char *model_extra,
+                       const char *added, const char *normalizer, const char *pre, const char *post,
+                       const char *decoder)
 {
     size_t cap = 1 << 16;
     char *json = malloc(cap);
@@ -637,10 +636,61 @@ static tk_status make(const char *vocab, const char *merges, const char *model_e
              added ? added : "[]", normalizer ? normalizer : "null", pre ? pre : "null",
              post ? post : "null", decoder ? decoder : "null", model_extra ? model_extra : "",
              vocab, merges ? merges : "[]");
+    return json;
+}
+
+static char *last_json; /* the document of the last make(), for the mutation test */
+
+static tk_status make(const char *vocab, const char *merges, const char *model_extra,
+                      const char *added, const char *normalizer, const char *pre, const char *post,
+                      const char *decoder, const char *config, const char *generation,
+                      tk_tokenizer **out)
+{
+    char *json = make_json(vocab, merges, model_extra, added, normalizer, pre, post, decoder);
     hf_docs d = {.json = json, .config = config, .generation = generation};
     tk_status st = load_docs(&d, out);
-    free(json);
+    free(last_json);
+    last_json = json;
     return st;
+}
+
+/* Every prefix and many one-byte changes of a valid document load or fail
+ * cleanly (run under the sanitizers by scripts/test.sh). */
+static void test_mutations(const char *json, const char *config)
+{
+    size_t n = strlen(json), loaded = 0, tried = 0;
+    char *buf = malloc(n + 1);
+    static const char subst[] = "\"{}[],:0 -9a\\";
+    for (size_t cut = 0; cut <= n; cut += 1 + cut % 3) {
+        memcpy(buf, json, cut);
+        buf[cut] = '\0';
+        tk_tokenizer *t = NULL;
+        hf_docs d = {.json = buf, .config = config};
+        if (load_docs(&d, &t) == TK_OK) loaded++;
+        tried++;
+        tk_tokenizer_free(t);
+    }
+    for (size_t i = 0; i < n; i += 3) {
+        memcpy(buf, json, n + 1);
+        buf[i] = subst[(i / 3) % (sizeof subst - 1)];
+        tk_tokenizer *t = NULL;
+        hf_docs d = {.json = buf, .config = config};
+        if (load_docs(&d, &t) == TK_OK) {
+            int32_t ids[256];
+            size_t k;
+            static const char sample[] = "a b <s>x 12 \xc3\xa8 HI <m>";
+            (void)tk_tokenize(t, sample, strlen(sample), true, true, ids, 256, &k);
+            char text[1024];
+            size_t tl;
+            (void)tk_detokenize(t, ids, k < 256 ? k : 0, false, true, text, sizeof text, &tl);
+            loaded++;
+        }
+        tried++;
+        tk_tokenizer_free(t);
+    }
+    printf("mutations: %zu documents, %zu loaded, none crashed\n", tried, loaded);
+    CHECK(loaded < tried);
+    free(buf);
 }
 
 /* Tokenizes and compares with the expected ids (terminated by -1). */
@@ -755,6 +805,7 @@ static void test_pipelines(void)
         CHECK_INT(tk_detokenize_alloc(t, ids, 6, false, true, &text, &tl), TK_OK);
         CHECK_STR(text, "<s> a\xc3\xa8 b</s>");
         free(text);
+        test_mutations(last_json, "{\"eos_token\":{\"content\":\"</s>\"}}");
     }
     tk_tokenizer_free(t);
 
@@ -944,6 +995,7 @@ int main(void)
     test_malformed();
     test_speed();
     free(in.data);
+    free(last_json);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
