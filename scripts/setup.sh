@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libcjson-dev libmicrohttpd-dev
-          libcurl4-openssl-dev libedit-dev libpcre2-dev)
+          libcurl4-openssl-dev libedit-dev libpcre2-dev nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

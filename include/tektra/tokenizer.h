@@ -1,6 +1,7 @@
 /* tektra tokenizer: text <-> token ids with the vocabulary stored in a GGUF file.
  *
- * Two families are supported, named by `tokenizer.ggml.model`:
+ * Two sources are read. The GGUF vocabulary keys `tokenizer.ggml.*` hold two
+ * families, named by `tokenizer.ggml.model`:
  *  - "llama": SentencePiece-style ("spm"): the score-driven bigram merge over
  *    UTF-8 characters, spaces written as U+2581, byte fallback <0xNN>;
  *  - "gpt2": byte-level BPE ("bpe"): merge ranks from `tokenizer.ggml.merges`,
@@ -8,6 +9,20 @@
  *    `tokenizer.ggml.pre`.
  * The behaviour follows the reference GGUF engine, so that ids agree with it
  * exactly (see tests/test_tokenizer.c and ../shared/tokenizer/).
+ *
+ * Model directories (Hugging Face layout) are presented as a GGUF without
+ * `tokenizer.ggml.model` that holds the documents themselves:
+ * `tokenizer.huggingface.json` (tokenizer.json), and optionally
+ * `tokenizer.huggingface.config` (tokenizer_config.json),
+ * `tokenizer.huggingface.generation_config` (generation_config.json) and
+ * `tokenizer.huggingface.model_config` (config.json). Their pipeline is run
+ * as Hugging Face's `tokenizers` library runs it (BPE models; normalizers
+ * NFC, NFD, Prepend, Replace, Lowercase, Strip; pre-tokenizers Split,
+ * ByteLevel, Metaspace, Digits, Whitespace, WhitespaceSplit; decoders
+ * Replace, ByteFallback, ByteLevel, Metaspace, Strip, Fuse; post-processors
+ * TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel; Sequences
+ * of each), so that ids agree with it exactly (see tests/test_tokenizer_hf.c).
+ * A file with both sources uses `tokenizer.ggml.*`.
  *
  * A loaded tk_tokenizer is immutable: every function below that takes a
  * `const tk_tokenizer *` may be called from several threads at once.
@@ -43,7 +58,8 @@ typedef enum tk_token_type {
  * by the caller (free with tk_tokenizer_free); on failure *out is NULL and
  * tk_last_error() names the key and the problem.
  *
- * Errors: TK_ERR_NOT_FOUND (no tokenizer.ggml.model or tokenizer.ggml.tokens),
+ * Errors: TK_ERR_NOT_FOUND (no tokenizer.ggml.model or tokenizer.ggml.tokens,
+ * and no tokenizer.huggingface.json),
  * TK_ERR_UNSUPPORTED (a model kind other than "llama" / "gpt2"),
  * TK_ERR_FORMAT (wrong value types; scores / token_type arrays whose length
  * differs from the token list; a special-token id >= n_vocab; a merge without
@@ -67,6 +83,19 @@ typedef enum tk_token_type {
  * not an error: a warning is logged and the gpt-2 rules are used (a close
  * approximation for most byte-level BPE models); tk_tokenizer_pre() then
  * reports "gpt-2 (fallback for '<name>')".
+ *
+ * tokenizer.json: errors name the document and the field ("tokenizer.json:
+ * model.merges[12]: expected a string"): TK_ERR_FORMAT (invalid JSON, wrong
+ * field types, merges naming tokens outside the vocabulary, two tokens with
+ * one id, add_bos_token without a BOS token), TK_ERR_UNSUPPORTED (model types
+ * other than BPE, such as WordPiece or Unigram, other pipeline steps, regexes
+ * PCRE2 cannot compile), TK_ERR_LIMIT (ids of 16M and above, documents over
+ * 512 MiB). BOS / EOS / UNK / PAD come from tokenizer_config.json, else the
+ * post-processor, else config.json; add_special adds what the post-processor
+ * adds, or, where it adds nothing, BOS / EOS as tokenizer_config.json's
+ * add_bos_token / add_eos_token ask (as Python's `transformers` does).
+ * End of generation: EOS, generation_config.json's eos_token_id (an id or a
+ * list) and the end-of-turn tokens found by text (below).
  */
 tk_status tk_tokenizer_load(const tk_gguf *g, tk_tokenizer **out);
 void tk_tokenizer_free(tk_tokenizer *t);
@@ -74,12 +103,13 @@ void tk_tokenizer_free(tk_tokenizer *t);
 /* ---- vocabulary queries ------------------------------------------------ */
 
 int32_t tk_tokenizer_n_vocab(const tk_tokenizer *t);
-/* "spm" or "bpe". Static string. */
+/* "spm" or "bpe". Static string. For tokenizer.json: "spm" when its decoder
+ * drops the leading space of the text (SentencePiece-style BPE), else "bpe". */
 const char *tk_tokenizer_model(const tk_tokenizer *t);
 /* The pre-tokenizer in use: the file's `tokenizer.ggml.pre` when known
  * ("llama-bpe", "qwen2", ...), "default" when missing, "gpt-2 (fallback for
- * '<name>')" when unknown, "spm" for spm vocabularies. Borrowed, lives as
- * long as t. */
+ * '<name>')" when unknown, "spm" for spm vocabularies, "tokenizer.json" for
+ * Hugging Face vocabularies. Borrowed, lives as long as t. */
 const char *tk_tokenizer_pre(const tk_tokenizer *t);
 bool tk_tokenizer_add_bos(const tk_tokenizer *t);
 bool tk_tokenizer_add_eos(const tk_tokenizer *t);
@@ -117,7 +147,8 @@ int32_t tk_token_find(const tk_tokenizer *t, const char *text);
 /* ---- tokenizing ---------------------------------------------------------
  *
  * Tokenizes `len` bytes of `text` (any bytes; invalid UTF-8 is tolerated the
- * way the reference engine does: U+FFFD for bpe, byte fallback for spm).
+ * way the reference engine does: U+FFFD for bpe, byte fallback for spm;
+ * tokenizer.json vocabularies read U+FFFD for each ill-formed subpart).
  *  - add_special: add BOS / EOS as the vocabulary asks (tk_tokenizer_add_bos,
  *    tk_tokenizer_add_eos).
  *  - parse_special: control tokens written in the text (e.g. "<|im_end|>")
@@ -157,6 +188,9 @@ tk_status tk_token_piece(const tk_tokenizer *t, int32_t id, bool special, char *
  *    the clean-up of tokenization spaces: " ?", " !", " .", " ," lose the
  *    space, " ' " becomes "'", and " 's", " 'm", " 're", " 've" lose the
  *    space.
+ * tokenizer.json vocabularies decode instead as their decoder says (leading
+ * space, Strip, clean_up_tokenization_spaces of tokenizer_config.json), and
+ * remove_special drops the ids the post-processor adds.
  * The result is raw bytes (not necessarily valid UTF-8). Writes it and a NUL
  * to out (size bytes); *len = its length; TK_ERR_LIMIT (with *len = the
  * length needed) when size < len + 1. TK_ERR_INVALID_ARG for ids out of range.

@@ -89,6 +89,8 @@ static tk_status detok(const tk_tokenizer *t, const int32_t *ids, size_t n, bool
 {
     *out = NULL;
     *len = 0;
+    if (t->kind == TOK_KIND_HF)
+        return tok_hf_detok(t, ids, n, remove_special, render_special, out, len);
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab)

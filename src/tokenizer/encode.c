@@ -22,12 +22,10 @@
 
 /* ---- growable arrays ------------------------------------------------------ */
 
-typedef struct ivec {
-    int32_t *p;
-    size_t n, cap;
-} ivec;
+typedef tok_ivec ivec;
+#define ivec_push tok_ivec_push
 
-static tk_status ivec_push(ivec *v, int32_t x)
+tk_status tok_ivec_push(tok_ivec *v, int32_t x)
 {
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 256;
@@ -369,17 +367,9 @@ static tk_status spm_fragment(const tk_tokenizer *t, scratch *s, const char *raw
 
 static const tok_merge *find_merge(const tk_tokenizer *t, int32_t a, int32_t b)
 {
-    uint64_t h = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    h ^= h >> 31;
-    h *= 0x7fb5d329728ea185ull;
-    h ^= h >> 27;
-    h *= 0x81dadef4bc2dd44dull;
-    h ^= h >> 33;
-    for (uint32_t i = (uint32_t)h & t->merge_mask;; i = (i + 1) & t->merge_mask) {
-        const tok_merge *m = &t->merges[i];
-        if (m->left == UINT32_MAX) return NULL;
-        if (m->left == (uint32_t)a && m->right == (uint32_t)b) return m;
-    }
+    const tok_merge *m =
+        &t->merges[tok_merge_slot(t->merges, t->merge_mask, (uint32_t)a, (uint32_t)b)];
+    return m->left == UINT32_MAX ? NULL : m;
 }
 
 static tk_status bpe_try_bigram(const tk_tokenizer *t, scratch *s, int32_t l, int32_t r)
@@ -496,6 +486,7 @@ static tk_status encode(const tk_tokenizer *t, const char *text, size_t len, boo
     if (len > TOK_MAX_TEXT)
         return core_error(TK_ERR_LIMIT, "tokenize: %zu bytes of text (limit %zu)", len,
                           TOK_MAX_TEXT);
+    if (t->kind == TOK_KIND_HF) return tok_hf_encode(t, text, len, add_special, parse_special, out);
     tok_frag *f = NULL;
     size_t n_f = 0;
     tk_status st = tok_partition(t, text, len, parse_special, &f, &n_f);

@@ -789,6 +789,11 @@ static tk_status load(tk_tokenizer *t, const tk_gguf *g)
     uint64_t mlen, plen;
     tk_status st = opt_str(g, KEY_PREFIX "model", &model, &mlen);
     if (st != TK_OK) return st;
+    if (!model && tk_gguf_find_kv(g, "tokenizer.huggingface.json") >= 0) {
+        /* A model directory's tokenizer.json (hf_load.c). */
+        if ((st = tok_hf_load(t, g)) != TK_OK) return st;
+        return detect_special(t, g);
+    }
     if (!model)
         return core_error(TK_ERR_NOT_FOUND,
                           KEY_PREFIX "model is missing: the file has no vocabulary");
@@ -944,6 +949,7 @@ void tk_tokenizer_free(tk_tokenizer *t)
     tok_pretok_free(&t->pre);
     free(t->special);
     free(t->trie);
+    tok_hf_free(t->hf);
     free(t);
 }
 
@@ -960,6 +966,7 @@ int32_t tk_tokenizer_n_vocab(const tk_tokenizer *t)
 }
 const char *tk_tokenizer_model(const tk_tokenizer *t)
 {
+    if (t && t->kind == TOK_KIND_HF) return t->add_space_prefix ? "spm" : "bpe";
     return t && t->kind == TOK_KIND_BPE ? "bpe" : "spm";
 }
 const char *tk_tokenizer_pre(const tk_tokenizer *t)
