@@ -1537,6 +1537,51 @@ static void test_e2e(void)
     CHECK_INT(run_tektra(store, "list", &out, &err), 0);
     CHECK(strstr(out, "stories260K") == NULL);
     CHECK_CONTAINS(out, "qwen2.5-0.5b");
+
+    /* Model directories: a whole repository, listed with its size and kind,
+     * resumed after an interruption, removed whole. */
+    CHECK_INT(run_tektra(store, "pull --help", &out, &err), 0);
+    CHECK_CONTAINS(out, "OWNER/REPO");
+    CHECK_CONTAINS(out, "qwen2.5-7b-mlx");
+    CHECK_INT(run_tektra(store, "list --available", &out, &err), 0);
+    CHECK_CONTAINS(out, "gemma-2b-it-mlx");
+    CHECK_CONTAINS(out, "mlx-community/gemma-2b-it-4bit");
+    CHECK_CONTAINS(out, "mlx-community/Qwen2.5-7B-Instruct-4bit");
+    serve_repo("tester/tiny-mlx", HS_SERVE, 0, NULL);
+    CHECK_INT(run_tektra(store, "pull tester/tiny-mlx", &out, &err), 0);
+    path_in(path, sizeof path, store, "tiny-mlx");
+    CHECK_CONTAINS(out, path);
+    CHECK_CONTAINS(out, "3 files");
+    CHECK_CONTAINS(out, "run it with: tektra -m tiny-mlx");
+    char total[32], want[128];
+    tk_hub_format_size(dir_total(), total, sizeof total);
+    snprintf(want, sizeof want, "tiny-mlx: %s done in", total);
+    CHECK_CONTAINS(err, want);
+    check_model_dir(path);
+    CHECK_INT(run_tektra(store, "pull hf:tester/tiny-mlx", &out, &err), 0);
+    CHECK_CONTAINS(out, "already in the store");
+    CHECK_INT(run_tektra(store, "list", &out, &err), 0);
+    CHECK_CONTAINS(out, "tiny-mlx");
+    CHECK_CONTAINS(out, "MLX dir, 4-bit, qwen2");
+    CHECK_CONTAINS(out, total);
+    serve_repo("tester/drop-mlx", HS_DROP_HALF, 1, NULL);
+    CHECK_INT(run_tektra(store, "pull tester/drop-mlx", &out, &err), 1);
+    CHECK_CONTAINS(err, "run the same command again to resume");
+    CHECK_INT(run_tektra(store, "list", &out, &err), 0);
+    CHECK_CONTAINS(out, "unfinished download: the directory drop-mlx");
+    CHECK_INT(run_tektra(store, "pull tester/drop-mlx", &out, &err), 0);
+    CHECK_CONTAINS(err, "resuming drop-mlx");
+    CHECK_INT(run_tektra(store, "pull tester/no-such-repo", &out, &err), 1);
+    CHECK_CONTAINS(err, "no repository tester/no-such-repo");
+    static const char gguf_only[] =
+        "[{\"type\":\"file\",\"size\":99,\"path\":\"tiny-Q4_K_M.gguf\"}]";
+    route("/api/models/tester/tiny-GGUF/tree/main", HS_SERVE, gguf_only, sizeof gguf_only - 1);
+    CHECK_INT(run_tektra(store, "pull tester/tiny-GGUF", &out, &err), 1);
+    CHECK_CONTAINS(err, "tektra pull hf:tester/tiny-GGUF/tiny-Q4_K_M.gguf");
+    CHECK_INT(run_tektra(store, "rm tiny-mlx drop-mlx", &out, &err), 0);
+    CHECK(!exists(path));
+    CHECK_INT(run_tektra(store, "list", &out, &err), 0);
+    CHECK(strstr(out, "mlx") == NULL);
 }
 
 int main(int argc, char **argv)
