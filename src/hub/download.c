@@ -1531,6 +1531,19 @@ static tk_status pull_dir(const char *store_dir, const char *spec, const tk_hub_
         return core_error(TK_ERR_LIMIT, "another 'tektra pull' is downloading %s right now",
                           src->file);
     }
+    /* Another pull may have finished it while this one read the listing. */
+    if (!final_exists && !params->force && hub_is_model_dir(final_path)) {
+        close(dfd);
+        free(ls.files);
+        drop_partial_dir_if_empty(partial_dir);
+        int fd = open(final_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            out->size = dir_files_size(fd, &out->n_files);
+            close(fd);
+        }
+        out->already_present = true;
+        return TK_OK;
+    }
     prune_partial_dir(dfd, &ls);
 
     /* What is there already: finished files (re-verified, since the listing
