@@ -11,7 +11,10 @@ static void print_help(const char *store)
 {
     printf("Usage: tektra list [OPTIONS]\n\n"
            "Lists the models in the model store:\n  %s\n"
-           "with their name (use it with -m NAME), size, tensor types and path.\n\n"
+           "with their name (use it with -m NAME), size, tensor types and path. Model\n"
+           "directories (Hugging Face / MLX layout, from 'tektra pull OWNER/REPO') follow\n"
+           "the GGUF files, with the size of all their files and their kind, e.g.\n"
+           "\"MLX dir, 4-bit, qwen2\". Unfinished downloads are listed apart.\n\n"
            "Options:\n"
            "  --available     list the models 'tektra pull NAME' knows instead\n"
            "  --config FILE   read settings from FILE instead of tektra.toml\n"
@@ -30,6 +33,8 @@ static void print_catalogue(const char *store)
         else if (m->size_approx)
             snprintf(sz, sizeof sz, "~%s",
                      tk_hub_format_size(m->size_approx, approx, sizeof approx));
+        else if (m->kind == TK_HUB_KIND_DIR)
+            snprintf(sz, sizeof sz, "dir");
         bool have = store && tk_hub_find(store, m->alias, path, sizeof path) == TK_OK;
         printf("%-20s %-9s %-26s %-7s %s%s\n", m->alias, sz, m->title, m->quant, m->repo,
                have ? "  (in the store)" : "");
@@ -112,6 +117,14 @@ int cmd_list(int argc, char **argv)
         const tk_hub_entry *e = &list[i];
         if (!e->partial) continue;
         char sz[32];
+        if (e->kind == TK_HUB_KIND_DIR) {
+            /* ".X.partial": the directory X being assembled. */
+            int len = (int)strlen(e->name) - 1 - (int)strlen(".partial");
+            printf("unfinished download: the directory %.*s (%s so far; run the same 'tektra "
+                   "pull' again to resume, or 'tektra rm %.*s')\n",
+                   len, e->name + 1, tk_hub_format_size(e->size, sz, sizeof sz), len, e->name + 1);
+            continue;
+        }
         printf("unfinished download: %s (%s so far; run the same 'tektra pull' again to resume, "
                "or 'tektra rm' it)\n",
                e->name, tk_hub_format_size(e->size, sz, sizeof sz));

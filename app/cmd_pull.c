@@ -6,9 +6,11 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-const char cmd_pull_summary[] = "download a model into the model store";
+const char cmd_pull_summary[] =
+    "download a model (a GGUF file or a model directory) into the store";
 
-/* "398 MB", "about 531 MB" (the model page's rounded figure) or "size unknown". */
+/* "398 MB", "about 531 MB" (the model page's rounded figure), "size unknown"
+ * or, for a directory, "directory" (its size comes from the Hub's listing). */
 static const char *model_size(const tk_hub_model *m, char *buf, size_t size)
 {
     char sz[32];
@@ -16,6 +18,8 @@ static const char *model_size(const tk_hub_model *m, char *buf, size_t size)
         snprintf(buf, size, "%s", tk_hub_format_size(m->size, sz, sizeof sz));
     else if (m->size_approx)
         snprintf(buf, size, "about %s", tk_hub_format_size(m->size_approx, sz, sizeof sz));
+    else if (m->kind == TK_HUB_KIND_DIR)
+        snprintf(buf, size, "model directory");
     else
         snprintf(buf, size, "size unknown");
     return buf;
@@ -23,8 +27,8 @@ static const char *model_size(const tk_hub_model *m, char *buf, size_t size)
 
 static void print_help(const char *store)
 {
-    printf("Usage: tektra pull [OPTIONS] NAME | hf:OWNER/REPO/FILE.gguf | URL\n\n"
-           "Downloads a GGUF model into the model store:\n  %s\n\n"
+    printf("Usage: tektra pull [OPTIONS] NAME | OWNER/REPO | hf:OWNER/REPO[/FILE.gguf] | URL\n\n"
+           "Downloads a model into the model store:\n  %s\n\n"
            "NAME is a model tektra knows (NAME or NAME:QUANT):\n",
            store);
     for (int i = 0; i < tk_hub_catalogue_count(); i++) {
@@ -33,14 +37,21 @@ static void print_help(const char *store)
         printf("  %-20s %s, %s, %s\n", m->alias, m->title, m->quant, model_size(m, sz, sizeof sz));
     }
     printf("hf:OWNER/REPO/FILE.gguf is any GGUF file of a Hugging Face repository; a URL\n"
-           "(https:// or http://) is any file on the web.\n\n"
-           "An interrupted download is resumed by running the same command again. The file\n"
+           "(https:// or http://) is any file on the web.\n"
+           "OWNER/REPO or hf:OWNER/REPO (e.g. mlx-community/Qwen2.5-7B-Instruct-4bit) is a\n"
+           "whole repository in the Hugging Face / MLX layout, kept as the model directory\n"
+           "REPO: config.json, *.safetensors (and their index), tokenizer.json,\n"
+           "tokenizer_config.json, generation_config.json, special_tokens_map.json and chat\n"
+           "templates; other files (README, images) are skipped.\n\n"
+           "An interrupted download is resumed by running the same command again. A file\n"
            "is checked (GGUF format, and its SHA-256 where known) before it takes its name\n"
-           "in the store; a corrupt download is deleted.\n\n"
+           "in the store; a corrupt download is deleted. A directory is assembled in a\n"
+           "hidden .REPO.partial directory, each file checked against the size and SHA-256\n"
+           "the Hub lists, and takes its name only when every file is there.\n\n"
            "Options:\n"
            "  --sha256 HEX    the file's expected SHA-256 (64 hex digits); it replaces the\n"
-           "                  checksum and size tektra knows for NAME\n"
-           "  --force         download again even when the store has the file\n"
+           "                  checksum and size tektra knows for NAME (single files only)\n"
+           "  --force         download again even when the store has the model\n"
            "  -q, --quiet     no progress output\n"
            "  --config FILE   read settings from FILE instead of tektra.toml\n"
            "  -h, --help      show this help\n\n"
@@ -148,6 +159,9 @@ int cmd_pull(int argc, char **argv)
         if (src.model)
             fprintf(stderr, "tektra: pulling %s: %s %s, %s\n", spec, src.model->title,
                     src.model->quant, model_size(src.model, sz, sizeof sz));
+        if (src.directory)
+            fprintf(stderr, "tektra: the model directory %s of the repository %s\n", src.file,
+                    src.repo);
         fprintf(stderr, "tektra: from %s\ntektra: into %s\n", src.url, store);
     }
 
@@ -177,11 +191,20 @@ int cmd_pull(int argc, char **argv)
     if (res.already_present) {
         printf("already in the store: %s (%s; 'tektra pull --force' downloads it again)\n",
                res.path, sz);
+    } else if (res.directory) {
+        printf("saved %s (%d files, %s; %d checked against the SHA-256 the Hub lists, the\n"
+               "others by size)\n",
+               res.path, res.n_files, sz, res.n_verified);
     } else {
         printf("saved %s (%s, sha256 %s, %s)\n", res.path, sz, res.sha256,
                res.verified ? "verified" : "no published checksum to verify against");
     }
     const char *name = src.model ? src.model->alias : src.file;
+    if (res.directory && !src.model) {
+        /* The directory's name, as 'tektra list' shows it. */
+        const char *slash = strrchr(res.path, '/');
+        name = slash ? slash + 1 : res.path;
+    }
     printf("run it with: tektra -m %s\n", name);
     return APP_EXIT_OK;
 }

@@ -11,8 +11,11 @@ static void print_help(const char *store)
     printf("Usage: tektra rm [OPTIONS] NAME...\n\n"
            "Removes models from the model store:\n  %s\n"
            "NAME is a name as 'tektra list' shows it: a file name, the file name without\n"
-           ".gguf, or a model name such as qwen2.5-0.5b. An unfinished download of that\n"
-           "name is removed too. Paths are refused: rm only touches the store.\n\n"
+           ".gguf, a model directory's name, or a model name such as qwen2.5-0.5b. A model\n"
+           "directory is removed with everything in it; a directory without config.json or\n"
+           "tokenizer.json is refused, and a symbolic link is removed, never what it points\n"
+           "to. An unfinished download of that name is removed too. Paths are refused: rm\n"
+           "only touches the store.\n\n"
            "Options:\n"
            "  --config FILE   read settings from FILE instead of tektra.toml\n"
            "  -h, --help      show this help\n",

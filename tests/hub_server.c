@@ -14,11 +14,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define HS_MAX_ROUTES 32
+#define HS_MAX_ROUTES 96
 
 typedef struct hs_entry {
     hs_route r;
-    char path[512], location[512], token[256];
+    char path[512], location[512], token[256], error_code[64];
     int hits;
     char last_range[128];
 } hs_entry;
@@ -86,9 +86,17 @@ static void serve(hs_server *s, hs_entry *e, int fd, long long range_start)
         send_text(fd, 302, "Found", extra);
         return;
     }
-    case HS_STATUS:
-        send_text(fd, r->status, r->status == 404 ? "Not Found" : "Error", NULL);
+    case HS_STATUS: {
+        char extra[128] = "";
+        if (e->error_code[0]) snprintf(extra, sizeof extra, "X-Error-Code: %s\r\n", e->error_code);
+        send_text(fd, r->status,
+                  r->status == 404   ? "Not Found"
+                  : r->status == 401 ? "Unauthorized"
+                  : r->status == 403 ? "Forbidden"
+                                     : "Error",
+                  extra);
         return;
+    }
     case HS_STALL:
         send_head(fd, 200, "OK", NULL, len);
         send_all(fd, data, len < 16 ? len : 16);
@@ -251,9 +259,11 @@ void hs_route_add(hs_server *s, const hs_route *r)
         snprintf(e->path, sizeof e->path, "%s", r->path);
         snprintf(e->location, sizeof e->location, "%s", r->location ? r->location : "");
         snprintf(e->token, sizeof e->token, "%s", r->token ? r->token : "");
+        snprintf(e->error_code, sizeof e->error_code, "%s", r->error_code ? r->error_code : "");
         e->r.path = e->path;
         e->r.location = e->location;
         e->r.token = e->token;
+        e->r.error_code = e->error_code;
     }
     pthread_mutex_unlock(&s->lock);
 }

@@ -1,6 +1,8 @@
 /* A tiny HTTP/1.1 server on 127.0.0.1 for the hub tests: it serves files
  * from memory and misbehaves on request (ignores Range, drops the
- * connection halfway, stalls, redirects, answers 4xx). One thread, one
+ * connection halfway, stalls, redirects, answers 4xx). The tests also give
+ * it a fake Hugging Face repository: its file listing
+ * (/api/models/OWNER/REPO/tree/main) is a route like any file. One thread, one
  * connection at a time, "Connection: close" on every answer. */
 #ifndef TK_TEST_HUB_SERVER_H
 #define TK_TEST_HUB_SERVER_H
@@ -22,10 +24,11 @@ typedef struct hs_route {
     hs_mode mode;
     const void *data; /* body (borrowed: must outlive the server) */
     size_t len;
-    int status;           /* HS_STATUS */
-    const char *location; /* HS_REDIRECT */
-    int drops;            /* HS_DROP_HALF */
-    const char *token;    /* HS_TOKEN */
+    int status;             /* HS_STATUS */
+    const char *location;   /* HS_REDIRECT */
+    int drops;              /* HS_DROP_HALF */
+    const char *token;      /* HS_TOKEN */
+    const char *error_code; /* HS_STATUS: sent as the Hub's "X-Error-Code" header when set */
 } hs_route;
 
 typedef struct hs_server hs_server;

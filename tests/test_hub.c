@@ -129,7 +129,7 @@ static tk_status pull(const char *store, const char *spec, const char *sha, tk_h
 
 static void route(const char *path, hs_mode mode, const void *data, size_t len)
 {
-    hs_route r = {path, mode, data, len, 0, NULL, 0, NULL};
+    hs_route r = {path, mode, data, len, 0, NULL, 0, NULL, NULL};
     hs_route_add(srv, &r);
 }
 
@@ -226,8 +226,16 @@ static void test_catalogue(void)
         CHECK_MSG(m->sha256[0] == '\0' || is_hex64(m->sha256), "%s: bad sha256", m->alias);
         CHECK_MSG(m->size == 0 || m->size > 100000000, "%s: size %llu", m->alias,
                   (unsigned long long)m->size);
-        CHECK_MSG(strlen(m->file) > 5 && strcmp(m->file + strlen(m->file) - 5, ".gguf") == 0,
-                  "%s: %s", m->alias, m->file);
+        if (m->kind == TK_HUB_KIND_DIR) {
+            /* A directory is named after its repository; its size and files'
+             * digests come from the Hub's listing when it is pulled. */
+            const char *slash = strrchr(m->repo, '/');
+            CHECK_MSG(slash && strcmp(slash + 1, m->file) == 0, "%s: %s", m->alias, m->file);
+            CHECK_STR(m->sha256, "");
+        } else {
+            CHECK_MSG(strlen(m->file) > 5 && strcmp(m->file + strlen(m->file) - 5, ".gguf") == 0,
+                      "%s: %s", m->alias, m->file);
+        }
         CHECK_MSG(strchr(m->repo, '/') != NULL, "%s: repo %s", m->alias, m->repo);
         /* Every alias finds its own entry; aliases and files are unique. */
         CHECK(tk_hub_find_alias(m->alias) == m);
@@ -273,6 +281,41 @@ static void test_catalogue(void)
         CHECK_STR(tk_hub_recommend(&p)->alias, rec[i].alias);
     }
     CHECK_STR(tk_hub_recommend(NULL)->alias, "qwen2.5-0.5b");
+
+    /* The MLX directories of the platform note. */
+    const tk_hub_model *gm = tk_hub_find_alias("gemma-2b-it-mlx");
+    const tk_hub_model *qm = tk_hub_find_alias("qwen2.5-7b-mlx");
+    CHECK(gm && gm->kind == TK_HUB_KIND_DIR);
+    CHECK(qm && qm->kind == TK_HUB_KIND_DIR);
+    if (gm) CHECK_STR(gm->repo, "mlx-community/gemma-2b-it-4bit");
+    if (qm) CHECK_STR(qm->repo, "mlx-community/Qwen2.5-7B-Instruct-4bit");
+    CHECK(tk_hub_find_alias("qwen2.5-7b")->kind == TK_HUB_KIND_GGUF);
+
+    /* Apple Silicon under macOS may get an MLX directory; any other machine
+     * (Linux on the same hardware, an Intel Mac) keeps the GGUF files. */
+    static const struct {
+        tk_os os;
+        bool apple_silicon;
+        uint64_t ram;
+        const char *alias;
+    } arec[] = {{TK_OS_MACOS, true, 64 * GiB, "qwen2.5-7b-mlx"},
+                {TK_OS_MACOS, true, 16 * GiB, "qwen2.5-7b-mlx"},
+                {TK_OS_MACOS, true, 8 * GiB, "gemma-2b-it-mlx"},
+                {TK_OS_MACOS, true, 15 * GiB, "gemma-2b-it-mlx"},
+                {TK_OS_MACOS, true, 4 * GiB, "qwen2.5-1.5b"},
+                {TK_OS_MACOS, true, 0, "qwen2.5-0.5b"},
+                {TK_OS_MACOS, false, 16 * GiB, "qwen2.5-7b"},
+                {TK_OS_LINUX, true, 16 * GiB, "qwen2.5-7b"},
+                {TK_OS_LINUX, false, 8 * GiB, "llama3.2-3b"}};
+    for (size_t i = 0; i < sizeof arec / sizeof arec[0]; i++) {
+        tk_platform p;
+        memset(&p, 0, sizeof p);
+        p.os = arec[i].os;
+        p.arch = arec[i].apple_silicon ? TK_ARCH_AARCH64 : TK_ARCH_X86_64;
+        p.apple_silicon = arec[i].apple_silicon;
+        p.ram_total = arec[i].ram;
+        CHECK_STR(tk_hub_recommend(&p)->alias, arec[i].alias);
+    }
 }
 
 /* ---- store placement --------------------------------------------------- */
@@ -382,9 +425,35 @@ static void test_sources(void)
     CHECK_INT(s.size, 807694464);
     CHECK(is_hex64(s.sha256));
 
+    /* A whole repository: hf:OWNER/REPO or OWNER/REPO, named REPO in the store. */
+    CHECK_INT(tk_hub_source_parse("hf:mlx-community/Some-Model-4bit", table_env, ep, &s), TK_OK);
+    CHECK(s.directory && s.huggingface);
+    CHECK_STR(s.url, "http://mirror.test:8080/api/models/mlx-community/Some-Model-4bit/tree/main");
+    CHECK_STR(s.file, "Some-Model-4bit");
+    CHECK_STR(s.repo, "mlx-community/Some-Model-4bit");
+    CHECK(s.model == NULL);
+    CHECK_INT(tk_hub_source_parse("mlx-community/Qwen2.5-7B-Instruct-4bit", table_env, none, &s),
+              TK_OK);
+    CHECK(s.directory);
+    CHECK_STR(s.url, "https://huggingface.co/api/models/mlx-community/Qwen2.5-7B-Instruct-4bit/"
+                     "tree/main");
+    CHECK_STR(s.file, "Qwen2.5-7B-Instruct-4bit");
+    CHECK(s.model == tk_hub_find_alias("qwen2.5-7b-mlx"));
+    CHECK_INT(tk_hub_source_parse("gemma-2b-it-mlx", table_env, none, &s), TK_OK);
+    CHECK(s.directory);
+    CHECK_STR(s.repo, "mlx-community/gemma-2b-it-4bit");
+    CHECK_STR(s.file, "gemma-2b-it-4bit");
+    CHECK(!tk_hub_source_parse("hf:owner/repo/x.gguf", table_env, none, &s) && !s.directory);
+    static const char *const bad_dir[] = {"owner/",          "/repo",      "owner/.repo",
+                                          "a/b/c",           "./x.gguf",   "owner/repo.gguf",
+                                          "owner/x.partial", "hf:owner/-x"};
+    for (size_t i = 0; i < sizeof bad_dir / sizeof bad_dir[0]; i++)
+        CHECK_MSG(tk_hub_source_parse(bad_dir[i], table_env, none, &s) == TK_ERR_INVALID_ARG,
+                  "%s accepted", bad_dir[i]);
+
     static const char *const bad_hf[] = {"hf:",
                                          "hf:owner",
-                                         "hf:owner/repo",
+                                         "hf:owner/",
                                          "hf:owner/repo/",
                                          "hf:/repo/x.gguf",
                                          "hf:owner/../x.gguf",
@@ -597,6 +666,7 @@ static void test_pull_resume(void)
                   0,
                   NULL,
                   1,
+                  NULL,
                   NULL};
     hs_route_add(srv, &r);
     path_in(path, sizeof path, store, "drop.gguf");
@@ -700,14 +770,15 @@ static void test_pull_errors(void)
                       0,
                       "/cdn/blob/1234",
                       0,
+                      NULL,
                       NULL};
     hs_route_add(srv, &redir);
     route("/cdn/blob/1234", HS_SERVE, model, model_len);
     CHECK_INT(pull(store, "hf:tester/tiny-GGUF/moved.gguf", model_sha, &res), TK_OK);
     path_in(path, sizeof path, store, "moved.gguf");
     CHECK(file_equals(path, model, model_len));
-    hs_route loop = {"/tester/tiny-GGUF/resolve/main/loop.gguf", HS_REDIRECT, NULL, 0, 0,
-                     "/tester/tiny-GGUF/resolve/main/loop.gguf", 0,           NULL};
+    hs_route loop = {"/tester/tiny-GGUF/resolve/main/loop.gguf", HS_REDIRECT, NULL, 0,   0,
+                     "/tester/tiny-GGUF/resolve/main/loop.gguf", 0,           NULL, NULL};
     hs_route_add(srv, &loop);
     CHECK_INT(pull(store, "hf:tester/tiny-GGUF/loop.gguf", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "too many redirects");
@@ -721,7 +792,7 @@ static void test_pull_errors(void)
 
     /* 401/403: explain gated repositories and HF_TOKEN. */
     hs_route r403 = {
-        "/tester/gated-GGUF/resolve/main/g.gguf", HS_STATUS, NULL, 0, 403, NULL, 0, NULL};
+        "/tester/gated-GGUF/resolve/main/g.gguf", HS_STATUS, NULL, 0, 403, NULL, 0, NULL, NULL};
     hs_route_add(srv, &r403);
     CHECK_INT(pull(store, "hf:tester/gated-GGUF/g.gguf", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "403");
@@ -735,7 +806,8 @@ static void test_pull_errors(void)
                     0,
                     NULL,
                     0,
-                    "hf_secret123"};
+                    "hf_secret123",
+                    NULL};
     hs_route_add(srv, &tok);
     CHECK_INT(pull(store, "hf:tester/private-GGUF/p.gguf", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "401");
@@ -759,7 +831,7 @@ static void test_pull_errors(void)
 
     /* A 500 says to try later. */
     hs_route r500 = {
-        "/tester/tiny-GGUF/resolve/main/boom.gguf", HS_STATUS, NULL, 0, 500, NULL, 0, NULL};
+        "/tester/tiny-GGUF/resolve/main/boom.gguf", HS_STATUS, NULL, 0, 500, NULL, 0, NULL, NULL};
     hs_route_add(srv, &r500);
     CHECK_INT(pull(store, "hf:tester/tiny-GGUF/boom.gguf", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "500");
@@ -933,6 +1005,400 @@ static void test_store_ops(void)
     CHECK_CONTAINS(help, "has no models yet");
 }
 
+/* ---- model directories ------------------------------------------------- */
+
+/* A fake repository in the Hugging Face / MLX layout: a config.json as
+ * mlx_lm writes it, weights kept in Git LFS (with their SHA-256 in the
+ * listing), a tokenizer, and files a model directory does not keep. */
+static const char dir_config[] = "{\"model_type\": \"qwen2\", \"hidden_size\": 64,\n"
+                                 " \"quantization\": {\"group_size\": 64, \"bits\": 4},\n"
+                                 " \"architectures\": [\"Qwen2ForCausalLM\"]}\n";
+static const char dir_tokenizer[] = "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\"}}\n";
+static const char dir_readme[] = "# tiny\n";
+static char *dir_weights;
+static size_t dir_weights_len;
+static char dir_weights_sha[65];
+static char *listings[16];
+static int n_listings;
+
+/* Serves OWNER/REPO: its listing and its files. model.safetensors is served
+ * with `weights_mode` (dropping the connection `drops` times for
+ * HS_DROP_HALF); `weights_oid` replaces its SHA-256 in the listing. */
+static void serve_repo(const char *repo, hs_mode weights_mode, int drops, const char *weights_oid)
+{
+    char path[512];
+    char *json = malloc(4096);
+    snprintf(json, 4096,
+             "[{\"type\":\"file\",\"oid\":\"1f2e\",\"size\":1519,\"path\":\".gitattributes\"},"
+             "{\"type\":\"file\",\"oid\":\"aa01\",\"size\":%zu,\"path\":\"README.md\"},"
+             "{\"type\":\"file\",\"oid\":\"bb02\",\"size\":%zu,\"path\":\"config.json\","
+             "\"lastCommit\":{\"id\":\"c0ffee\",\"title\":\"Upload \\\"x\\\" \\u00e9\","
+             "\"date\":\"2024-09-18T00:00:00.000Z\"},\"flags\":[true,false,null,1.5e3]},"
+             "{\"type\":\"directory\",\"oid\":\"cc03\",\"size\":0,\"path\":\"assets\"},"
+             "{\"type\":\"file\",\"oid\":\"dd04\",\"size\":%zu,\"path\":\"model.safetensors\","
+             "\"lfs\":{\"oid\":\"%s\",\"size\":%zu,\"pointerSize\":135},\"xetHash\":\"9a9a\"},"
+             "{\"type\":\"file\",\"oid\":\"ee05\",\"size\":%zu,\"path\":\"tokenizer.json\"}]",
+             sizeof dir_readme - 1, sizeof dir_config - 1, dir_weights_len,
+             weights_oid ? weights_oid : dir_weights_sha, dir_weights_len,
+             sizeof dir_tokenizer - 1);
+    if (n_listings < (int)(sizeof listings / sizeof listings[0])) listings[n_listings++] = json;
+    snprintf(path, sizeof path, "/api/models/%s/tree/main", repo);
+    route(path, HS_SERVE, json, strlen(json));
+    snprintf(path, sizeof path, "/%s/resolve/main/config.json", repo);
+    route(path, HS_SERVE, dir_config, sizeof dir_config - 1);
+    snprintf(path, sizeof path, "/%s/resolve/main/tokenizer.json", repo);
+    route(path, HS_SERVE, dir_tokenizer, sizeof dir_tokenizer - 1);
+    snprintf(path, sizeof path, "/%s/resolve/main/README.md", repo);
+    route(path, HS_SERVE, dir_readme, sizeof dir_readme - 1);
+    snprintf(path, sizeof path, "/%s/resolve/main/model.safetensors", repo);
+    hs_route r = {path, weights_mode, dir_weights, dir_weights_len, 0, NULL, drops, NULL, NULL};
+    hs_route_add(srv, &r);
+}
+
+static uint64_t dir_total(void)
+{
+    return sizeof dir_config - 1 + sizeof dir_tokenizer - 1 + dir_weights_len;
+}
+
+/* Checks `dir` holds exactly the files a model directory keeps. */
+static void check_model_dir(const char *dir)
+{
+    char path[1024];
+    path_in(path, sizeof path, dir, "config.json");
+    CHECK(file_equals(path, dir_config, sizeof dir_config - 1));
+    path_in(path, sizeof path, dir, "tokenizer.json");
+    CHECK(file_equals(path, dir_tokenizer, sizeof dir_tokenizer - 1));
+    path_in(path, sizeof path, dir, "model.safetensors");
+    CHECK(file_equals(path, dir_weights, dir_weights_len));
+    path_in(path, sizeof path, dir, "README.md");
+    CHECK(!exists(path));
+    path_in(path, sizeof path, dir, ".gitattributes");
+    CHECK(!exists(path));
+    path_in(path, sizeof path, dir, "assets");
+    CHECK(!exists(path));
+    path_in(path, sizeof path, dir, "model.safetensors.partial");
+    CHECK(!exists(path));
+}
+
+static void test_pull_dir(void)
+{
+    char store[512], path[1024], partial[1100], out[1024];
+    make_dir(store, sizeof store, "dirs");
+    tk_hub_pull_result res;
+
+    /* A whole pull: only the model's files, the weights verified. */
+    serve_repo("tester/tiny-mlx", HS_SERVE, 0, NULL);
+    CHECK_INT(pull(store, "tester/tiny-mlx", NULL, &res), TK_OK);
+    path_in(path, sizeof path, store, "tiny-mlx");
+    CHECK_STR(res.path, path);
+    CHECK(res.directory && !res.already_present && !res.resumed);
+    CHECK_INT(res.n_files, 3);
+    CHECK_INT(res.n_verified, 1);
+    CHECK(res.verified);
+    CHECK_INT(res.size, dir_total());
+    CHECK_STR(res.sha256, "");
+    check_model_dir(path);
+    CHECK_INT(hs_hits(srv, "/tester/tiny-mlx/resolve/main/README.md"), 0);
+    path_in(partial, sizeof partial, store, ".tiny-mlx.partial");
+    CHECK(!exists(partial));
+    /* Progress counts the directory as one download. */
+    CHECK_INT(progress_finished, 1);
+    char want[128], total[32];
+    tk_hub_format_size(dir_total(), total, sizeof total);
+    snprintf(want, sizeof want, "tiny-mlx:   0%% 0 B of %s", total);
+    CHECK_CONTAINS(progress_log, want);
+    snprintf(want, sizeof want, "tiny-mlx: %s done in", total);
+    CHECK_CONTAINS(progress_log, want);
+    CHECK(strstr(progress_log, "model.safetensors") == NULL);
+
+    /* Present: not even the listing is asked for. */
+    int hits = hs_hits(srv, "/api/models/tester/tiny-mlx/tree/main");
+    CHECK_INT(pull(store, "hf:tester/tiny-mlx", NULL, &res), TK_OK);
+    CHECK(res.already_present && res.directory);
+    CHECK_INT(res.size, dir_total());
+    CHECK_INT(hs_hits(srv, "/api/models/tester/tiny-mlx/tree/main"), hits);
+    /* --force downloads it again and replaces the directory as a whole. */
+    tk_hub_pull_params fp;
+    tk_hub_pull_params_default(&fp);
+    env_kv env[] = {{"HF_ENDPOINT", endpoint}, {NULL, NULL}};
+    fp.getenv = table_env;
+    fp.getenv_user = env;
+    fp.force = true;
+    CHECK_INT(tk_hub_pull(store, "tester/tiny-mlx", &fp, &res), TK_OK);
+    CHECK(!res.already_present);
+    check_model_dir(path);
+    CHECK_INT(hs_hits(srv, "/api/models/tester/tiny-mlx/tree/main"), hits + 1);
+    /* --sha256 is for one file. */
+    CHECK_INT(pull(store, "tester/tiny-mlx", model_sha, &res), TK_ERR_INVALID_ARG);
+    CHECK_CONTAINS(tk_last_error(), "whole repository");
+
+    /* Interrupted: the finished files wait in the hidden partial directory,
+     * which is no model to list, find or resolve; the same pull resumes. */
+    serve_repo("tester/drop-mlx", HS_DROP_HALF, 1, NULL);
+    CHECK_INT(pull(store, "tester/drop-mlx", NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "tester/drop-mlx");
+    CHECK_CONTAINS(tk_last_error(), "run the same command again to resume");
+    path_in(path, sizeof path, store, "drop-mlx");
+    path_in(partial, sizeof partial, store, ".drop-mlx.partial");
+    CHECK(!exists(path));
+    CHECK(exists(partial));
+    char inner[1200];
+    path_in(inner, sizeof inner, partial, "config.json");
+    CHECK(file_equals(inner, dir_config, sizeof dir_config - 1));
+    path_in(inner, sizeof inner, partial, "model.safetensors.partial");
+    CHECK_INT(file_size(inner), (long long)(dir_weights_len / 2));
+    CHECK_INT(tk_hub_find(store, "drop-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_INT(tk_hub_find(store, ".drop-mlx.partial", out, sizeof out), TK_ERR_NOT_FOUND);
+    tk_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", store);
+    tk_platform plat;
+    memset(&plat, 0, sizeof plat);
+    plat.os = TK_OS_LINUX;
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "drop-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "tester/drop-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_CONTAINS(tk_last_error(), "tektra pull tester/drop-mlx");
+    tk_hub_entry *list = NULL;
+    size_t n = 0;
+    CHECK_INT(tk_hub_list(store, &list, &n), TK_OK);
+    CHECK_INT(n, 2);
+    if (n == 2) {
+        CHECK_STR(list[0].name, ".drop-mlx.partial");
+        CHECK(list[0].partial && !list[0].valid && list[0].kind == TK_HUB_KIND_DIR);
+        CHECK_STR(list[1].name, "tiny-mlx");
+        CHECK(!list[1].partial && list[1].valid);
+    }
+    free(list);
+    /* A file an earlier listing had is not carried into the model. */
+    path_in(inner, sizeof inner, partial, "stale.safetensors");
+    write_file(inner, "old", 3);
+    CHECK_INT(pull(store, "tester/drop-mlx", NULL, &res), TK_OK);
+    CHECK(res.resumed);
+    CHECK_INT(progress_resumed, sizeof dir_config - 1 + dir_weights_len / 2);
+    char range[128];
+    hs_last_range(srv, "/tester/drop-mlx/resolve/main/model.safetensors", range, sizeof range);
+    snprintf(want, sizeof want, "bytes=%zu-", dir_weights_len / 2);
+    CHECK_STR(range, want);
+    check_model_dir(path);
+    path_in(inner, sizeof inner, path, "stale.safetensors");
+    CHECK(!exists(inner));
+    CHECK(!exists(partial));
+
+    /* A corrupt file: an error, the bad file deleted, nothing renamed into
+     * place; the partial directory keeps the good files for the next run. */
+    const char *wrong = "0000000000000000000000000000000000000000000000000000000000000000";
+    serve_repo("tester/bad-mlx", HS_SERVE, 0, wrong);
+    CHECK_INT(pull(store, "tester/bad-mlx", NULL, &res), TK_ERR_CHECKSUM);
+    CHECK_CONTAINS(tk_last_error(), "model.safetensors is corrupt");
+    CHECK_CONTAINS(tk_last_error(), dir_weights_sha);
+    path_in(path, sizeof path, store, "bad-mlx");
+    CHECK(!exists(path));
+    path_in(partial, sizeof partial, store, ".bad-mlx.partial");
+    path_in(inner, sizeof inner, partial, "model.safetensors.partial");
+    CHECK(!exists(inner));
+    path_in(inner, sizeof inner, partial, "model.safetensors");
+    CHECK(!exists(inner));
+    CHECK_INT(tk_hub_find(store, "bad-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
+    /* rm takes the unfinished directory away too. */
+    CHECK_INT(tk_hub_remove(store, "bad-mlx", out, sizeof out), TK_OK);
+    CHECK_CONTAINS(out, ".bad-mlx.partial");
+    CHECK(!exists(partial));
+
+    /* No such repository; gated or private ones; not a model directory. */
+    CHECK_INT(pull(store, "tester/nope", NULL, &res), TK_ERR_NOT_FOUND);
+    CHECK_CONTAINS(tk_last_error(), "no repository tester/nope");
+    CHECK_CONTAINS(tk_last_error(), "404");
+    path_in(partial, sizeof partial, store, ".nope.partial");
+    CHECK(!exists(partial));
+    hs_route r401 = {"/api/models/tester/private-mlx/tree/main",
+                     HS_STATUS,
+                     NULL,
+                     0,
+                     401,
+                     NULL,
+                     0,
+                     NULL,
+                     "RepoNotFound"};
+    hs_route_add(srv, &r401);
+    CHECK_INT(pull(store, "tester/private-mlx", NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "401");
+    CHECK_CONTAINS(tk_last_error(), "gated");
+    CHECK_CONTAINS(tk_last_error(), "HF_TOKEN=<token>");
+    CHECK_CONTAINS(tk_last_error(), "/tester/private-mlx");
+    hs_route r403 = {"/api/models/tester/gated-mlx/tree/main",
+                     HS_STATUS,
+                     NULL,
+                     0,
+                     403,
+                     NULL,
+                     0,
+                     NULL,
+                     "GatedRepo"};
+    hs_route_add(srv, &r403);
+    token_for_pull = "hf_someone";
+    CHECK_INT(pull(store, "tester/gated-mlx", NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "the repository is gated");
+    CHECK_CONTAINS(tk_last_error(), "was not accepted");
+    token_for_pull = NULL;
+    /* The listing is public but the files are gated (as on the Hub). */
+    serve_repo("tester/gatedfiles-mlx", HS_SERVE, 0, NULL);
+    hs_route rf = {"/tester/gatedfiles-mlx/resolve/main/config.json",
+                   HS_STATUS,
+                   NULL,
+                   0,
+                   403,
+                   NULL,
+                   0,
+                   NULL,
+                   "GatedRepo"};
+    hs_route_add(srv, &rf);
+    CHECK_INT(pull(store, "tester/gatedfiles-mlx", NULL, &res), TK_ERR_NETWORK);
+    CHECK_CONTAINS(tk_last_error(), "gated");
+    CHECK_CONTAINS(tk_last_error(), "HF_TOKEN");
+    path_in(partial, sizeof partial, store, ".gatedfiles-mlx.partial");
+    CHECK(!exists(partial));
+
+    static const char gguf_only[] = "[{\"type\":\"file\",\"size\":10,\"path\":\"README.md\"},"
+                                    "{\"type\":\"file\",\"size\":10,\"path\":\"config.json\"},"
+                                    "{\"type\":\"file\",\"size\":99,\"path\":\"tiny-Q4_K_M.gguf\","
+                                    "\"lfs\":{\"oid\":\"" MODEL_SHA_COREUTILS "\",\"size\":99}}]";
+    route("/api/models/tester/tiny-GGUF/tree/main", HS_SERVE, gguf_only, sizeof gguf_only - 1);
+    CHECK_INT(pull(store, "tester/tiny-GGUF", NULL, &res), TK_ERR_FORMAT);
+    CHECK_CONTAINS(tk_last_error(), "not a model directory");
+    CHECK_CONTAINS(tk_last_error(), "*.safetensors");
+    CHECK_CONTAINS(tk_last_error(), "tektra pull hf:tester/tiny-GGUF/tiny-Q4_K_M.gguf");
+    static const char readme_only[] = "[{\"type\":\"file\",\"size\":10,\"path\":\"README.md\"}]";
+    route("/api/models/tester/empty/tree/main", HS_SERVE, readme_only, sizeof readme_only - 1);
+    CHECK_INT(pull(store, "tester/empty", NULL, &res), TK_ERR_FORMAT);
+    CHECK_CONTAINS(tk_last_error(), "no config.json and *.safetensors");
+    static const char broken[] = "[{\"type\":\"file\",\"size\":10,\"path\":\"config.json\"";
+    route("/api/models/tester/broken/tree/main", HS_SERVE, broken, sizeof broken - 1);
+    CHECK_INT(pull(store, "tester/broken", NULL, &res), TK_ERR_FORMAT);
+    CHECK_CONTAINS(tk_last_error(), "not the JSON array");
+    /* Names from the listing never leave the directory. */
+    static const char sneaky[] = "[{\"type\":\"file\",\"size\":3,\"path\":\"config.json\"},"
+                                 "{\"type\":\"file\",\"size\":3,\"path\":\"../evil.safetensors\"},"
+                                 "{\"type\":\"file\",\"size\":3,\"path\":\".hidden.safetensors\"}]";
+    route("/api/models/tester/sneaky/tree/main", HS_SERVE, sneaky, sizeof sneaky - 1);
+    CHECK_INT(pull(store, "tester/sneaky", NULL, &res), TK_ERR_FORMAT);
+    CHECK_CONTAINS(tk_last_error(), "*.safetensors weights");
+    for (int i = 0; i < n_listings; i++) CHECK(listings[i] != NULL);
+    int stray = 0;
+    for (int i = 0; i < 2; i++) {
+        path_in(path, sizeof path, tmp_root, i ? "evil.safetensors" : ".hidden.safetensors");
+        stray += exists(path);
+    }
+    CHECK_INT(stray, 0);
+
+    /* Another pull of the same repository holds the lock. */
+    serve_repo("tester/locked-mlx", HS_SERVE, 0, NULL);
+    path_in(partial, sizeof partial, store, ".locked-mlx.partial");
+    mkdir(partial, 0755);
+    int fd = open(partial, O_RDONLY | O_DIRECTORY);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0);
+    CHECK_INT(pull(store, "tester/locked-mlx", NULL, &res), TK_ERR_LIMIT);
+    CHECK_CONTAINS(tk_last_error(), "another");
+    close(fd);
+    CHECK_INT(pull(store, "tester/locked-mlx", NULL, &res), TK_OK);
+
+    /* A catalogue alias pulls its mlx-community repository. */
+    serve_repo("mlx-community/gemma-2b-it-4bit", HS_SERVE, 0, NULL);
+    CHECK_INT(pull(store, "gemma-2b-it-mlx", NULL, &res), TK_OK);
+    path_in(path, sizeof path, store, "gemma-2b-it-4bit");
+    CHECK_STR(res.path, path);
+    check_model_dir(path);
+
+    /* The store lists directories after the files, with their size and kind. */
+    path_in(path, sizeof path, store, "stories260K.gguf");
+    write_file(path, model, model_len);
+    make_dir(path, sizeof path, "dirs/not-a-model");
+    path_in(inner, sizeof inner, path, "notes.txt");
+    write_file(inner, "x", 1);
+    char tok_only[1024];
+    make_dir(tok_only, sizeof tok_only, "dirs/tok-only");
+    path_in(inner, sizeof inner, tok_only, "tokenizer.json");
+    write_file(inner, dir_tokenizer, sizeof dir_tokenizer - 1);
+    CHECK_INT(tk_hub_list(store, &list, &n), TK_OK);
+    CHECK_INT(n, 6);
+    if (n == 6) {
+        CHECK_STR(list[0].name, "stories260K.gguf");
+        CHECK(list[0].kind == TK_HUB_KIND_GGUF);
+        CHECK_STR(list[1].name, "drop-mlx");
+        CHECK_STR(list[2].name, "gemma-2b-it-4bit");
+        CHECK_STR(list[2].alias, "gemma-2b-it-mlx");
+        CHECK_STR(list[3].name, "locked-mlx");
+        CHECK_STR(list[4].name, "tiny-mlx");
+        CHECK(list[4].kind == TK_HUB_KIND_DIR && list[4].valid && !list[4].partial);
+        CHECK_INT(list[4].size, dir_total());
+        CHECK_STR(list[4].types, "MLX dir, 4-bit, qwen2");
+        path_in(path, sizeof path, store, "tiny-mlx");
+        CHECK_STR(list[4].path, path);
+        CHECK_STR(list[5].name, "tok-only");
+        CHECK_STR(list[5].types, "tokenizer only");
+    }
+    free(list);
+
+    /* Finding and resolving directories: by name, alias, repository, path. */
+    path_in(path, sizeof path, store, "tiny-mlx");
+    CHECK_INT(tk_hub_find(store, "tiny-mlx", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK_INT(tk_hub_find(store, "TINY-MLX", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK_INT(tk_hub_find(store, "not-a-model", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "tiny-mlx", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "tester/tiny-mlx", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "hf:tester/tiny-mlx", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, path, out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, tok_only, out, sizeof out), TK_OK);
+    CHECK_STR(out, tok_only);
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "gemma-2b-it-mlx", out, sizeof out), TK_OK);
+    CHECK_CONTAINS(out, "/gemma-2b-it-4bit");
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, "qwen2.5-7b-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_CONTAINS(tk_last_error(), "tektra pull qwen2.5-7b-mlx");
+    path_in(path, sizeof path, store, "not-a-model");
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, path, out, sizeof out), TK_ERR_INVALID_ARG);
+    CHECK_CONTAINS(tk_last_error(), "config.json");
+    CHECK_INT(tk_hub_resolve(&cfg, &plat, store, out, sizeof out), TK_ERR_INVALID_ARG);
+
+    /* Removing: a model directory whole, a link as a link, nothing else. */
+    CHECK_INT(tk_hub_remove(store, "not-a-model", out, sizeof out), TK_ERR_INVALID_ARG);
+    CHECK_CONTAINS(tk_last_error(), "not a model directory");
+    CHECK(exists(path));
+    char outside[600], link[1200];
+    make_dir(outside, sizeof outside, "outside-model");
+    path_in(inner, sizeof inner, outside, "config.json");
+    write_file(inner, dir_config, sizeof dir_config - 1);
+    path_in(link, sizeof link, store, "linked");
+    CHECK_INT(symlink(outside, link), 0);
+    CHECK_INT(tk_hub_find(store, "linked", out, sizeof out), TK_OK);
+    CHECK_INT(tk_hub_remove(store, "linked", out, sizeof out), TK_OK);
+    CHECK(!exists(link));
+    CHECK(exists(inner));
+    /* A link inside a model directory is removed, not followed. */
+    path_in(path, sizeof path, store, "tiny-mlx");
+    path_in(link, sizeof link, path, "escape");
+    CHECK_INT(symlink(outside, link), 0);
+    CHECK_INT(tk_hub_remove(store, "tiny-mlx", out, sizeof out), TK_OK);
+    CHECK_STR(out, path);
+    CHECK(!exists(path));
+    CHECK(exists(inner));
+    CHECK_INT(tk_hub_remove(store, "tiny-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
+    CHECK_INT(tk_hub_remove(store, "gemma-2b-it-mlx", out, sizeof out), TK_OK);
+    CHECK_CONTAINS(out, "/gemma-2b-it-4bit");
+    CHECK_INT(tk_hub_remove(store, "tok-only", out, sizeof out), TK_OK);
+    /* Nothing hidden is left behind by the removals. */
+    CHECK_INT(tk_hub_list(store, &list, &n), TK_OK);
+    CHECK_INT(n, 3);
+    free(list);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep '^\\.')\"", store);
+    CHECK_INT(system(cmd), 0);
+}
+
 /* ---- end to end: the real tektra program ------------------------------- */
 
 static char bin[1024];
@@ -1038,6 +1504,7 @@ static void test_e2e(void)
                   0,
                   NULL,
                   1,
+                  NULL,
                   NULL};
     hs_route_add(srv, &r);
     CHECK_INT(run_tektra(store, "pull hf:tester/tiny-GGUF/drop.gguf", &out, &err), 1);
@@ -1070,6 +1537,51 @@ static void test_e2e(void)
     CHECK_INT(run_tektra(store, "list", &out, &err), 0);
     CHECK(strstr(out, "stories260K") == NULL);
     CHECK_CONTAINS(out, "qwen2.5-0.5b");
+
+    /* Model directories: a whole repository, listed with its size and kind,
+     * resumed after an interruption, removed whole. */
+    CHECK_INT(run_tektra(store, "pull --help", &out, &err), 0);
+    CHECK_CONTAINS(out, "OWNER/REPO");
+    CHECK_CONTAINS(out, "qwen2.5-7b-mlx");
+    CHECK_INT(run_tektra(store, "list --available", &out, &err), 0);
+    CHECK_CONTAINS(out, "gemma-2b-it-mlx");
+    CHECK_CONTAINS(out, "mlx-community/gemma-2b-it-4bit");
+    CHECK_CONTAINS(out, "mlx-community/Qwen2.5-7B-Instruct-4bit");
+    serve_repo("tester/tiny-mlx", HS_SERVE, 0, NULL);
+    CHECK_INT(run_tektra(store, "pull tester/tiny-mlx", &out, &err), 0);
+    path_in(path, sizeof path, store, "tiny-mlx");
+    CHECK_CONTAINS(out, path);
+    CHECK_CONTAINS(out, "3 files");
+    CHECK_CONTAINS(out, "run it with: tektra -m tiny-mlx");
+    char total[32], want[128];
+    tk_hub_format_size(dir_total(), total, sizeof total);
+    snprintf(want, sizeof want, "tiny-mlx: %s done in", total);
+    CHECK_CONTAINS(err, want);
+    check_model_dir(path);
+    CHECK_INT(run_tektra(store, "pull hf:tester/tiny-mlx", &out, &err), 0);
+    CHECK_CONTAINS(out, "already in the store");
+    CHECK_INT(run_tektra(store, "list", &out, &err), 0);
+    CHECK_CONTAINS(out, "tiny-mlx");
+    CHECK_CONTAINS(out, "MLX dir, 4-bit, qwen2");
+    CHECK_CONTAINS(out, total);
+    serve_repo("tester/drop-mlx", HS_DROP_HALF, 1, NULL);
+    CHECK_INT(run_tektra(store, "pull tester/drop-mlx", &out, &err), 1);
+    CHECK_CONTAINS(err, "run the same command again to resume");
+    CHECK_INT(run_tektra(store, "list", &out, &err), 0);
+    CHECK_CONTAINS(out, "unfinished download: the directory drop-mlx");
+    CHECK_INT(run_tektra(store, "pull tester/drop-mlx", &out, &err), 0);
+    CHECK_CONTAINS(err, "resuming drop-mlx");
+    CHECK_INT(run_tektra(store, "pull tester/no-such-repo", &out, &err), 1);
+    CHECK_CONTAINS(err, "no repository tester/no-such-repo");
+    static const char gguf_only[] =
+        "[{\"type\":\"file\",\"size\":99,\"path\":\"tiny-Q4_K_M.gguf\"}]";
+    route("/api/models/tester/tiny-GGUF/tree/main", HS_SERVE, gguf_only, sizeof gguf_only - 1);
+    CHECK_INT(run_tektra(store, "pull tester/tiny-GGUF", &out, &err), 1);
+    CHECK_CONTAINS(err, "tektra pull hf:tester/tiny-GGUF/tiny-Q4_K_M.gguf");
+    CHECK_INT(run_tektra(store, "rm tiny-mlx drop-mlx", &out, &err), 0);
+    CHECK(!exists(path));
+    CHECK_INT(run_tektra(store, "list", &out, &err), 0);
+    CHECK(strstr(out, "mlx") == NULL);
 }
 
 int main(int argc, char **argv)
@@ -1084,6 +1596,11 @@ int main(int argc, char **argv)
         return 1;
     }
     hub_sha256_buffer_hex(model, model_len, model_sha);
+    /* Weights for the fake repositories: bytes that are not all alike. */
+    dir_weights_len = 300000;
+    dir_weights = malloc(dir_weights_len);
+    for (size_t i = 0; i < dir_weights_len; i++) dir_weights[i] = (char)(i * 2654435761u >> 13);
+    hub_sha256_buffer_hex(dir_weights, dir_weights_len, dir_weights_sha);
     if (!mkdtemp(tmp_root)) {
         perror("mkdtemp");
         return 1;
@@ -1108,6 +1625,7 @@ int main(int argc, char **argv)
         test_pull_resume();
         test_pull_errors();
         test_store_ops();
+        test_pull_dir();
     }
 
     hs_stop(srv);
@@ -1115,5 +1633,7 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_root);
     free(model);
+    free(dir_weights);
+    for (int i = 0; i < n_listings; i++) free(listings[i]);
     return check_summary();
 }

@@ -1,10 +1,18 @@
-/* The built-in catalogue: real GGUF files on Hugging Face, known by alias.
+/* The built-in catalogue: real GGUF files on Hugging Face, and real
+ * mlx-community repositories as model directories, known by alias.
  *
  * Sizes and SHA-256 digests are those of the Git LFS objects the Hugging
  * Face pages list for these files; where they could not be confirmed they
  * are left unknown (0 / "") and the download is checked for the GGUF magic
  * only. `size_approx` is the model page's rounded figure, used for messages
- * and the disk-space check when the exact size is unknown. */
+ * and the disk-space check when the exact size is unknown.
+ *
+ * The MLX directories (the models the Apple Silicon platform note names)
+ * were added without access to the Hub, so their sizes are unknown here (0,
+ * like the unconfirmed Q8_0 entries) rather than guessed. That costs
+ * nothing in safety: a directory pull lists the repository first and takes
+ * every file's size and SHA-256 from that listing, so the disk-space check
+ * and the verification use the Hub's own figures. */
 #include "core/core.h"
 #include "hub/hub.h"
 
@@ -16,36 +24,46 @@
 static const tk_hub_model catalogue[] = {
     {"qwen2.5-0.5b", "qwen2.5-0.5b", "Q4_K_M", true, "Qwen2.5 0.5B Instruct",
      "bartowski/Qwen2.5-0.5B-Instruct-GGUF", "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf", 397808192,
-     MB(398), "6eb923e7d26e9cea28811e1a8e852009b21242fb157b26149d3b188f3a8c8653"},
+     MB(398), "6eb923e7d26e9cea28811e1a8e852009b21242fb157b26149d3b188f3a8c8653", TK_HUB_KIND_GGUF},
     {"qwen2.5-0.5b:q8_0", "qwen2.5-0.5b", "Q8_0", false, "Qwen2.5 0.5B Instruct",
-     "bartowski/Qwen2.5-0.5B-Instruct-GGUF", "Qwen2.5-0.5B-Instruct-Q8_0.gguf", 0, MB(531), ""},
+     "bartowski/Qwen2.5-0.5B-Instruct-GGUF", "Qwen2.5-0.5B-Instruct-Q8_0.gguf", 0, MB(531), "",
+     TK_HUB_KIND_GGUF},
     {"qwen2.5-1.5b", "qwen2.5-1.5b", "Q4_K_M", true, "Qwen2.5 1.5B Instruct",
      "bartowski/Qwen2.5-1.5B-Instruct-GGUF", "Qwen2.5-1.5B-Instruct-Q4_K_M.gguf", 986048768,
-     MB(986), "1adf0b11065d8ad2e8123ea110d1ec956dab4ab038eab665614adba04b6c3370"},
+     MB(986), "1adf0b11065d8ad2e8123ea110d1ec956dab4ab038eab665614adba04b6c3370", TK_HUB_KIND_GGUF},
     {"qwen2.5-1.5b:q8_0", "qwen2.5-1.5b", "Q8_0", false, "Qwen2.5 1.5B Instruct",
-     "bartowski/Qwen2.5-1.5B-Instruct-GGUF", "Qwen2.5-1.5B-Instruct-Q8_0.gguf", 0, 0, ""},
+     "bartowski/Qwen2.5-1.5B-Instruct-GGUF", "Qwen2.5-1.5B-Instruct-Q8_0.gguf", 0, 0, "",
+     TK_HUB_KIND_GGUF},
     {"qwen2.5-7b", "qwen2.5-7b", "Q4_K_M", true, "Qwen2.5 7B Instruct",
      "bartowski/Qwen2.5-7B-Instruct-GGUF", "Qwen2.5-7B-Instruct-Q4_K_M.gguf", 4683074240, GB(4.68),
-     "65b8fcd92af6b4fefa935c625d1ac27ea29dcb6ee14589c55a8f115ceaaa1423"},
+     "65b8fcd92af6b4fefa935c625d1ac27ea29dcb6ee14589c55a8f115ceaaa1423", TK_HUB_KIND_GGUF},
     {"llama3.2-1b", "llama3.2-1b", "Q4_K_M", true, "Llama 3.2 1B Instruct",
      "bartowski/Llama-3.2-1B-Instruct-GGUF", "Llama-3.2-1B-Instruct-Q4_K_M.gguf", 807694464,
-     MB(808), "6f85a640a97cf2bf5b8e764087b1e83da0fdb51d7c9fab7d0fece9385611df83"},
+     MB(808), "6f85a640a97cf2bf5b8e764087b1e83da0fdb51d7c9fab7d0fece9385611df83", TK_HUB_KIND_GGUF},
     /* The Q8_0 file of this repository was re-uploaded with a different
      * digest, so no digest is pinned for it. */
     {"llama3.2-1b:q8_0", "llama3.2-1b", "Q8_0", false, "Llama 3.2 1B Instruct",
-     "bartowski/Llama-3.2-1B-Instruct-GGUF", "Llama-3.2-1B-Instruct-Q8_0.gguf", 0, GB(1.32), ""},
+     "bartowski/Llama-3.2-1B-Instruct-GGUF", "Llama-3.2-1B-Instruct-Q8_0.gguf", 0, GB(1.32), "",
+     TK_HUB_KIND_GGUF},
     {"llama3.2-3b", "llama3.2-3b", "Q4_K_M", true, "Llama 3.2 3B Instruct",
      "bartowski/Llama-3.2-3B-Instruct-GGUF", "Llama-3.2-3B-Instruct-Q4_K_M.gguf", 2019377696,
-     GB(2.02), "6c1a2b41161032677be168d354123594c0e6e67d2b9227c84f296ad037c728ff"},
+     GB(2.02), "6c1a2b41161032677be168d354123594c0e6e67d2b9227c84f296ad037c728ff",
+     TK_HUB_KIND_GGUF},
     {"gemma2-2b", "gemma2-2b", "Q4_K_M", true, "Gemma 2 2B Instruct",
      "bartowski/gemma-2-2b-it-GGUF", "gemma-2-2b-it-Q4_K_M.gguf", 1708582752, GB(1.71),
-     "e0aee85060f168f0f2d8473d7ea41ce2f3230c1bc1374847505ea599288a7787"},
+     "e0aee85060f168f0f2d8473d7ea41ce2f3230c1bc1374847505ea599288a7787", TK_HUB_KIND_GGUF},
     {"tinyllama", "tinyllama", "Q4_K_M", true, "TinyLlama 1.1B Chat v1.0",
      "TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF", "tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf", 668788096,
-     MB(669), "9fecc3b3cd76bba89d504f29b616eedf7da85b96540e490ca5824d3f7d2776a0"},
+     MB(669), "9fecc3b3cd76bba89d504f29b616eedf7da85b96540e490ca5824d3f7d2776a0", TK_HUB_KIND_GGUF},
     {"tinyllama:q8_0", "tinyllama", "Q8_0", false, "TinyLlama 1.1B Chat v1.0",
      "TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF", "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", 0, GB(1.17),
-     ""},
+     "", TK_HUB_KIND_GGUF},
+    /* MLX 4-bit conversions (mlx-community), pulled as whole directories. */
+    {"gemma-2b-it-mlx", "gemma-2b-it-mlx", "4bit", true, "Gemma 2B Instruct (MLX)",
+     "mlx-community/gemma-2b-it-4bit", "gemma-2b-it-4bit", 0, 0, "", TK_HUB_KIND_DIR},
+    {"qwen2.5-7b-mlx", "qwen2.5-7b-mlx", "4bit", true, "Qwen2.5 7B Instruct (MLX)",
+     "mlx-community/Qwen2.5-7B-Instruct-4bit", "Qwen2.5-7B-Instruct-4bit", 0, 0, "",
+     TK_HUB_KIND_DIR},
 };
 
 int tk_hub_catalogue_count(void)
@@ -92,8 +110,14 @@ const tk_hub_model *tk_hub_recommend(const tk_platform *p)
 {
     const uint64_t GiB = 1024ull * 1024 * 1024;
     uint64_t ram = p ? p->ram_total : 0;
+    /* MLX needs macOS on Apple Silicon; elsewhere only GGUF files run. */
+    bool mlx = p && p->apple_silicon && p->os == TK_OS_MACOS;
     const char *alias;
-    if (ram == 0 || ram < 4 * GiB)
+    if (mlx && ram >= 16 * GiB)
+        alias = "qwen2.5-7b-mlx";
+    else if (mlx && ram >= 8 * GiB)
+        alias = "gemma-2b-it-mlx";
+    else if (ram == 0 || ram < 4 * GiB)
         alias = "qwen2.5-0.5b";
     else if (ram < 8 * GiB)
         alias = "qwen2.5-1.5b";

@@ -1,10 +1,13 @@
 /* Downloads into the model store with libcurl: sources, resume, checks,
- * verification, atomic rename, progress. */
+ * verification, atomic rename, progress; whole repositories as model
+ * directories. */
 #include "core/core.h"
 #include "hub/hub.h"
+#include "hub/json.h"
 #include "hub/sha256.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -135,6 +138,43 @@ static tk_status hf_url(tk_getenv_fn get, void *user, const char *repo, const ch
     return TK_OK;
 }
 
+static bool ends_with_ci(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && core_strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* A whole repository "OWNER/REPO" as a model directory named REPO. */
+static tk_status dir_source(tk_getenv_fn get, void *user, const char *repo, const char *spec,
+                            tk_hub_source *out)
+{
+    const char *slash = strchr(repo, '/');
+    if (!slash || !valid_repo_part(repo, (size_t)(slash - repo)) ||
+        !valid_repo_part(slash + 1, strlen(slash + 1)))
+        return core_error(TK_ERR_INVALID_ARG, "'%s' is not of the form OWNER/REPO", spec);
+    const char *name = slash + 1;
+    if (!hub_valid_store_name(name) || ends_with_ci(name, ".gguf") ||
+        ends_with_ci(name, HUB_PARTIAL_SUFFIX) || strlen(name) >= sizeof out->file)
+        return core_error(TK_ERR_INVALID_ARG,
+                          "cannot use '%s' from '%s' as a directory name in the model store", name,
+                          spec);
+    char ep[1024];
+    tk_status s = hf_endpoint(get, user, ep, sizeof ep);
+    if (s != TK_OK) return s;
+    int n = snprintf(out->url, sizeof out->url, "%s/api/models/%s/tree/main", ep, repo);
+    if (n < 0 || (size_t)n >= sizeof out->url)
+        return core_error(TK_ERR_LIMIT, "the URL for %s is too long", repo);
+    core_strlcpy(out->repo, repo, sizeof out->repo);
+    core_strlcpy(out->file, name, sizeof out->file);
+    out->huggingface = true;
+    out->directory = true;
+    for (int i = 0; i < tk_hub_catalogue_count(); i++) {
+        const tk_hub_model *m = tk_hub_catalogue_at(i);
+        if (m->kind == TK_HUB_KIND_DIR && core_strcasecmp(m->repo, repo) == 0) out->model = m;
+    }
+    return TK_OK;
+}
+
 static void catalogue_list(char *buf, size_t size)
 {
     size_t used = 0;
@@ -161,9 +201,11 @@ tk_status tk_hub_source_parse(const char *spec, tk_getenv_fn get, void *user, tk
         const char *s1 = strchr(rest, '/');
         const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
         const char *file = s2 ? s2 + 1 : NULL;
+        if (s1 && !s2) return dir_source(get, user, rest, spec, out);
         if (!s1 || !s2 || !*file || !valid_repo_part(rest, (size_t)(s1 - rest)) ||
             !valid_repo_part(s1 + 1, (size_t)(s2 - s1 - 1)))
-            return core_error(TK_ERR_INVALID_ARG, "'%s' is not of the form hf:OWNER/REPO/FILE.gguf",
+            return core_error(TK_ERR_INVALID_ARG,
+                              "'%s' is not of the form hf:OWNER/REPO/FILE.gguf or hf:OWNER/REPO",
                               spec);
         if (file[0] == '/' || strstr(file, "..") || strchr(file, '?') || strchr(file, '#') ||
             file[strlen(file) - 1] == '/')
@@ -177,7 +219,8 @@ tk_status tk_hub_source_parse(const char *spec, tk_getenv_fn get, void *user, tk
         if (s == TK_OK) s = hf_url(get, user, repo, file, out);
         if (s != TK_OK) return s;
         const tk_hub_model *m = tk_hub_find_file(base);
-        if (m && core_strcasecmp(m->repo, repo) == 0 && strcmp(file, base) == 0) {
+        if (m && m->kind == TK_HUB_KIND_GGUF && core_strcasecmp(m->repo, repo) == 0 &&
+            strcmp(file, base) == 0) {
             out->model = m;
             out->size = m->size;
             core_strlcpy(out->sha256, m->sha256, sizeof out->sha256);
@@ -215,6 +258,14 @@ tk_status tk_hub_source_parse(const char *spec, tk_getenv_fn get, void *user, tk
                           "'%s': only http://, https:// and hf:OWNER/REPO/FILE sources are "
                           "supported",
                           spec);
+    if (strchr(spec, '/')) {
+        if (strchr(strchr(spec, '/') + 1, '/'))
+            return core_error(TK_ERR_INVALID_ARG,
+                              "'%s' is not a model to pull: give OWNER/REPO (a whole repository), "
+                              "hf:OWNER/REPO/FILE.gguf (one file) or a URL",
+                              spec);
+        return dir_source(get, user, spec, spec, out);
+    }
 
     const tk_hub_model *m = tk_hub_find_alias(spec);
     if (!m) {
@@ -222,9 +273,11 @@ tk_status tk_hub_source_parse(const char *spec, tk_getenv_fn get, void *user, tk
         catalogue_list(names, sizeof names);
         return core_error(TK_ERR_NOT_FOUND,
                           "'%s' is not a model name tektra knows (known: %s); give "
-                          "hf:OWNER/REPO/FILE.gguf or an https:// URL for other files",
+                          "hf:OWNER/REPO/FILE.gguf or an https:// URL for other files, "
+                          "OWNER/REPO for a whole repository",
                           spec, names);
     }
+    if (m->kind == TK_HUB_KIND_DIR) return dir_source(get, user, m->repo, spec, out);
     tk_status s = hf_url(get, user, m->repo, m->file, out);
     if (s != TK_OK) return s;
     core_strlcpy(out->file, m->file, sizeof out->file);
@@ -335,8 +388,20 @@ static void curl_init(void)
     curl_init_status = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* Progress of a directory pull: its files' transfers report through it as
+ * one download. */
+typedef struct dir_progress {
+    const char *name; /* the directory's store name */
+    uint64_t before;  /* bytes of the files finished before the current one */
+    uint64_t total;   /* bytes of all its files */
+    uint64_t resumed; /* bytes that were already there when the pull began */
+    bool restarted;   /* some file had to start over */
+    double t0, last_report;
+} dir_progress;
+
 typedef struct pull_state {
     CURL *curl;
+    dir_progress *dir; /* part of a directory pull, or NULL */
     const tk_hub_pull_params *params;
     const char *store_dir;
     const char *file;     /* store name */
@@ -419,10 +484,39 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *user)
     return n;
 }
 
+static void dir_report(const tk_hub_pull_params *pp, dir_progress *d, uint64_t done, bool finished,
+                       bool force)
+{
+    if (!pp->progress) return;
+    double now = core_now();
+    if (!finished && !force && d->last_report > 0 && now - d->last_report < pp->progress_interval)
+        return;
+    d->last_report = now;
+    tk_hub_progress pr;
+    memset(&pr, 0, sizeof pr);
+    pr.file = d->name;
+    pr.done = done;
+    pr.total = d->total;
+    pr.resumed = d->resumed;
+    pr.restarted = d->restarted;
+    pr.elapsed = now - d->t0;
+    uint64_t moved = done > d->resumed ? done - d->resumed : 0;
+    pr.rate = pr.elapsed > 0.2 || (finished && pr.elapsed > 0) ? (double)moved / pr.elapsed : 0;
+    pr.finished = finished;
+    pp->progress(&pr, pp->progress_user);
+}
+
 static void report(pull_state *st, bool finished)
 {
     const tk_hub_pull_params *pp = st->params;
     if (!pp->progress) return;
+    if (st->dir) {
+        /* One file's end is not the directory's: the directory pull sends
+         * the final report. */
+        if (st->restarted) st->dir->restarted = true;
+        dir_report(pp, st->dir, st->dir->before + st->done, false, finished);
+        return;
+    }
     double now = core_now();
     if (!finished && st->last_report > 0 && now - st->last_report < pp->progress_interval) return;
     st->last_report = now;
@@ -787,59 +881,16 @@ static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *
     return status;
 }
 
-tk_status tk_hub_pull(const char *store_dir, const char *spec, const tk_hub_pull_params *params,
-                      tk_hub_pull_result *out)
+/* Downloads one file of `src` into `partial` (resumed when it exists) and
+ * renames it to `final_path` once complete and checked: size, SHA-256 where
+ * known, and the GGUF magic when `gguf`. Fills out->size, sha256, verified
+ * and resumed. The partial file is locked while in use. */
+static tk_status fetch_file(const char *store_dir, const char *spec, const tk_hub_source *src,
+                            const char *token, const tk_hub_pull_params *params,
+                            const char *final_path, const char *partial, bool gguf,
+                            dir_progress *dir, tk_hub_pull_result *out)
 {
-    tk_hub_pull_result local;
-    if (!out) out = &local;
-    memset(out, 0, sizeof *out);
-    tk_hub_pull_params defaults;
-    if (!params) {
-        tk_hub_pull_params_default(&defaults);
-        params = &defaults;
-    }
-    if (!store_dir || !*store_dir) return core_error(TK_ERR_INVALID_ARG, "no model store given");
-
-    tk_hub_source src;
-    tk_status s = tk_hub_source_parse(spec, params->getenv, params->getenv_user, &src);
-    if (s != TK_OK) return s;
-    if (params->sha256) {
-        if (!valid_sha256(params->sha256))
-            return core_error(TK_ERR_INVALID_ARG, "'%s' is not a SHA-256 (64 hex digits)",
-                              params->sha256);
-        for (int i = 0; i < 64; i++) {
-            char ch = params->sha256[i];
-            src.sha256[i] = (char)(ch >= 'A' && ch <= 'F' ? ch - 'A' + 'a' : ch);
-        }
-        src.sha256[64] = '\0';
-        src.size = 0; /* the user's hash decides which file is right */
-    }
-    const char *token =
-        src.huggingface ? hub_env(params->getenv, params->getenv_user, "HF_TOKEN") : NULL;
-    if (token && (strlen(token) > 1000 || has_ctl_or_space(token)))
-        return core_error(TK_ERR_CONFIG, "HF_TOKEN contains spaces or control characters");
-
-    s = hub_mkdir_p(store_dir);
-    if (s != TK_OK) return s;
-    char final_path[sizeof out->path], partial[sizeof out->path + 16];
-    s = hub_join(store_dir, src.file, final_path, sizeof final_path);
-    if (s != TK_OK) return s;
-    snprintf(partial, sizeof partial, "%s%s", final_path, HUB_PARTIAL_SUFFIX);
-    core_strlcpy(out->path, final_path, sizeof out->path);
-
-    struct stat fst;
-    if (!params->force && stat(final_path, &fst) == 0 && S_ISREG(fst.st_mode)) {
-        out->already_present = true;
-        out->size = (uint64_t)fst.st_size;
-        return TK_OK;
-    }
-
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_status != CURLE_OK)
-        return core_error(TK_ERR_NETWORK, "cannot initialise libcurl: %s",
-                          curl_easy_strerror(curl_init_status));
-
-    int fd = open(partial, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = open(partial, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         int e = errno;
         return core_error(TK_ERR_IO, "cannot write %s: %s", partial, strerror(e));
@@ -847,19 +898,21 @@ tk_status tk_hub_pull(const char *store_dir, const char *spec, const tk_hub_pull
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd);
         return core_error(TK_ERR_LIMIT, "another 'tektra pull' is downloading %s right now",
-                          src.file);
+                          src->file);
     }
 
     pull_state st;
     memset(&st, 0, sizeof st);
     st.params = params;
+    st.dir = dir;
     st.store_dir = store_dir;
-    st.file = src.file;
+    st.file = src->file;
     st.partial = partial;
     st.fd = fd;
-    st.expect_size = src.size;
+    st.expect_size = src->size;
     hub_sha256_init(&st.sha);
 
+    tk_status s = TK_OK;
     bool complete = false;
     for (int attempt = 0; attempt < 2 && s == TK_OK && !complete; attempt++) {
         struct stat pst;
@@ -886,11 +939,11 @@ tk_status tk_hub_pull(const char *store_dir, const char *spec, const tk_hub_pull
         st.total = 0;
         st.retry_from_zero = false;
         if (attempt == 0 && have > 0) out->resumed = true;
-        if (st.expect_size && st.expect_size > have) {
+        if (!dir && st.expect_size && st.expect_size > have) {
             s = hub_check_space(store_dir, st.expect_size - have);
             if (s != TK_OK) break;
         }
-        s = transfer(&st, &src, token, &complete);
+        s = transfer(&st, src, token, &complete);
         if (s != TK_OK && st.retry_from_zero && attempt == 0) {
             if (ftruncate(fd, 0) != 0) {
                 int e = errno;
@@ -919,14 +972,14 @@ tk_status tk_hub_pull(const char *store_dir, const char *spec, const tk_hub_pull
             s = core_error(TK_ERR_NETWORK,
                            "the download of %s ended early at %s of %s; run the same command "
                            "again to resume",
-                           src.file, tk_hub_format_size(have, a, sizeof a),
+                           src->file, tk_hub_format_size(have, a, sizeof a),
                            tk_hub_format_size(st.total, b, sizeof b));
         } else if ((st.total && have != st.total) || (st.expect_size && have != st.expect_size)) {
             remove_partial = true;
             s = core_error(TK_ERR_CHECKSUM,
                            "%s has %llu bytes where %llu were expected; the download was "
                            "deleted",
-                           src.file, (unsigned long long)have,
+                           src->file, (unsigned long long)have,
                            (unsigned long long)(st.expect_size ? st.expect_size : st.total));
         } else {
             /* With a known hash the hash decides first ("corrupt"); then the
@@ -934,20 +987,20 @@ tk_status tk_hub_pull(const char *store_dir, const char *spec, const tk_hub_pull
             uint8_t d[32];
             hub_sha256_final(&st.sha, d);
             hub_sha256_hex(d, out->sha256);
-            if (src.sha256[0] && strcmp(out->sha256, src.sha256) != 0) {
+            if (src->sha256[0] && strcmp(out->sha256, src->sha256) != 0) {
                 remove_partial = true;
                 s = core_error(TK_ERR_CHECKSUM,
                                "%s is corrupt: its SHA-256 is %s, expected %s; the download was "
                                "deleted, run the same command again",
-                               src.file, out->sha256, src.sha256);
-            } else if (!hub_has_gguf_magic(partial)) {
+                               src->file, out->sha256, src->sha256);
+            } else if (gguf && !hub_has_gguf_magic(partial)) {
                 remove_partial = true;
                 s = core_error(TK_ERR_FORMAT,
                                "%s is not a GGUF model file (it does not start with \"GGUF\"); "
                                "the download was deleted",
-                               src.url);
+                               src->url);
             } else {
-                out->verified = src.sha256[0] != '\0';
+                out->verified = src->sha256[0] != '\0';
                 out->size = have;
             }
         }
@@ -968,5 +1021,639 @@ tk_status tk_hub_pull(const char *store_dir, const char *spec, const tk_hub_pull
         out->sha256[0] = '\0';
         out->verified = false;
     }
+    return s;
+}
+
+static tk_status init_curl(void)
+{
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_status != CURLE_OK)
+        return core_error(TK_ERR_NETWORK, "cannot initialise libcurl: %s",
+                          curl_easy_strerror(curl_init_status));
+    return TK_OK;
+}
+
+static tk_status pull_dir(const char *store_dir, const char *spec, const tk_hub_source *src,
+                          const char *token, const tk_hub_pull_params *params,
+                          tk_hub_pull_result *out);
+
+tk_status tk_hub_pull(const char *store_dir, const char *spec, const tk_hub_pull_params *params,
+                      tk_hub_pull_result *out)
+{
+    tk_hub_pull_result local;
+    if (!out) out = &local;
+    memset(out, 0, sizeof *out);
+    tk_hub_pull_params defaults;
+    if (!params) {
+        tk_hub_pull_params_default(&defaults);
+        params = &defaults;
+    }
+    if (!store_dir || !*store_dir) return core_error(TK_ERR_INVALID_ARG, "no model store given");
+
+    tk_hub_source src;
+    tk_status s = tk_hub_source_parse(spec, params->getenv, params->getenv_user, &src);
+    if (s != TK_OK) return s;
+    if (params->sha256 && src.directory)
+        return core_error(TK_ERR_INVALID_ARG,
+                          "--sha256 is for one file; %s is a whole repository, whose files are "
+                          "checked against the SHA-256 digests its listing gives",
+                          spec);
+    if (params->sha256) {
+        if (!valid_sha256(params->sha256))
+            return core_error(TK_ERR_INVALID_ARG, "'%s' is not a SHA-256 (64 hex digits)",
+                              params->sha256);
+        for (int i = 0; i < 64; i++) {
+            char ch = params->sha256[i];
+            src.sha256[i] = (char)(ch >= 'A' && ch <= 'F' ? ch - 'A' + 'a' : ch);
+        }
+        src.sha256[64] = '\0';
+        src.size = 0; /* the user's hash decides which file is right */
+    }
+    const char *token =
+        src.huggingface ? hub_env(params->getenv, params->getenv_user, "HF_TOKEN") : NULL;
+    if (token && (strlen(token) > 1000 || has_ctl_or_space(token)))
+        return core_error(TK_ERR_CONFIG, "HF_TOKEN contains spaces or control characters");
+
+    s = hub_mkdir_p(store_dir);
+    if (s != TK_OK) return s;
+    if (src.directory) return pull_dir(store_dir, spec, &src, token, params, out);
+
+    char final_path[sizeof out->path], partial[sizeof out->path + 16];
+    s = hub_join(store_dir, src.file, final_path, sizeof final_path);
+    if (s != TK_OK) return s;
+    snprintf(partial, sizeof partial, "%s%s", final_path, HUB_PARTIAL_SUFFIX);
+    core_strlcpy(out->path, final_path, sizeof out->path);
+
+    struct stat fst;
+    if (!params->force && stat(final_path, &fst) == 0 && S_ISREG(fst.st_mode)) {
+        out->already_present = true;
+        out->size = (uint64_t)fst.st_size;
+        return TK_OK;
+    }
+    s = init_curl();
+    if (s != TK_OK) return s;
+    return fetch_file(store_dir, spec, &src, token, params, final_path, partial, true, NULL, out);
+}
+
+/* ---- whole repositories as model directories --------------------------- */
+
+/* The repository listing is small (a few kB for a model); anything bigger
+ * than this is not what was asked for. */
+#define LISTING_MAX (8u << 20)
+/* Files kept from one repository; shards of the largest models number a
+ * few hundred. */
+#define DIR_MAX_FILES 1024
+
+typedef struct mem_body {
+    char *data;
+    size_t len;
+    bool too_big;
+    char error_code[64]; /* the Hub's X-Error-Code header ("RepoNotFound", "GatedRepo") */
+} mem_body;
+
+static size_t mem_write(char *data, size_t size, size_t nmemb, void *user)
+{
+    mem_body *b = user;
+    size_t n = size * nmemb;
+    if (b->len + n > LISTING_MAX) {
+        b->too_big = true;
+        return 0;
+    }
+    char *grown = realloc(b->data, b->len + n + 1);
+    if (!grown) return 0;
+    b->data = grown;
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+static size_t mem_header(char *data, size_t size, size_t nitems, void *user)
+{
+    mem_body *b = user;
+    size_t n = size * nitems;
+    static const char name[] = "x-error-code:";
+    if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
+        const char *v = data + sizeof name - 1;
+        size_t len = n - (sizeof name - 1);
+        while (len && (*v == ' ' || *v == '\t')) v++, len--;
+        while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' ')) len--;
+        snprintf(b->error_code, sizeof b->error_code, "%.*s", (int)len, v);
+    } else if (n >= 5 && strncasecmp(data, "HTTP/", 5) == 0) {
+        b->error_code[0] = '\0';
+    }
+    return n;
+}
+
+/* GETs the repository listing of `src` into body. */
+static tk_status get_listing(const tk_hub_source *src, const char *token,
+                             const tk_hub_pull_params *pp, mem_body *body)
+{
+    CURL *c = curl_easy_init();
+    if (!c) return core_error(TK_ERR_NOMEM, "cannot start a download (curl_easy_init failed)");
+    char errbuf[CURL_ERROR_SIZE] = "", auth[1100];
+    struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, auth);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, src->url);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, pp->max_redirects);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, pp->connect_timeout);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, pp->low_speed_limit);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, pp->low_speed_time);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "tektra/" TEKTRA_VERSION);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, mem_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, body);
+    CURLcode rc = curl_easy_perform(c);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    char *eff = NULL;
+    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
+    char url[2048];
+    core_strlcpy(url, eff ? eff : src->url, sizeof url);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+
+    char ep[1024];
+    size_t ep_len = strcspn(src->url, "?#");
+    const char *api = strstr(src->url, "/api/models/");
+    if (api) ep_len = (size_t)(api - src->url);
+    snprintf(ep, sizeof ep, "%.*s", (int)ep_len, src->url);
+    if (body->too_big)
+        return core_error(TK_ERR_LIMIT, "the file listing of %s is larger than %u MB", src->repo,
+                          LISTING_MAX >> 20);
+    if (rc != CURLE_OK) {
+        pull_state tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.params = pp;
+        tk_status s = network_error(rc, errbuf, &tmp, src, url);
+        core_error_prefix("listing the files of %s", src->repo);
+        return s;
+    }
+    bool not_found = strcmp(body->error_code, "RepoNotFound") == 0;
+    bool gated = strcmp(body->error_code, "GatedRepo") == 0;
+    if (code == 404 || (not_found && code != 401 && code != 403))
+        return core_error(TK_ERR_NOT_FOUND,
+                          "no repository %s on %s (HTTP %ld for %s): check the owner and the "
+                          "name",
+                          src->repo, ep, code, url);
+    if (code == 401 || code == 403) {
+        /* The Hub answers 401 for a repository that does not exist as well
+         * as for a private one when no valid token is sent. */
+        return core_error(TK_ERR_NETWORK,
+                          "access denied (HTTP %ld) for %s: %s. Open %s/%s in a browser%s, "
+                          "then create an access token at https://huggingface.co/settings/tokens "
+                          "and run again with HF_TOKEN=<token>%s",
+                          code, url,
+                          gated   ? "the repository is gated"
+                          : token ? "the repository may be gated or private"
+                                  : "no such repository, or it is gated or private",
+                          ep, src->repo, gated || !token ? " (and accept its terms if asked)" : "",
+                          token ? " (the HF_TOKEN that was sent was not accepted)" : "");
+    }
+    if (code < 200 || code >= 300) return http_error(code, src, url, token != NULL);
+    return TK_OK;
+}
+
+/* A file of the repository listing that a model directory keeps. */
+typedef struct repo_file {
+    char name[256];
+    uint64_t size;
+    char sha256[65]; /* the LFS object's SHA-256, "" for a file kept in git itself */
+} repo_file;
+
+bool hub_dir_wants_file(const char *name)
+{
+    static const char *const exact[] = {
+        "config.json",         "generation_config.json", "model.safetensors.index.json",
+        "tokenizer.json",      "tokenizer_config.json",  "special_tokens_map.json",
+        "chat_template.jinja", "chat_template.json"};
+    for (size_t i = 0; i < TK_ARRAY_LEN(exact); i++)
+        if (strcmp(name, exact[i]) == 0) return true;
+    return ends_with_ci(name, ".safetensors");
+}
+
+typedef struct listing {
+    repo_file *files; /* the kept files, in listing order */
+    int n;
+    bool config, safetensors;
+    char gguf[256]; /* the first *.gguf file of the listing, "" when none */
+    int n_gguf;
+} listing;
+
+/* Reads one {type, path, size, lfs: {oid, size}} object of the listing. */
+static bool listing_item(hj_parser *j, char *type, size_t type_size, char *path, size_t path_size,
+                         uint64_t *size, char *oid, size_t oid_size, bool *path_long)
+{
+    bool first = true, long_key = false;
+    char key[16];
+    type[0] = path[0] = oid[0] = '\0';
+    *size = 0;
+    *path_long = false;
+    uint64_t lfs_size = 0;
+    bool have_lfs_size = false;
+    if (!hj_object_begin(j)) return false;
+    while (hj_object_key(j, &first, key, sizeof key, &long_key)) {
+        if (long_key) {
+            hj_skip(j);
+        } else if (strcmp(key, "type") == 0) {
+            hj_string(j, type, type_size);
+        } else if (strcmp(key, "path") == 0) {
+            /* A path too long for a store name is skipped, not an error. */
+            const char *save = j->p;
+            if (!hj_string(j, path, path_size)) {
+                j->failed = false;
+                j->p = save;
+                hj_string(j, NULL, 0);
+                path[0] = '\0';
+                *path_long = true;
+            }
+        } else if (strcmp(key, "size") == 0) {
+            hj_u64(j, size);
+        } else if (strcmp(key, "lfs") == 0 && hj_peek(j, '{')) {
+            bool lfirst = true;
+            hj_object_begin(j);
+            while (hj_object_key(j, &lfirst, key, sizeof key, &long_key)) {
+                if (!long_key && strcmp(key, "oid") == 0 && hj_peek(j, '"'))
+                    hj_string(j, oid, oid_size);
+                else if (!long_key && strcmp(key, "size") == 0)
+                    have_lfs_size = hj_u64(j, &lfs_size);
+                else
+                    hj_skip(j);
+            }
+        } else {
+            hj_skip(j);
+        }
+    }
+    if (have_lfs_size) *size = lfs_size;
+    return !j->failed;
+}
+
+/* Parses the listing of the repository's top level (the Hub's
+ * /api/models/OWNER/REPO/tree/main: a JSON array of entries). The Hub
+ * pages long listings (a Link header); a model's top level is far shorter
+ * than a page, so only the first page is read. */
+static tk_status parse_listing(const tk_hub_source *src, const char *text, size_t len, listing *out)
+{
+    memset(out, 0, sizeof *out);
+    hj_parser j;
+    hj_init(&j, text, len);
+    bool first = true;
+    size_t cap = 0;
+    tk_status s = TK_OK;
+    if (hj_array_begin(&j)) {
+        while (s == TK_OK && hj_array_next(&j, &first)) {
+            char type[16], path[256], oid[80];
+            uint64_t size;
+            bool path_long;
+            if (!listing_item(&j, type, sizeof type, path, sizeof path, &size, oid, sizeof oid,
+                              &path_long))
+                break;
+            if (strcmp(type, "file") != 0 || path_long || strchr(path, '/')) continue;
+            if (ends_with_ci(path, ".gguf")) {
+                if (!out->gguf[0]) core_strlcpy(out->gguf, path, sizeof out->gguf);
+                out->n_gguf++;
+            }
+            if (!hub_dir_wants_file(path)) continue;
+            if (!hub_valid_store_name(path) || ends_with_ci(path, HUB_PARTIAL_SUFFIX)) continue;
+            if (out->n >= DIR_MAX_FILES) {
+                s = core_error(TK_ERR_LIMIT, "%s has more than %d model files", src->repo,
+                               DIR_MAX_FILES);
+                break;
+            }
+            if ((size_t)out->n == cap) {
+                cap = cap ? cap * 2 : 16;
+                repo_file *grown = realloc(out->files, cap * sizeof *grown);
+                if (!grown) {
+                    s = core_error(TK_ERR_NOMEM, "out of memory reading the listing of %s",
+                                   src->repo);
+                    break;
+                }
+                out->files = grown;
+            }
+            repo_file *f = &out->files[out->n++];
+            memset(f, 0, sizeof *f);
+            core_strlcpy(f->name, path, sizeof f->name);
+            f->size = size;
+            if (oid[0]) {
+                if (!valid_sha256(oid)) {
+                    s = core_error(TK_ERR_FORMAT,
+                                   "the listing of %s gives '%s' as the SHA-256 of %s, which "
+                                   "is not one",
+                                   src->repo, oid, path);
+                    break;
+                }
+                for (int i = 0; i < 65; i++)
+                    f->sha256[i] = (char)(oid[i] >= 'A' && oid[i] <= 'F' ? oid[i] + 32 : oid[i]);
+            }
+            if (strcmp(path, "config.json") == 0) out->config = true;
+            if (ends_with_ci(path, ".safetensors")) out->safetensors = true;
+        }
+    }
+    if (s == TK_OK && !hj_done(&j))
+        s = core_error(TK_ERR_FORMAT,
+                       "the file listing of %s (%s) is not the JSON array of files expected",
+                       src->repo, src->url);
+    if (s != TK_OK) {
+        free(out->files);
+        out->files = NULL;
+        out->n = 0;
+    }
+    return s;
+}
+
+/* Sum of the regular files in directory `dfd` (top level). */
+static uint64_t dir_files_size(int dfd, int *count)
+{
+    uint64_t sum = 0;
+    *count = 0;
+    int fd2 = dup(dfd);
+    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+    if (!d) {
+        if (fd2 >= 0) close(fd2);
+        return 0;
+    }
+    rewinddir(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+            sum += (uint64_t)st.st_size;
+            (*count)++;
+        }
+    }
+    closedir(d);
+    return sum;
+}
+
+/* Removes from the partial directory whatever is neither a listed file nor
+ * its partial download: files of an earlier listing must not end up in the
+ * model. */
+static void prune_partial_dir(int dfd, const listing *ls)
+{
+    int fd2 = dup(dfd);
+    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+    if (!d) {
+        if (fd2 >= 0) close(fd2);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
+        bool keep = false;
+        for (int i = 0; i < ls->n && !keep; i++) {
+            size_t n = strlen(ls->files[i].name);
+            keep = strncmp(name, ls->files[i].name, n) == 0 &&
+                   (name[n] == '\0' || strcmp(name + n, HUB_PARTIAL_SUFFIX) == 0);
+        }
+        if (keep) continue;
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+            hub_remove_tree_at(dfd, name);
+        else
+            unlinkat(dfd, name, 0);
+    }
+    closedir(d);
+}
+
+/* "<name>.partial" (a static buffer: use before the next call). */
+static const char *partial_name_of(const char *name)
+{
+    static _Thread_local char buf[300];
+    snprintf(buf, sizeof buf, "%.255s%s", name, HUB_PARTIAL_SUFFIX);
+    return buf;
+}
+
+/* Removes the partial directory when nothing in it is worth resuming. */
+static void drop_partial_dir_if_empty(const char *path)
+{
+    rmdir(path); /* fails, as it should, when files are in it */
+}
+
+static tk_status pull_dir(const char *store_dir, const char *spec, const tk_hub_source *src,
+                          const char *token, const tk_hub_pull_params *params,
+                          tk_hub_pull_result *out)
+{
+    out->directory = true;
+    char final_path[sizeof out->path], partial_dir[sizeof out->path + 16], hidden[300];
+    tk_status s = hub_join(store_dir, src->file, final_path, sizeof final_path);
+    if (s != TK_OK) return s;
+    snprintf(hidden, sizeof hidden, ".%s%s", src->file, HUB_PARTIAL_SUFFIX);
+    s = hub_join(store_dir, hidden, partial_dir, sizeof partial_dir);
+    if (s != TK_OK) return s;
+    core_strlcpy(out->path, final_path, sizeof out->path);
+
+    struct stat st;
+    bool final_exists = lstat(final_path, &st) == 0;
+    if (final_exists) {
+        bool model_dir = hub_is_model_dir(final_path);
+        if (!model_dir || (params->force && !S_ISDIR(st.st_mode)))
+            return core_error(TK_ERR_IO,
+                              "%s is in the way: it is not a model directory tektra pulled; "
+                              "move it elsewhere and pull again",
+                              final_path);
+        if (!params->force) {
+            int fd = open(final_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (fd >= 0) {
+                out->size = dir_files_size(fd, &out->n_files);
+                close(fd);
+            }
+            out->already_present = true;
+            return TK_OK;
+        }
+    }
+    s = init_curl();
+    if (s != TK_OK) return s;
+
+    mem_body body;
+    memset(&body, 0, sizeof body);
+    s = get_listing(src, token, params, &body);
+    listing ls;
+    memset(&ls, 0, sizeof ls);
+    if (s == TK_OK) s = parse_listing(src, body.data ? body.data : "", body.len, &ls);
+    free(body.data);
+    if (s != TK_OK) return s;
+    if (!ls.config || !ls.safetensors) {
+        const char *missing = !ls.config && !ls.safetensors ? "config.json and *.safetensors"
+                              : !ls.config                  ? "config.json"
+                                                            : "*.safetensors weights";
+        if (ls.gguf[0])
+            s = core_error(TK_ERR_FORMAT,
+                           "%s is not a model directory (it has no %s), but it has %d GGUF "
+                           "file%s: pull one with: tektra pull hf:%s/%s",
+                           src->repo, missing, ls.n_gguf, ls.n_gguf == 1 ? "" : "s", src->repo,
+                           ls.gguf);
+        else
+            s = core_error(TK_ERR_FORMAT,
+                           "%s is not a model directory: it has no %s at its top level", src->repo,
+                           missing);
+        free(ls.files);
+        return s;
+    }
+    uint64_t total = 0;
+    for (int i = 0; i < ls.n; i++)
+        if (!core_add_u64(total, ls.files[i].size, &total)) {
+            free(ls.files);
+            return core_error(TK_ERR_FORMAT, "the listing of %s gives impossible sizes", src->repo);
+        }
+
+    /* The partial directory: ours (not a link), locked while in use. */
+    if (mkdir(partial_dir, 0755) != 0 && errno != EEXIST) {
+        int e = errno;
+        free(ls.files);
+        return core_error(TK_ERR_IO, "cannot create %s: %s", partial_dir, strerror(e));
+    }
+    int dfd = open(partial_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        int e = errno;
+        free(ls.files);
+        return core_error(TK_ERR_IO, "cannot use %s: %s", partial_dir,
+                          e == ELOOP || e == ENOTDIR ? "it is not a directory" : strerror(e));
+    }
+    if (flock(dfd, LOCK_EX | LOCK_NB) != 0) {
+        close(dfd);
+        free(ls.files);
+        return core_error(TK_ERR_LIMIT, "another 'tektra pull' is downloading %s right now",
+                          src->file);
+    }
+    /* Another pull may have finished it while this one read the listing. */
+    if (!final_exists && !params->force && hub_is_model_dir(final_path)) {
+        close(dfd);
+        free(ls.files);
+        drop_partial_dir_if_empty(partial_dir);
+        int fd = open(final_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            out->size = dir_files_size(fd, &out->n_files);
+            close(fd);
+        }
+        out->already_present = true;
+        return TK_OK;
+    }
+    prune_partial_dir(dfd, &ls);
+
+    /* What is there already: finished files (re-verified, since the listing
+     * may have changed since) and partial ones. */
+    bool *done = calloc((size_t)ls.n + 1, sizeof *done);
+    if (!done) {
+        close(dfd);
+        free(ls.files);
+        return core_error(TK_ERR_NOMEM, "out of memory");
+    }
+    uint64_t have = 0;
+    for (int i = 0; i < ls.n && s == TK_OK; i++) {
+        const repo_file *f = &ls.files[i];
+        const char *partial_name = partial_name_of(f->name);
+        if (fstatat(dfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            bool ok = S_ISREG(st.st_mode) && (uint64_t)st.st_size == f->size;
+            if (ok && f->sha256[0]) {
+                char path[1600], hex[65];
+                ok = hub_join(partial_dir, f->name, path, sizeof path) == TK_OK &&
+                     hub_sha256_file(path, hex) == TK_OK && strcmp(hex, f->sha256) == 0;
+            }
+            if (ok) {
+                done[i] = true;
+                have += f->size;
+                continue;
+            }
+            unlinkat(dfd, f->name, 0);
+        }
+        if (fstatat(dfd, partial_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            have += (uint64_t)st.st_size < f->size ? (uint64_t)st.st_size : f->size;
+    }
+    if (have > 0) out->resumed = true;
+    s = hub_check_space(store_dir, total - have);
+
+    dir_progress dp;
+    memset(&dp, 0, sizeof dp);
+    dp.name = src->file;
+    dp.total = total;
+    dp.resumed = have;
+    dp.t0 = core_now();
+    if (s == TK_OK) dir_report(params, &dp, have, false, true);
+
+    int n_sha = 0;
+    for (int i = 0; i < ls.n && s == TK_OK; i++) {
+        const repo_file *f = &ls.files[i];
+        n_sha += f->sha256[0] != '\0';
+        if (done[i]) {
+            dp.before += f->size;
+            out->n_verified += f->sha256[0] != '\0';
+            continue;
+        }
+        tk_hub_source fs;
+        memset(&fs, 0, sizeof fs);
+        s = hf_url(params->getenv, params->getenv_user, src->repo, f->name, &fs);
+        if (s != TK_OK) break;
+        core_strlcpy(fs.file, f->name, sizeof fs.file);
+        fs.size = f->size;
+        core_strlcpy(fs.sha256, f->sha256, sizeof fs.sha256);
+        char path[1600], partial[1600];
+        s = hub_join(partial_dir, f->name, path, sizeof path);
+        if (s == TK_OK)
+            s = hub_join(partial_dir, partial_name_of(f->name), partial, sizeof partial);
+        if (s != TK_OK) break;
+        tk_hub_pull_result fr;
+        memset(&fr, 0, sizeof fr);
+        s = fetch_file(store_dir, spec, &fs, token, params, path, partial, false, &dp, &fr);
+        if (s != TK_OK) {
+            core_error_prefix("%s", src->repo);
+            break;
+        }
+        out->n_verified += fr.verified;
+        dp.before += f->size;
+    }
+    free(done);
+    if (s == TK_OK) dir_report(params, &dp, total, true, true);
+    if (s == TK_OK && fsync(dfd) != 0) {
+        int e = errno;
+        s = core_error(TK_ERR_IO, "writing %s: %s", partial_dir, strerror(e));
+    }
+
+    /* Into place as a whole. With --force the old directory is first moved
+     * aside under a hidden name, then removed. */
+    if (s == TK_OK) {
+        char old[sizeof out->path + 64] = "";
+        if (final_exists) {
+            char old_name[320];
+            snprintf(old_name, sizeof old_name, ".%s.old-%ld", src->file, (long)getpid());
+            s = hub_join(store_dir, old_name, old, sizeof old);
+            if (s == TK_OK && rename(final_path, old) != 0) {
+                int e = errno;
+                s = core_error(TK_ERR_IO, "cannot move %s aside: %s", final_path, strerror(e));
+            }
+        }
+        if (s == TK_OK && rename(partial_dir, final_path) != 0) {
+            int e = errno;
+            s = core_error(TK_ERR_IO, "cannot rename %s to %s: %s", partial_dir, final_path,
+                           strerror(e));
+            if (old[0]) rename(old, final_path);
+        } else if (s == TK_OK && old[0]) {
+            hub_remove_tree(old);
+        }
+    }
+    if (s == TK_OK) {
+        out->size = total;
+        out->n_files = ls.n;
+        out->verified = n_sha > 0 && out->n_verified == n_sha;
+    } else {
+        drop_partial_dir_if_empty(partial_dir);
+    }
+    close(dfd);
+    free(ls.files);
     return s;
 }

@@ -36,4 +36,23 @@ bool hub_has_gguf_magic(const char *path);
 /* Lowercase hex SHA-256 of a whole file; TK_ERR_IO naming the path. */
 tk_status hub_sha256_file(const char *path, char hex[65]);
 
+/* True when `path` is a directory that looks like a model directory: it
+ * holds config.json, or tokenizer.json (enough for tokenizer-only use), as
+ * a regular file (a link to one counts). */
+bool hub_is_model_dir(const char *path);
+
+/* True for the files a model directory keeps from a repository:
+ * config.json, generation_config.json, *.safetensors,
+ * model.safetensors.index.json, tokenizer.json, tokenizer_config.json,
+ * special_tokens_map.json, chat_template.jinja, chat_template.json. */
+bool hub_dir_wants_file(const char *name);
+
+/* Removes `name` in directory `dfd` and everything under it, never
+ * following a symbolic link (a link is removed itself); at most 16 levels
+ * deep. TK_ERR_IO naming what could not be removed. */
+tk_status hub_remove_tree_at(int dfd, const char *name);
+
+/* hub_remove_tree_at() of a path. */
+tk_status hub_remove_tree(const char *path);
+
 #endif

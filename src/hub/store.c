@@ -1,7 +1,9 @@
-/* The model store: where it is, what it holds, finding and removing models,
- * resolving what the user calls a model, and the first-run help text. */
+/* The model store: where it is, what it holds (GGUF files and model
+ * directories), finding and removing models, resolving what the user calls a
+ * model, and the first-run help text. */
 #include "core/core.h"
 #include "hub/hub.h"
+#include "hub/json.h"
 #include "hub/sha256.h"
 #include "tektra/gguf.h"
 #include "tektra/quant.h"
@@ -128,6 +130,182 @@ static bool ends_with_ci(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && core_strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* ---- model directories ------------------------------------------------- */
+
+static bool regular_at(int dfd, const char *name)
+{
+    struct stat st;
+    return fstatat(dfd, name, &st, 0) == 0 && S_ISREG(st.st_mode);
+}
+
+bool hub_is_model_dir(const char *path)
+{
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return false;
+    bool yes = regular_at(dfd, "config.json") || regular_at(dfd, "tokenizer.json");
+    close(dfd);
+    return yes;
+}
+
+enum { TREE_MAX_DEPTH = 16 };
+
+static tk_status remove_contents(int dfd, const char *what, int depth)
+{
+    if (depth > TREE_MAX_DEPTH)
+        return core_error(TK_ERR_IO, "cannot remove %s: nested too deeply", what);
+    int fd2 = dup(dfd);
+    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+    if (!d) {
+        int e = errno;
+        if (fd2 >= 0) close(fd2);
+        return core_error(TK_ERR_IO, "cannot read %s: %s", what, strerror(e));
+    }
+    tk_status s = TK_OK;
+    struct dirent *de;
+    while (s == TK_OK && (de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                int e = errno;
+                s = core_error(TK_ERR_IO, "cannot open %s/%s: %s", what, name, strerror(e));
+                break;
+            }
+            s = remove_contents(sub, what, depth + 1);
+            close(sub);
+            if (s == TK_OK && unlinkat(dfd, name, AT_REMOVEDIR) != 0) {
+                int e = errno;
+                s = core_error(TK_ERR_IO, "cannot remove %s/%s: %s", what, name, strerror(e));
+            }
+        } else if (unlinkat(dfd, name, 0) != 0) {
+            int e = errno;
+            s = core_error(TK_ERR_IO, "cannot remove %s/%s: %s", what, name, strerror(e));
+        }
+    }
+    closedir(d);
+    return s;
+}
+
+tk_status hub_remove_tree_at(int dfd, const char *name)
+{
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        int e = errno;
+        return e == ENOENT ? TK_OK : core_error(TK_ERR_IO, "%s: %s", name, strerror(e));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlinkat(dfd, name, 0) != 0) {
+            int e = errno;
+            return core_error(TK_ERR_IO, "cannot remove %s: %s", name, strerror(e));
+        }
+        return TK_OK;
+    }
+    int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) {
+        int e = errno;
+        return core_error(TK_ERR_IO, "cannot open %s: %s", name, strerror(e));
+    }
+    tk_status s = remove_contents(sub, name, 1);
+    close(sub);
+    if (s == TK_OK && unlinkat(dfd, name, AT_REMOVEDIR) != 0) {
+        int e = errno;
+        s = core_error(TK_ERR_IO, "cannot remove %s: %s", name, strerror(e));
+    }
+    return s;
+}
+
+tk_status hub_remove_tree(const char *path)
+{
+    return hub_remove_tree_at(AT_FDCWD, path);
+}
+
+/* Bytes of the regular files under directory `dfd` (links to files count
+ * as their target; linked directories are not entered). */
+static uint64_t tree_size(int dfd, int depth)
+{
+    int fd2 = dup(dfd);
+    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+    if (!d) {
+        if (fd2 >= 0) close(fd2);
+        return 0;
+    }
+    uint64_t sum = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth >= TREE_MAX_DEPTH) continue;
+            int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) continue;
+            sum += tree_size(sub, depth + 1);
+            close(sub);
+        } else if (fstatat(dfd, name, &st, 0) == 0 && S_ISREG(st.st_mode)) {
+            sum += (uint64_t)st.st_size;
+        }
+    }
+    closedir(d);
+    return sum;
+}
+
+/* What a model directory is, from its config.json: "MLX dir, 4-bit, qwen2"
+ * (MLX writes a "quantization" object with "bits"), "safetensors dir,
+ * llama", or "tokenizer only" without config.json. */
+static void describe_dir(int dfd, const char *path, char *out, size_t size)
+{
+    if (!regular_at(dfd, "config.json")) {
+        snprintf(out, size, "tokenizer only");
+        return;
+    }
+    char cfg[1400];
+    snprintf(cfg, sizeof cfg, "%s/config.json", path);
+    char *text = NULL;
+    size_t len = 0;
+    if (core_read_file(cfg, 4u << 20, &text, &len) != TK_OK) {
+        snprintf(out, size, "model dir, unreadable config.json");
+        return;
+    }
+    char model_type[64] = "", key[32];
+    uint64_t bits = 0;
+    bool quantized = false, first = true, long_key;
+    hj_parser j;
+    hj_init(&j, text, len);
+    if (hj_object_begin(&j)) {
+        while (hj_object_key(&j, &first, key, sizeof key, &long_key)) {
+            if (!long_key && strcmp(key, "model_type") == 0 && hj_peek(&j, '"')) {
+                if (!hj_string(&j, model_type, sizeof model_type)) break;
+            } else if (!long_key && strcmp(key, "quantization") == 0 && hj_peek(&j, '{')) {
+                bool qfirst = true;
+                quantized = true;
+                hj_object_begin(&j);
+                while (hj_object_key(&j, &qfirst, key, sizeof key, &long_key)) {
+                    if (!long_key && strcmp(key, "bits") == 0 && !hj_peek(&j, '"'))
+                        hj_u64(&j, &bits);
+                    else
+                        hj_skip(&j);
+                }
+            } else {
+                hj_skip(&j);
+            }
+        }
+    }
+    bool ok = !j.failed;
+    free(text);
+    if (!ok) {
+        snprintf(out, size, "model dir, config.json is not valid JSON");
+        return;
+    }
+    char b[32] = "";
+    if (quantized && bits) snprintf(b, sizeof b, ", %llu-bit", (unsigned long long)bits);
+    snprintf(out, size, "%s%s%s%s", quantized ? "MLX dir" : "safetensors dir", b,
+             model_type[0] ? ", " : "", model_type);
 }
 
 char *tk_hub_format_size(uint64_t bytes, char *buf, size_t size)
@@ -272,7 +450,58 @@ static void type_mix(const tk_gguf *g, char *buf, size_t size)
 static int entry_cmp(const void *a, const void *b)
 {
     const tk_hub_entry *x = a, *y = b;
-    return strcmp(x->name, y->name);
+    if (x->kind != y->kind) return x->kind == TK_HUB_KIND_GGUF ? -1 : 1;
+    /* An unfinished directory ".X.partial" sorts by X. */
+    const char *xn = x->kind == TK_HUB_KIND_DIR && x->partial ? x->name + 1 : x->name;
+    const char *yn = y->kind == TK_HUB_KIND_DIR && y->partial ? y->name + 1 : y->name;
+    return strcmp(xn, yn);
+}
+
+/* True for ".X.partial" where X is a store name: an unfinished directory. */
+static bool is_partial_dir_name(const char *name)
+{
+    size_t n = strlen(name), m = strlen(HUB_PARTIAL_SUFFIX);
+    if (name[0] != '.' || n <= m + 1 || strcmp(name + n - m, HUB_PARTIAL_SUFFIX) != 0) return false;
+    char inner[256];
+    if (n - m - 1 >= sizeof inner) return false;
+    memcpy(inner, name + 1, n - m - 1);
+    inner[n - m - 1] = '\0';
+    return hub_valid_store_name(inner);
+}
+
+/* Fills `e` for directory `name` of the store; false when it is not a model
+ * directory (nor an unfinished one). */
+static bool dir_entry(const char *path, const char *name, tk_hub_entry *e)
+{
+    bool partial = is_partial_dir_name(name);
+    if (!partial && (!hub_valid_store_name(name) || ends_with_ci(name, HUB_PARTIAL_SUFFIX)))
+        return false;
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (partial ? O_NOFOLLOW : 0));
+    if (dfd < 0) return false;
+    bool model = regular_at(dfd, "config.json") || regular_at(dfd, "tokenizer.json");
+    if (!partial && !model) {
+        close(dfd);
+        return false;
+    }
+    memset(e, 0, sizeof *e);
+    core_strlcpy(e->name, name, sizeof e->name);
+    core_strlcpy(e->path, path, sizeof e->path);
+    e->kind = TK_HUB_KIND_DIR;
+    e->partial = partial;
+    e->size = tree_size(dfd, 0);
+    char base[sizeof e->name];
+    core_strlcpy(base, partial ? name + 1 : name, sizeof base);
+    if (partial) base[strlen(base) - strlen(HUB_PARTIAL_SUFFIX)] = '\0';
+    const tk_hub_model *m = tk_hub_find_file(base);
+    if (m && m->kind == TK_HUB_KIND_DIR) core_strlcpy(e->alias, m->alias, sizeof e->alias);
+    if (partial) {
+        snprintf(e->types, sizeof e->types, "unfinished download");
+    } else {
+        e->valid = true;
+        describe_dir(dfd, path, e->types, sizeof e->types);
+    }
+    close(dfd);
+    return true;
 }
 
 tk_status tk_hub_list(const char *store_dir, tk_hub_entry **out, size_t *n)
@@ -291,13 +520,19 @@ tk_status tk_hub_list(const char *store_dir, tk_hub_entry **out, size_t *n)
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         const char *name = de->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
         bool partial = ends_with_ci(name, ".gguf" HUB_PARTIAL_SUFFIX);
-        if (!partial && !ends_with_ci(name, ".gguf")) continue;
-        if (!hub_valid_store_name(name) || strlen(name) >= sizeof list->name) continue;
+        bool gguf = partial || ends_with_ci(name, ".gguf");
+        if (strlen(name) >= sizeof list->name) continue;
+        if (gguf && !hub_valid_store_name(name)) continue;
         char path[sizeof list->path];
         if (hub_join(store_dir, name, path, sizeof path) != TK_OK) continue;
         struct stat st;
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (stat(path, &st) != 0) continue;
+        bool dir = S_ISDIR(st.st_mode);
+        if (gguf ? !S_ISREG(st.st_mode) : !dir) continue;
+        tk_hub_entry de_entry;
+        if (dir && !dir_entry(path, name, &de_entry)) continue;
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             tk_hub_entry *nl = realloc(list, ncap * sizeof *nl);
@@ -309,6 +544,10 @@ tk_status tk_hub_list(const char *store_dir, tk_hub_entry **out, size_t *n)
             cap = ncap;
         }
         tk_hub_entry *e = &list[len++];
+        if (dir) {
+            *e = de_entry;
+            continue;
+        }
         memset(e, 0, sizeof *e);
         core_strlcpy(e->name, name, sizeof e->name);
         core_strlcpy(e->path, path, sizeof e->path);
@@ -351,29 +590,49 @@ static bool is_regular_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* A model directory of the store: a directory (or a link to one) holding
+ * config.json or tokenizer.json, under a store name. */
+static bool is_store_model_dir(const char *path, const char *name)
+{
+    return hub_valid_store_name(name) && !ends_with_ci(name, HUB_PARTIAL_SUFFIX) &&
+           !ends_with_ci(name, ".gguf") && hub_is_model_dir(path);
+}
+
 tk_status tk_hub_find(const char *store_dir, const char *name, char *out, size_t size)
 {
     if (!name || !*name) return core_error(TK_ERR_INVALID_ARG, "no model name given");
     if (!hub_valid_store_name(name) || ends_with_ci(name, HUB_PARTIAL_SUFFIX))
         return core_error(TK_ERR_NOT_FOUND, "'%s' is not a model name of the store", name);
     char path[4096];
-    /* The exact spellings first: "x.gguf", then "x" + ".gguf". */
-    bool found = hub_join(store_dir, name, path, sizeof path) == TK_OK &&
-                 ends_with_ci(name, ".gguf") && is_regular_file(path);
+    /* The exact spellings first: "x.gguf" or a directory "x", then a
+     * case-insensitive search: "x" + ".gguf", a directory, an alias. */
+    bool found =
+        hub_join(store_dir, name, path, sizeof path) == TK_OK &&
+        (ends_with_ci(name, ".gguf") ? is_regular_file(path) : is_store_model_dir(path, name));
     const tk_hub_model *alias = tk_hub_find_alias(name);
     DIR *d = found ? NULL : opendir(store_dir);
     if (d) {
         struct dirent *de;
         while (!found && (de = readdir(d)) != NULL) {
             const char *f = de->d_name;
-            if (!ends_with_ci(f, ".gguf") || !hub_valid_store_name(f)) continue;
-            size_t stem = strlen(f) - 5;
-            bool match = core_strcasecmp(f, name) == 0 ||
-                         (strlen(name) == stem && strncasecmp(f, name, stem) == 0) ||
-                         (alias && core_strcasecmp(f, alias->file) == 0);
-            if (!match) continue;
-            if (hub_join(store_dir, f, path, sizeof path) == TK_OK && is_regular_file(path))
-                found = true;
+            if (!hub_valid_store_name(f)) continue;
+            bool match;
+            if (ends_with_ci(f, ".gguf")) {
+                size_t stem = strlen(f) - 5;
+                match = core_strcasecmp(f, name) == 0 ||
+                        (strlen(name) == stem && strncasecmp(f, name, stem) == 0) ||
+                        (alias && alias->kind == TK_HUB_KIND_GGUF &&
+                         core_strcasecmp(f, alias->file) == 0);
+                if (match && hub_join(store_dir, f, path, sizeof path) == TK_OK &&
+                    is_regular_file(path))
+                    found = true;
+            } else {
+                match = core_strcasecmp(f, name) == 0 || (alias && alias->kind == TK_HUB_KIND_DIR &&
+                                                          core_strcasecmp(f, alias->file) == 0);
+                if (match && hub_join(store_dir, f, path, sizeof path) == TK_OK &&
+                    is_store_model_dir(path, f))
+                    found = true;
+            }
         }
         closedir(d);
     }
@@ -383,6 +642,67 @@ tk_status tk_hub_find(const char *store_dir, const char *name, char *out, size_t
         return TK_OK;
     }
     return core_error(TK_ERR_NOT_FOUND, "'%s' is not in the model store (%s)", name, store_dir);
+}
+
+/* Removes the model directory `name` of the store: a link is removed
+ * itself; a directory must hold config.json or tokenizer.json (or be an
+ * unfinished download, `partial`), is renamed to a hidden name first and
+ * then removed with everything in it, no link followed. */
+static tk_status remove_dir_model(const char *store_dir, const char *name, bool partial)
+{
+    int sfd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0) {
+        int e = errno;
+        return core_error(TK_ERR_IO, "cannot open the model store %s: %s", store_dir, strerror(e));
+    }
+    tk_status s = TK_OK;
+    struct stat st;
+    if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        int e = errno;
+        s = core_error(TK_ERR_IO, "%s/%s: %s", store_dir, name, strerror(e));
+    } else if (S_ISLNK(st.st_mode)) {
+        if (unlinkat(sfd, name, 0) != 0) {
+            int e = errno;
+            s = core_error(TK_ERR_IO, "cannot remove %s/%s: %s", store_dir, name, strerror(e));
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        s = core_error(TK_ERR_INVALID_ARG, "%s/%s is not a model directory", store_dir, name);
+    } else {
+        int dfd = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0) {
+            int e = errno;
+            s = core_error(TK_ERR_IO, "cannot open %s/%s: %s", store_dir, name, strerror(e));
+        } else {
+            if (!partial && !regular_at(dfd, "config.json") && !regular_at(dfd, "tokenizer.json"))
+                s = core_error(TK_ERR_INVALID_ARG,
+                               "refusing to remove %s/%s: it is not a model directory (no "
+                               "config.json or tokenizer.json in it)",
+                               store_dir, name);
+            char hidden[320];
+            snprintf(hidden, sizeof hidden, ".%s.removing-%ld", name, (long)getpid());
+            if (s == TK_OK && renameat(sfd, name, sfd, hidden) != 0) {
+                int e = errno;
+                s = core_error(TK_ERR_IO, "cannot remove %s/%s: %s", store_dir, name, strerror(e));
+            }
+            close(dfd);
+            if (s == TK_OK) {
+                s = hub_remove_tree_at(sfd, hidden);
+                if (s != TK_OK) core_error_prefix("removing %s/%s", store_dir, name);
+            }
+        }
+    }
+    close(sfd);
+    return s;
+}
+
+/* The unfinished directory download of store name `name`, when there is one. */
+static bool partial_dir_of(const char *store_dir, const char *name, char *hidden, size_t hsize)
+{
+    snprintf(hidden, hsize, ".%s%s", name, HUB_PARTIAL_SUFFIX);
+    char path[4096];
+    struct stat st;
+    return hub_join(store_dir, hidden, path, sizeof path) == TK_OK && lstat(path, &st) == 0 &&
+           S_ISDIR(st.st_mode);
 }
 
 tk_status tk_hub_remove(const char *store_dir, const char *name, char *removed, size_t size)
@@ -395,15 +715,28 @@ tk_status tk_hub_remove(const char *store_dir, const char *name, char *removed, 
                           "refusing to remove '%s': give a model name as 'tektra list' shows "
                           "it, not a path",
                           name);
-    char path[4096], partial[4096 + 16];
+    char path[4096], partial[4096 + 16], hidden[320];
     tk_status s = tk_hub_find(store_dir, name, path, sizeof path);
     if (s == TK_OK) {
-        if (unlink(path) != 0) {
-            int e = errno;
-            return core_error(TK_ERR_IO, "cannot remove %s: %s", path, strerror(e));
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        struct stat st;
+        bool dir = lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
+        if (dir) {
+            char entry[256];
+            core_strlcpy(entry, base, sizeof entry);
+            s = remove_dir_model(store_dir, entry, false);
+            if (s != TK_OK) return s;
+            if (partial_dir_of(store_dir, entry, hidden, sizeof hidden))
+                remove_dir_model(store_dir, hidden, true);
+        } else {
+            if (unlink(path) != 0) {
+                int e = errno;
+                return core_error(TK_ERR_IO, "cannot remove %s: %s", path, strerror(e));
+            }
+            snprintf(partial, sizeof partial, "%s%s", path, HUB_PARTIAL_SUFFIX);
+            unlink(partial);
         }
-        snprintf(partial, sizeof partial, "%s%s", path, HUB_PARTIAL_SUFFIX);
-        unlink(partial);
         if (removed) core_strlcpy(removed, path, size);
         return TK_OK;
     }
@@ -422,7 +755,20 @@ tk_status tk_hub_remove(const char *store_dir, const char *name, char *removed, 
             if (removed) core_strlcpy(removed, partial, size);
             return TK_OK;
         }
+        if (i != 1 && partial_dir_of(store_dir, candidates[i], hidden, sizeof hidden) &&
+            remove_dir_model(store_dir, hidden, true) == TK_OK) {
+            if (removed) hub_join(store_dir, hidden, removed, size);
+            return TK_OK;
+        }
     }
+    /* Something of that name that is not a model is not ours to remove. */
+    struct stat st;
+    if (hub_join(store_dir, name, path, sizeof path) == TK_OK && stat(path, &st) == 0 &&
+        S_ISDIR(st.st_mode))
+        return core_error(TK_ERR_INVALID_ARG,
+                          "refusing to remove %s: it is a directory but not a model directory "
+                          "(no config.json or tokenizer.json in it)",
+                          path);
     return core_error(TK_ERR_NOT_FOUND,
                       "'%s' is not in the model store (%s); 'tektra list' "
                       "shows what is there",
@@ -454,10 +800,21 @@ tk_status tk_hub_resolve(const tk_config *cfg, const tk_platform *p, const char 
             core_strlcpy(out, expanded, size);
             return TK_OK;
         }
-        /* A directory is not a model; a store name spelled the same may be. */
+        /* A model directory is a model; another directory is not, though a
+         * store name spelled the same may be. */
+        if (hub_is_model_dir(expanded)) {
+            if (strlen(expanded) >= size)
+                return core_error(TK_ERR_LIMIT, "path too long: %s", expanded);
+            core_strlcpy(out, expanded, size);
+            return TK_OK;
+        }
         if (strchr(name_or_path, '/') || strchr(name_or_path, '\\') ||
             !hub_valid_store_name(name_or_path))
-            return core_error(TK_ERR_INVALID_ARG, "%s is a directory, not a model file", expanded);
+            return core_error(TK_ERR_INVALID_ARG,
+                              "%s is a directory but not a model: a model directory holds "
+                              "config.json (and tokenizer.json, *.safetensors); a GGUF model is "
+                              "one file",
+                              expanded);
     }
     char store[2048];
     s = tk_hub_store_dir(cfg, p, NULL, NULL, store, sizeof store);
@@ -469,12 +826,18 @@ tk_status tk_hub_resolve(const tk_config *cfg, const tk_platform *p, const char 
                      starts_with_ci(name_or_path, "http://") ||
                      starts_with_ci(name_or_path, "https://");
     tk_hub_source src;
+    memset(&src, 0, sizeof src);
     if (is_source) {
         if (tk_hub_source_parse(name_or_path, NULL, NULL, &src) != TK_OK)
             return core_error(TK_ERR_NOT_FOUND, "no model '%s': %s", name_or_path, tk_last_error());
         key = src.file;
     } else if (strchr(name_or_path, '/') || strchr(name_or_path, '\\')) {
-        return core_error(TK_ERR_NOT_FOUND, "no model file %s: no such file", expanded);
+        /* "OWNER/REPO" that is not a path: the repository's directory. */
+        if (name_or_path[0] == '.' || name_or_path[0] == '/' || name_or_path[0] == '~' ||
+            tk_hub_source_parse(name_or_path, NULL, NULL, &src) != TK_OK || !src.directory)
+            return core_error(TK_ERR_NOT_FOUND, "no model file %s: no such file", expanded);
+        is_source = true;
+        key = src.file;
     }
     if (tk_hub_find(store, key, out, size) == TK_OK) return TK_OK;
     if (is_dir)
@@ -490,12 +853,18 @@ tk_status tk_hub_resolve(const tk_config *cfg, const tk_platform *p, const char 
         return core_error(TK_ERR_NOT_FOUND,
                           "model '%s' is not downloaded yet (the model store %s does not have "
                           "it); get it with: tektra pull %s (%s, %s%s%s%s)",
-                          name_or_path, store, name_or_path, m->title, m->quant, bytes ? ", " : "",
+                          name_or_path, store, is_source && src.directory ? src.repo : name_or_path,
+                          m->title, m->quant, bytes ? ", " : "",
                           m->size ? ""
                           : bytes ? "about "
                                   : "",
                           bytes ? tk_hub_format_size(bytes, sz, sizeof sz) : "");
     }
+    if (is_source && src.directory)
+        return core_error(TK_ERR_NOT_FOUND,
+                          "no model '%s': it is not a file, and the model store %s has no "
+                          "directory %s; get the repository with: tektra pull %s",
+                          name_or_path, store, key, src.repo);
     if (is_source)
         return core_error(TK_ERR_NOT_FOUND,
                           "model '%s' is not downloaded yet (the model store %s does not have "
@@ -566,18 +935,21 @@ size_t tk_hub_help_text(const tk_config *cfg, const tk_platform *p, const char *
     /* A catalogue model the user named is the one to download. */
     const tk_hub_model *named = looked_for && *looked_for ? tk_hub_find_alias(looked_for) : NULL;
     const tk_hub_model *m = named ? named : tk_hub_recommend(p);
-    char sz[32];
+    char sz[48];
     uint64_t bytes = m->size ? m->size : m->size_approx;
+    if (bytes)
+        tk_hub_format_size(bytes, sz, sizeof sz);
+    else
+        snprintf(sz, sizeof sz, "%s", m->kind == TK_HUB_KIND_DIR ? "a model directory" : "?");
     if (named) {
         tb_printf(&t, "'%s' is %s (%s, %s) from the catalogue.\n", looked_for, m->title, m->quant,
-                  tk_hub_format_size(bytes, sz, sizeof sz));
+                  sz);
     } else if (p && p->ram_total) {
         tb_printf(&t, "This machine has %.1f GiB of memory; a model that fits it is %s (%s, %s).\n",
-                  (double)p->ram_total / (1024.0 * 1024.0 * 1024.0), m->title, m->quant,
-                  tk_hub_format_size(bytes, sz, sizeof sz));
+                  (double)p->ram_total / (1024.0 * 1024.0 * 1024.0), m->title, m->quant, sz);
     } else {
         tb_printf(&t, "A small model that runs on any machine is %s (%s, %s).\n", m->title,
-                  m->quant, tk_hub_format_size(bytes, sz, sizeof sz));
+                  m->quant, sz);
     }
     tb_printf(&t, "Download it with:\n    tektra pull %s\n", m->alias);
     tb_printf(&t, "Or use a GGUF file you already have:\n"
