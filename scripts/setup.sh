@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libcjson-dev libmicrohttpd-dev
-          libcurl4-openssl-dev libedit-dev libpcre2-dev nodejs npm)
+          libcurl4-openssl-dev libedit-dev libpcre2-dev)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -16,6 +16,17 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
+
+# Node.js and npm (the tokenizer tests compare against Hugging Face's
+# JavaScript tokenizers): Debian's packages unless node and npm are already
+# there in some other form (a Node.js distribution bundles its own npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    for p in nodejs npm; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$p")
+        fi
+    done
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
