@@ -49,8 +49,7 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
     if (requested != TK_BACKEND_AUTO) {
         const backend_vtable *b = backend_find(requested);
         if (!b) return core_error(TK_ERR_INVALID_ARG, "unknown backend %d", (int)requested);
-        if (!b->available(p, compiled_state(b, requested, mlx_compiled), reason,
-                          sizeof reason)) {
+        if (!b->available(p, compiled_state(b, requested, mlx_compiled), reason, sizeof reason)) {
             return core_error(TK_ERR_BACKEND_UNAVAILABLE,
                               "the %s backend was requested but is not available: %s%s%s", b->name,
                               reason, b->troubleshooting ? "\n" : "",
@@ -85,8 +84,7 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
         for (size_t i = 0; i < TK_ARRAY_LEN(registry); i++) {
             const backend_vtable *b = registry[i];
             if (b == pref || !b->can_read || !b->can_read(model_path)) continue;
-            if (!b->available(p, compiled_state(b, b->kind, mlx_compiled), reason,
-                              sizeof reason))
+            if (!b->available(p, compiled_state(b, b->kind, mlx_compiled), reason, sizeof reason))
                 continue;
             out->kind = b->kind;
             out->fell_back = true;
@@ -185,6 +183,11 @@ const char *tk_engine_model_name(const tk_engine *e)
     return e->vt->model_name(e->ctx);
 }
 
+void tk_engine_model_info(const tk_engine *e, tk_model_info *out)
+{
+    e->vt->model_info(e->ctx, out);
+}
+
 tk_status tk_session_create(tk_engine *e, tk_session **out)
 {
     *out = NULL;
@@ -231,6 +234,18 @@ tk_status tk_session_count_chat_tokens(tk_session *s, const tk_message *msgs, in
                                        int64_t *n_tokens)
 {
     return s->vt->session_count(s->impl, msgs, n_msgs, n_tokens);
+}
+
+tk_status tk_session_decode(tk_session *s, const int32_t *tokens, int n, float *logits,
+                            bool all_logits)
+{
+    if (n < 1 || !tokens) return core_error(TK_ERR_INVALID_ARG, "no tokens to decode");
+    return s->vt->session_decode(s->impl, tokens, n, logits, all_logits);
+}
+
+void tk_session_reset(tk_session *s)
+{
+    if (s) s->vt->session_reset(s->impl);
 }
 
 static tk_status own_session(tk_engine *e)
