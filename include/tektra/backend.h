@@ -19,12 +19,22 @@ typedef struct tk_backend_info {
     const char *name;         /* "GGUF", "MLX" */
     const char *display_name; /* e.g. "tektra CPU engine" */
     bool available;
+    bool compiled;    /* this build contains the backend's code */
+    bool automatic;   /* auto may choose it on this machine (MLX: Apple Silicon only) */
     char reason[256]; /* why (not) available, one sentence */
 } tk_backend_info;
 
 /* The registry: backends 0 .. tk_backend_count()-1, described for `p`. */
 int tk_backend_count(void);
 void tk_backend_describe(int index, const tk_platform *p, tk_backend_info *out);
+
+/* Whether backend `kind` can read the model at `path` by its format (GGUF:
+ * a GGUF file; MLX: a model directory). */
+bool tk_backend_can_read(tk_backend_kind kind, const char *path);
+
+/* The version of Apple's MLX this build contains ("0.31.2"), or NULL when
+ * it was built without MLX. Static storage. */
+const char *tk_mlx_version(void);
 
 typedef struct tk_backend_choice {
     tk_backend_kind kind; /* never AUTO */

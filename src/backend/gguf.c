@@ -1,4 +1,5 @@
-/* The gguf backend: GGUF files on the CPU with tektra's own engine.
+/* The gguf backend: tektra's own CPU engine, on GGUF files and on model
+ * directories (opened as an in-memory GGUF).
  *
  * The engine's forward pass (tk_model, tk_context) behind the runner's
  * interface; the runner (runner.c) does the rest: tokenizer, chat template,

@@ -30,6 +30,13 @@ static bool compiled_state(const backend_vtable *b, tk_backend_kind kind, bool m
     return kind == TK_BACKEND_MLX ? mlx_compiled : b->compiled;
 }
 
+/* Whether auto may choose `b` on `p`: MLX only on Apple Silicon (elsewhere
+ * a build with MLX runs it on the CPU device, for tests, when forced). */
+static bool auto_may_use(const backend_vtable *b, const tk_platform *p)
+{
+    return b->kind != TK_BACKEND_MLX || p->apple_silicon;
+}
+
 void tk_backend_describe(int index, const tk_platform *p, tk_backend_info *out)
 {
     memset(out, 0, sizeof *out);
@@ -39,6 +46,14 @@ void tk_backend_describe(int index, const tk_platform *p, tk_backend_info *out)
     out->name = b->name;
     out->display_name = b->display_name;
     out->available = b->available(p, b->compiled, out->reason, sizeof out->reason);
+    out->compiled = b->compiled;
+    out->automatic = out->available && auto_may_use(b, p);
+}
+
+bool tk_backend_can_read(tk_backend_kind kind, const char *path)
+{
+    const backend_vtable *b = backend_find(kind);
+    return b && path && b->can_read && b->can_read(path);
 }
 
 tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const char *model_path,
@@ -84,6 +99,7 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
         for (size_t i = 0; i < TK_ARRAY_LEN(registry); i++) {
             const backend_vtable *b = registry[i];
             if (b == pref || !b->can_read || !b->can_read(model_path)) continue;
+            if (!auto_may_use(b, p)) continue;
             if (!b->available(p, compiled_state(b, b->kind, mlx_compiled), reason, sizeof reason))
                 continue;
             out->kind = b->kind;
