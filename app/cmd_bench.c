@@ -2,6 +2,7 @@
  * the table format of the common llama-bench tool, plus the kernel level,
  * the measured memory bandwidth and the tg roofline fraction. */
 #include "app.h"
+#include "settings.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@ static void usage(void)
            "  -n N               generated tokens (default 128; 0 = skip)\n"
            "  -t, --threads N    threads (default: physical cores)\n"
            "  -r, --reps R       repetitions (default 3)\n"
+           "      --backend NAME auto, gguf or mlx (default auto); mlx measures Apple's MLX\n"
+           "                     on a model directory (Metal on Apple Silicon)\n"
            "      --no-bandwidth skip the memory bandwidth measurement\n"
            "      --json         print one JSON object instead of the table\n"
            "  -h, --help         show this help\n\n"
@@ -69,30 +72,51 @@ static uint32_t rng_next(uint64_t *x)
     return (uint32_t)(*x >> 33);
 }
 
+/* What is measured: the CPU engine's context directly, or a session of
+ * another backend. */
+typedef struct target {
+    tk_context *c;
+    tk_session *s;
+} target;
+
+static tk_status target_decode(const target *t, const int32_t *toks, int n, float *logits)
+{
+    return t->c ? tk_context_decode(t->c, toks, n, logits, false)
+                : tk_session_decode(t->s, toks, n, logits, false);
+}
+
+static void target_reset(const target *t)
+{
+    if (t->c)
+        tk_context_reset(t->c);
+    else
+        tk_session_reset(t->s);
+}
+
 /* One pp run: n random tokens in one decode from an empty cache. */
-static tk_status run_pp(tk_context *c, int32_t *toks, int n, int32_t n_vocab, uint64_t *rng,
+static tk_status run_pp(const target *c, int32_t *toks, int n, int32_t n_vocab, uint64_t *rng,
                         float *logits, double *tps)
 {
     for (int i = 0; i < n; i++) toks[i] = (int32_t)(rng_next(rng) % (uint32_t)n_vocab);
-    tk_context_reset(c);
+    target_reset(c);
     double t0 = tk_now();
-    tk_status s = tk_context_decode(c, toks, n, logits, false);
+    tk_status s = target_decode(c, toks, n, logits);
     double dt = tk_now() - t0;
     *tps = n / dt;
     return s;
 }
 
 /* One tg run: n single-token decodes after one token. */
-static tk_status run_tg(tk_context *c, int n, int32_t n_vocab, uint64_t *rng, float *logits,
+static tk_status run_tg(const target *c, int n, int32_t n_vocab, uint64_t *rng, float *logits,
                         double *tps)
 {
-    tk_context_reset(c);
+    target_reset(c);
     int32_t tok = (int32_t)(rng_next(rng) % (uint32_t)n_vocab);
-    tk_status s = tk_context_decode(c, &tok, 1, logits, false);
+    tk_status s = target_decode(c, &tok, 1, logits);
     double t0 = tk_now();
     for (int i = 0; i < n && s == TK_OK; i++) {
         tok = (int32_t)(rng_next(rng) % (uint32_t)n_vocab);
-        s = tk_context_decode(c, &tok, 1, logits, false);
+        s = target_decode(c, &tok, 1, logits);
     }
     double dt = tk_now() - t0;
     *tps = n / dt;
@@ -101,7 +125,7 @@ static tk_status run_tg(tk_context *c, int n, int32_t n_vocab, uint64_t *rng, fl
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *model_path = NULL;
+    const char *model_path = NULL, *backend = NULL;
     long n_pp = 512, n_tg = 128, threads = 0, reps = 3;
     bool json = false, bandwidth = true;
     for (int i = 1; i < argc; i++) {
@@ -126,6 +150,8 @@ int cmd_bench(int argc, char **argv)
             if (!(v = app_flag_value(argc, argv, &i)) ||
                 !app_parse_long("--reps", v, 1, 100, &reps))
                 return APP_EXIT_USAGE;
+        } else if (app_flag_is(a, "--backend")) {
+            if (!(backend = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else if (!strcmp(a, "--no-bandwidth")) {
@@ -146,22 +172,41 @@ int cmd_bench(int argc, char **argv)
     }
     if (threads == 0) threads = p.n_physical_cores;
 
-    tk_model *m;
-    if (tk_model_load(model_path, &m) != TK_OK) {
-        app_error("%s", tk_last_error());
-        return APP_EXIT_FAIL;
+    tk_backend_kind kind;
+    int brc = app_tool_backend(backend, model_path, &kind);
+    if (brc != APP_EXIT_OK) return brc;
+    const int64_t n_ctx = (n_pp > n_tg + 1 ? n_pp : n_tg + 1) + 16;
+    tk_model *m = NULL;
+    tk_context *c = NULL;
+    tk_engine *e = NULL;
+    tk_session *sess = NULL;
+    tk_model_info info;
+    char backend_label[64];
+    if (kind == TK_BACKEND_GGUF) {
+        /* The CPU engine directly, with a batch as large as the prompt. */
+        if (tk_model_load(model_path, &m) != TK_OK) {
+            app_error("%s", tk_last_error());
+            return APP_EXIT_FAIL;
+        }
+        tk_context_params cp = tk_context_default_params();
+        cp.n_ctx = (int32_t)n_ctx;
+        cp.n_batch = (int32_t)(n_pp > 0 ? n_pp : 1);
+        cp.n_threads = (int32_t)threads;
+        if (tk_context_create(m, &cp, &c) != TK_OK) {
+            app_error("%s", tk_last_error());
+            tk_model_free(m);
+            return APP_EXIT_FAIL;
+        }
+        info = (tk_model_info){tk_model_arch(m), tk_model_n_vocab(m), tk_model_n_ctx_train(m),
+                               tk_model_n_params(m), tk_model_size_bytes(m)};
+        snprintf(backend_label, sizeof backend_label, "CPU (%s)", tk_kernel_level_name(level));
+    } else {
+        if (!app_tool_session(kind, model_path, n_ctx, threads, &e, &sess)) return APP_EXIT_FAIL;
+        tk_engine_model_info(e, &info);
+        snprintf(backend_label, sizeof backend_label, "%s", tk_engine_backend_name(e));
     }
-    tk_context_params cp = tk_context_default_params();
-    cp.n_ctx = (int32_t)((n_pp > n_tg + 1 ? n_pp : n_tg + 1) + 16);
-    cp.n_batch = (int32_t)(n_pp > 0 ? n_pp : 1);
-    cp.n_threads = (int32_t)threads;
-    tk_context *c;
-    if (tk_context_create(m, &cp, &c) != TK_OK) {
-        app_error("%s", tk_last_error());
-        tk_model_free(m);
-        return APP_EXIT_FAIL;
-    }
-    int32_t n_vocab = tk_model_n_vocab(m);
+    const target tgt = {c, sess};
+    int32_t n_vocab = info.n_vocab;
     float *logits = malloc((size_t)n_vocab * sizeof *logits);
     int32_t *toks = malloc((size_t)(n_pp > 0 ? n_pp : 1) * sizeof *toks);
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
@@ -174,12 +219,12 @@ int cmd_bench(int argc, char **argv)
     uint64_t rng = 12345;
     double warm;
     /* Warm-up: page the weights in and start the threads. */
-    tk_status s = n_pp > 0
-                      ? run_pp(c, toks, (int)(n_pp < 32 ? n_pp : 32), n_vocab, &rng, logits, &warm)
-                      : run_tg(c, 4, n_vocab, &rng, logits, &warm);
+    tk_status s =
+        n_pp > 0 ? run_pp(&tgt, toks, (int)(n_pp < 32 ? n_pp : 32), n_vocab, &rng, logits, &warm)
+                 : run_tg(&tgt, 4, n_vocab, &rng, logits, &warm);
     for (long r = 0; r < reps && s == TK_OK; r++) {
-        if (n_pp > 0) s = run_pp(c, toks, (int)n_pp, n_vocab, &rng, logits, &pp[r]);
-        if (s == TK_OK && n_tg > 0) s = run_tg(c, (int)n_tg, n_vocab, &rng, logits, &tg[r]);
+        if (n_pp > 0) s = run_pp(&tgt, toks, (int)n_pp, n_vocab, &rng, logits, &pp[r]);
+        if (s == TK_OK && n_tg > 0) s = run_tg(&tgt, (int)n_tg, n_vocab, &rng, logits, &tg[r]);
     }
     if (s != TK_OK) {
         app_error("%s", tk_last_error());
@@ -188,23 +233,24 @@ int cmd_bench(int argc, char **argv)
     }
     /* Before the bandwidth measurement, whose buffer would count. */
     const uint64_t rss = peak_rss();
-    const uint64_t ctx_mem = tk_context_memory(c);
+    const uint64_t ctx_mem = c ? tk_context_memory(c) : 0;
     double bw = 0;
     if (bandwidth && n_tg > 0) tk_platform_measure_bandwidth((int)threads, 512u << 20, &bw);
 
     stats spp = summarize(pp, (int)reps), stg = summarize(tg, (int)reps);
-    double size_mib = (double)tk_model_size_bytes(m) / (1 << 20);
-    double params_m = (double)tk_model_n_params(m) / 1e6;
+    double size_mib = (double)info.size_bytes / (1 << 20);
+    double params_m = (double)info.n_params / 1e6;
     /* Generation streams every weight once per token: bandwidth / bytes is
      * the most tokens/s memory allows. */
-    double roof = bw > 0 ? bw / (double)tk_model_size_bytes(m) : 0;
+    double roof = bw > 0 ? bw / (double)info.size_bytes : 0;
     const char *name = strrchr(model_path, '/');
     name = name ? name + 1 : model_path;
     if (json) {
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"size_bytes\":%llu,\"params\":%llu,"
-               "\"backend\":\"CPU\",\"kernel_level\":\"%s\",\"threads\":%ld",
-               name, tk_model_arch(m), (unsigned long long)tk_model_size_bytes(m),
-               (unsigned long long)tk_model_n_params(m), tk_kernel_level_name(level), threads);
+               "\"backend\":\"%s\",\"kernel_level\":\"%s\",\"threads\":%ld",
+               name, info.arch, (unsigned long long)info.size_bytes,
+               (unsigned long long)info.n_params, c ? "CPU" : backend_label,
+               tk_kernel_level_name(level), threads);
         if (n_pp > 0)
             printf(",\"pp\":{\"n\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f}", n_pp, spp.mean, spp.sd);
         if (n_tg > 0)
@@ -220,14 +266,17 @@ int cmd_bench(int argc, char **argv)
         printf("| model | arch | size | params | backend | threads | test | t/s |\n");
         printf("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
         if (n_pp > 0)
-            printf("| %s | %s | %.2f MiB | %.2f M | CPU (%s) | %ld | pp%ld | %.2f ± %.2f |\n", name,
-                   tk_model_arch(m), size_mib, params_m, tk_kernel_level_name(level), threads, n_pp,
-                   spp.mean, spp.sd);
+            printf("| %s | %s | %.2f MiB | %.2f M | %s | %ld | pp%ld | %.2f ± %.2f |\n", name,
+                   info.arch, size_mib, params_m, backend_label, threads, n_pp, spp.mean, spp.sd);
         if (n_tg > 0)
-            printf("| %s | %s | %.2f MiB | %.2f M | CPU (%s) | %ld | tg%ld | %.2f ± %.2f |\n", name,
-                   tk_model_arch(m), size_mib, params_m, tk_kernel_level_name(level), threads, n_tg,
-                   stg.mean, stg.sd);
-        printf("\nkernel level: %s\n", tk_kernel_level_name(level));
+            printf("| %s | %s | %.2f MiB | %.2f M | %s | %ld | tg%ld | %.2f ± %.2f |\n", name,
+                   info.arch, size_mib, params_m, backend_label, threads, n_tg, stg.mean, stg.sd);
+        if (c)
+            printf("\nkernel level: %s\n", tk_kernel_level_name(level));
+        else
+            printf("\nbackend: %s%s%s\n", tk_engine_display_name(e),
+                   kind == TK_BACKEND_MLX ? ", MLX " : "",
+                   kind == TK_BACKEND_MLX && tk_mlx_version() ? tk_mlx_version() : "");
         if (rss)
             printf("peak memory: %.1f MiB (model %.1f MiB, context %.1f MiB allocated)\n",
                    (double)rss / (1 << 20), size_mib, (double)ctx_mem / (1 << 20));
@@ -243,5 +292,7 @@ done:
     free(logits);
     tk_context_free(c);
     tk_model_free(m);
+    tk_session_free(sess);
+    tk_engine_free(e);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* tektra logits: run a model on a list of token ids and write the logits of
  * every position as raw float32, for comparison with other engines. */
 #include "app.h"
+#include "settings.h"
 /* Until tektra.h includes it (then this line is redundant but harmless). */
 #include "tektra/model.h"
 
@@ -24,6 +25,8 @@ static void usage(void)
            "                       (default: all tokens in one batched pass)\n"
            "  -t, --threads N      worker threads (default: physical cores, at most 16)\n"
            "  -c, --ctx-size N     context size (default: the number of tokens)\n"
+           "      --backend NAME   auto, gguf or mlx (default auto: the selection rules;\n"
+           "                       mlx runs a model directory through Apple's MLX)\n"
            "  -h, --help           show this help\n\n"
            "Exit status: 0 ok, 1 model or I/O failure, 2 bad usage or token list.\n");
 }
@@ -68,9 +71,77 @@ static bool parse_tokens(const char *s, int32_t **out, int *n_out)
     return true;
 }
 
+/* Writes `count` floats to `path`. Prints the error. */
+static bool write_f32(const char *path, const float *v, size_t count)
+{
+    /* The file format is little-endian; the supported targets all are. */
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        app_error("%s: %s", path, strerror(errno));
+        return false;
+    }
+    bool wrote = fwrite(v, sizeof *v, count, f) == count;
+    bool closed = fclose(f) == 0;
+    if (!wrote || !closed) {
+        app_error("%s: write failed: %s", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* The same through a backend's session (any backend; used for all but
+ * the CPU engine, which is run directly above). */
+static int logits_on_backend(tk_backend_kind kind, const char *model_path, const int32_t *tokens,
+                             int n_tokens, const char *out_path, bool incremental, long n_threads,
+                             long n_ctx)
+{
+    if (n_ctx && n_ctx < n_tokens) {
+        app_error("--ctx-size %ld is smaller than the %d tokens", n_ctx, n_tokens);
+        return APP_EXIT_USAGE;
+    }
+    tk_engine *e;
+    tk_session *s;
+    if (!app_tool_session(kind, model_path, n_ctx ? n_ctx : n_tokens, n_threads, &e, &s))
+        return APP_EXIT_FAIL;
+    int rc = APP_EXIT_FAIL;
+    tk_model_info info;
+    tk_engine_model_info(e, &info);
+    const int32_t n_vocab = info.n_vocab;
+    float *logits = calloc((size_t)n_tokens * (size_t)n_vocab, sizeof *logits);
+    for (int i = 0; i < n_tokens; i++) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+            app_error("--tokens: id %d is outside the vocabulary [0, %d)", tokens[i], n_vocab);
+            rc = APP_EXIT_USAGE;
+            goto done;
+        }
+    }
+    if (!logits) {
+        app_error("out of memory for %d x %d logits", n_tokens, n_vocab);
+        goto done;
+    }
+    if (incremental) {
+        for (int i = 0; i < n_tokens; i++) {
+            if (tk_session_decode(s, tokens + i, 1, logits + (size_t)i * (size_t)n_vocab, false) !=
+                TK_OK) {
+                app_error("%s", tk_last_error());
+                goto done;
+            }
+        }
+    } else if (tk_session_decode(s, tokens, n_tokens, logits, true) != TK_OK) {
+        app_error("%s", tk_last_error());
+        goto done;
+    }
+    if (write_f32(out_path, logits, (size_t)n_tokens * (size_t)n_vocab)) rc = APP_EXIT_OK;
+done:
+    free(logits);
+    tk_session_free(s);
+    tk_engine_free(e);
+    return rc;
+}
+
 int cmd_logits(int argc, char **argv)
 {
-    const char *model_path = NULL, *tokens_arg = NULL, *out_path = NULL;
+    const char *model_path = NULL, *tokens_arg = NULL, *out_path = NULL, *backend = NULL;
     bool incremental = false;
     long n_threads = 0, n_ctx = 0;
     for (int i = 1; i < argc; i++) {
@@ -85,6 +156,8 @@ int cmd_logits(int argc, char **argv)
             if (!(tokens_arg = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
         } else if (strcmp(a, "-o") == 0 || app_flag_is(a, "--output")) {
             if (!(out_path = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
+        } else if (app_flag_is(a, "--backend")) {
+            if (!(backend = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
         } else if (strcmp(a, "--incremental") == 0) {
             incremental = true;
         } else if (strcmp(a, "-t") == 0 || app_flag_is(a, "--threads")) {
@@ -105,7 +178,16 @@ int cmd_logits(int argc, char **argv)
 
     int32_t *tokens = NULL;
     int n_tokens = 0;
+    tk_backend_kind kind;
+    int brc = app_tool_backend(backend, model_path, &kind);
+    if (brc != APP_EXIT_OK) return brc;
     if (!parse_tokens(tokens_arg, &tokens, &n_tokens)) return APP_EXIT_USAGE;
+    if (kind != TK_BACKEND_GGUF) {
+        int rc = logits_on_backend(kind, model_path, tokens, n_tokens, out_path, incremental,
+                                   n_threads, n_ctx);
+        free(tokens);
+        return rc;
+    }
 
     int rc = APP_EXIT_FAIL;
     tk_model *model = NULL;

@@ -123,14 +123,19 @@ int app_open_engine(const app_settings *s, tk_engine **out)
         fprintf(stderr, "tektra: %s\n", choice.reason);
 
     if (c->benchmark_on_startup) {
-        /* Measure every available backend on this model; auto keeps the
-         * fastest, a forced backend is only reported. */
+        /* Measure every available backend that can read this model; auto
+         * keeps the fastest, a forced backend is only reported. In auto
+         * mode only the backends auto may choose here are measured (MLX on
+         * Apple Silicon only). */
         double best_tps = -1;
         tk_backend_kind best = choice.kind;
         for (int i = 0; i < tk_backend_count(); i++) {
             tk_backend_info info;
             tk_backend_describe(i, &s->platform, &info);
             if (!info.available) continue;
+            if (c->backend == TK_BACKEND_AUTO && !info.automatic) continue;
+            if (model && info.kind != choice.kind && !tk_backend_can_read(info.kind, model))
+                continue;
             tk_engine *e;
             if (tk_engine_create(info.kind, &s->platform, c, &e) != TK_OK) continue;
             tk_status ls = tk_engine_load(e, model);
@@ -164,4 +169,55 @@ int app_open_engine(const app_settings *s, tk_engine **out)
     }
     *out = e;
     return APP_EXIT_OK;
+}
+
+int app_tool_backend(const char *name, const char *model, tk_backend_kind *out)
+{
+    tk_backend_kind want = TK_BACKEND_AUTO;
+    if (name && tk_backend_kind_parse(name, &want) != TK_OK) {
+        app_error("--backend: %s", tk_last_error());
+        return APP_EXIT_USAGE;
+    }
+    tk_platform p;
+    tk_platform_detect(&p);
+    tk_backend_choice choice;
+    if (tk_backend_select(want, &p, model, &choice) != TK_OK) {
+        app_error("%s", tk_last_error());
+        return APP_EXIT_FAIL;
+    }
+    if (choice.fell_back) fprintf(stderr, "tektra: %s\n", choice.reason);
+    *out = choice.kind;
+    return APP_EXIT_OK;
+}
+
+bool app_tool_session(tk_backend_kind kind, const char *model, int64_t n_ctx, int64_t threads,
+                      tk_engine **e, tk_session **s)
+{
+    *e = NULL;
+    *s = NULL;
+    tk_platform p;
+    tk_platform_detect(&p);
+    tk_config c;
+    tk_config_defaults(&c);
+    c.context_size = n_ctx;
+    c.threads = threads;
+    if (tk_engine_create(kind, &p, &c, e) != TK_OK) {
+        app_error("%s", tk_last_error());
+        return false;
+    }
+    tk_status st = tk_engine_load(*e, model);
+    if (st == TK_OK && !tk_engine_has_model(*e)) st = TK_ERR_NOT_FOUND;
+    if (st != TK_OK) {
+        app_error("%s", tk_last_error()[0] ? tk_last_error() : "no such model");
+        tk_engine_free(*e);
+        *e = NULL;
+        return false;
+    }
+    if (tk_session_create(*e, s) != TK_OK) {
+        app_error("%s", tk_last_error());
+        tk_engine_free(*e);
+        *e = NULL;
+        return false;
+    }
+    return true;
 }

@@ -32,4 +32,18 @@ int app_settings_flag(app_settings *s, int argc, char **argv, int *i);
  * backend. Returns an exit code; *out is set on APP_EXIT_OK. */
 int app_open_engine(const app_settings *s, tk_engine **out);
 
+/* For the tools that run the forward pass alone (logits, bench): the
+ * backend `name` ("auto", "gguf", "mlx"; NULL = auto) resolved for
+ * `model` with the selection rules. Returns APP_EXIT_OK, or prints the
+ * error and returns APP_EXIT_USAGE (unknown name) or APP_EXIT_FAIL (the
+ * backend is unavailable). */
+int app_tool_backend(const char *name, const char *model, tk_backend_kind *out);
+
+/* Opens an engine on backend `kind` with `model` loaded (context n_ctx,
+ * `threads` threads; 0 = defaults) and a session on it. Prints the error
+ * and returns false on failure; free with tk_session_free and
+ * tk_engine_free. */
+bool app_tool_session(tk_backend_kind kind, const char *model, int64_t n_ctx, int64_t threads,
+                      tk_engine **e, tk_session **s);
+
 #endif

@@ -63,6 +63,11 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
             printf("tektra %s\n", tk_version());
+            const char *mlx = tk_mlx_version();
+            if (mlx)
+                printf("MLX backend: compiled in (Apple MLX %s)\n", mlx);
+            else
+                printf("MLX backend: not compiled in (built without Apple's MLX C API)\n");
             return APP_EXIT_OK;
         }
         if (argv[1][0] != '-') {

@@ -40,7 +40,12 @@ int main(int argc, char **argv)
         printf("- %s: %s\n", info.name, info.reason);
         if (info.kind == TK_BACKEND_MLX) mlx_available = info.available;
     }
-    printf("\nCurrent platform: %s %s (%s)\n", tk_os_name(p.os), tk_arch_name(p.arch),
+    const char *mlx_version = tk_mlx_version();
+    if (mlx_version)
+        printf("\nMLX in this build: yes (Apple MLX %s)\n", mlx_version);
+    else
+        printf("\nMLX in this build: no (built without Apple's MLX C API)\n");
+    printf("Current platform: %s %s (%s)\n", tk_os_name(p.os), tk_arch_name(p.arch),
            platform_label(&p));
     if (p.rosetta)
         printf("Note: tektra runs translated by Rosetta 2; run the arm64 build for full speed "
@@ -90,6 +95,11 @@ int main(int argc, char **argv)
     if (tk_backend_select(TK_BACKEND_MLX, &p, NULL, &choice) == TK_OK &&
         tk_engine_create(TK_BACKEND_MLX, &p, &cfg, &e) == TK_OK) {
         printf("   ✅ MLX backend created successfully (%s)\n", tk_engine_display_name(e));
+        if (!p.apple_silicon)
+            printf(
+                "   ℹ️  MLX is compiled in (MLX %s, CPU device) but not the default here: auto "
+                "uses GGUF on %s %s; --backend mlx or TEKTRA_BACKEND=mlx forces it\n",
+                mlx_version ? mlx_version : "?", tk_os_name(p.os), tk_arch_name(p.arch));
         tk_engine_free(e);
     } else if (p.apple_silicon) {
         const char *msg = tk_last_error();

@@ -3,12 +3,23 @@
 # configures and builds it in ./build.
 #   scripts/setup.sh             install missing packages, configure, build
 #   scripts/setup.sh --deps-only install missing packages only
+#   ... --with-mlx               also the packages that building Apple's MLX
+#                                from ../shared/deps/mlx needs (scripts/mlx.sh)
 # Works as root and through sudo; does nothing to the system when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libcjson-dev libmicrohttpd-dev
           libcurl4-openssl-dev libedit-dev libpcre2-dev)
+deps_only=0
+for a in "$@"; do
+    case "$a" in
+    --deps-only) deps_only=1 ;;
+    --with-mlx) packages+=(g++ libopenblas-dev liblapacke-dev libfmt-dev nlohmann-json3-dev
+                           ninja-build) ;;
+    *) echo "setup: unknown option '$a'" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
@@ -45,7 +56,7 @@ else
     echo "setup: all packages are installed"
 fi
 
-if [ "${1:-}" = "--deps-only" ]; then
+if [ "$deps_only" = 1 ]; then
     exit 0
 fi
 

@@ -149,9 +149,11 @@ static void test_selection_matrix(void)
         CHECK_INT(backend_select(TK_BACKEND_GGUF, &rows[i].p, NULL, rows[i].mlx_compiled, &c),
                   TK_OK);
         CHECK_INT(c.kind, TK_BACKEND_GGUF);
-        /* Forcing MLX works only where auto would pick it. */
+        /* Forcing MLX works wherever it is compiled in (Metal on Apple
+         * Silicon, MLX's CPU device elsewhere), except under Rosetta. */
         tk_status s = backend_select(TK_BACKEND_MLX, &rows[i].p, NULL, rows[i].mlx_compiled, &c);
-        CHECK_INT(s == TK_OK, rows[i].want == TK_BACKEND_MLX);
+        CHECK_MSG((s == TK_OK) == (rows[i].mlx_compiled && !rows[i].p.rosetta), "%s: forced MLX %s",
+                  rows[i].what, tk_status_str(s));
         if (s != TK_OK) {
             CHECK_INT(s, TK_ERR_BACKEND_UNAVAILABLE);
             CHECK_CONTAINS(tk_last_error(), "xcrun -find metal");
@@ -169,6 +171,11 @@ static void test_selection_matrix(void)
     tk_platform ros = machine(TK_OS_MACOS, TK_ARCH_X86_64, true, true);
     CHECK_INT(backend_select(TK_BACKEND_MLX, &ros, NULL, true, &c), TK_ERR_BACKEND_UNAVAILABLE);
     CHECK_CONTAINS(tk_last_error(), "arm64 build");
+    /* Compiled in on Linux: offered when forced, on the CPU device, never by auto. */
+    CHECK_INT(backend_select(TK_BACKEND_MLX, &linux_p, NULL, true, &c), TK_OK);
+    CHECK_INT(c.kind, TK_BACKEND_MLX);
+    CHECK_INT(backend_select(TK_BACKEND_AUTO, &linux_p, NULL, true, &c), TK_OK);
+    CHECK_INT(c.kind, TK_BACKEND_GGUF);
 
     /* Auto on Apple Silicon with a GGUF file: MLX cannot read it, GGUF can. */
     tk_platform mac = machine(TK_OS_MACOS, TK_ARCH_AARCH64, true, false);

@@ -19,12 +19,22 @@ typedef struct tk_backend_info {
     const char *name;         /* "GGUF", "MLX" */
     const char *display_name; /* e.g. "tektra CPU engine" */
     bool available;
+    bool compiled;    /* this build contains the backend's code */
+    bool automatic;   /* auto may choose it on this machine (MLX: Apple Silicon only) */
     char reason[256]; /* why (not) available, one sentence */
 } tk_backend_info;
 
 /* The registry: backends 0 .. tk_backend_count()-1, described for `p`. */
 int tk_backend_count(void);
 void tk_backend_describe(int index, const tk_platform *p, tk_backend_info *out);
+
+/* Whether backend `kind` can read the model at `path` by its format (GGUF:
+ * a GGUF file; MLX: a model directory). */
+bool tk_backend_can_read(tk_backend_kind kind, const char *path);
+
+/* The version of Apple's MLX this build contains ("0.31.2"), or NULL when
+ * it was built without MLX. Static storage. */
+const char *tk_mlx_version(void);
 
 typedef struct tk_backend_choice {
     tk_backend_kind kind; /* never AUTO */
@@ -141,8 +151,19 @@ tk_status tk_engine_complete(tk_engine *e, const char *prompt, const tk_gen_para
 
 /* The context size of a session in tokens (0 without a model). */
 int64_t tk_engine_n_ctx(const tk_engine *e);
-/* A short name of the loaded model (its file name without .gguf), "" when none. */
+/* A short name of the loaded model (its file name without .gguf, or its
+ * directory's name), "" when none. */
 const char *tk_engine_model_name(const tk_engine *e);
+
+/* What the loaded model is (all zero and arch "" without a model). */
+typedef struct tk_model_info {
+    const char *arch; /* "llama", ... (borrowed: lives as long as the model) */
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    uint64_t n_params;   /* weights, all tensors */
+    uint64_t size_bytes; /* bytes of the weights as the backend holds them */
+} tk_model_info;
+void tk_engine_model_info(const tk_engine *e, tk_model_info *out);
 
 /* ---- sessions: independent conversations on one engine ------------------- */
 
@@ -164,6 +185,17 @@ void tk_session_cancel(tk_session *s);
  * checking a request against the context before queueing it). */
 tk_status tk_session_count_chat_tokens(tk_session *s, const tk_message *msgs, int n_msgs,
                                        int64_t *n_tokens);
+
+/* The forward pass of a session's model alone, for tools that compare
+ * backends (tektra logits, tektra bench): runs `n` tokens at the end of the
+ * session's KV cache, as tk_context_decode (tektra/model.h) does - logits
+ * NULL, or [n_vocab] of the last token, or with all_logits [n][n_vocab].
+ * TK_ERR_NO_MODEL without a model, TK_ERR_CONTEXT_FULL past the context.
+ * The next chat or completion on the session starts from an empty cache. */
+tk_status tk_session_decode(tk_session *s, const int32_t *tokens, int n, float *logits,
+                            bool all_logits);
+/* Empties the session's KV cache. */
+void tk_session_reset(tk_session *s);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,7 @@ typedef struct backend_vtable {
     int64_t (*n_ctx)(const void *ctx);
     const char *(*model_name)(const void *ctx);
     uint64_t (*memory)(const void *ctx);
+    void (*model_info)(const void *ctx, tk_model_info *out);
 
     /* Sessions: one conversation each, with its own KV cache. */
     tk_status (*session_create)(void *ctx, void **session);
@@ -40,6 +41,10 @@ typedef struct backend_vtable {
     void (*session_cancel)(void *session);
     tk_status (*session_count)(void *session, const tk_message *msgs, int n_msgs,
                                int64_t *n_tokens);
+    /* The forward pass alone, for tools (tk_session_decode, tk_session_reset). */
+    tk_status (*session_decode)(void *session, const int32_t *tokens, int n, float *logits,
+                                bool all_logits);
+    void (*session_reset)(void *session);
 } backend_vtable;
 
 extern const backend_vtable backend_gguf;

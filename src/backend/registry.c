@@ -30,6 +30,13 @@ static bool compiled_state(const backend_vtable *b, tk_backend_kind kind, bool m
     return kind == TK_BACKEND_MLX ? mlx_compiled : b->compiled;
 }
 
+/* Whether auto may choose `b` on `p`: MLX only on Apple Silicon (elsewhere
+ * a build with MLX runs it on the CPU device, for tests, when forced). */
+static bool auto_may_use(const backend_vtable *b, const tk_platform *p)
+{
+    return b->kind != TK_BACKEND_MLX || p->apple_silicon;
+}
+
 void tk_backend_describe(int index, const tk_platform *p, tk_backend_info *out)
 {
     memset(out, 0, sizeof *out);
@@ -39,6 +46,14 @@ void tk_backend_describe(int index, const tk_platform *p, tk_backend_info *out)
     out->name = b->name;
     out->display_name = b->display_name;
     out->available = b->available(p, b->compiled, out->reason, sizeof out->reason);
+    out->compiled = b->compiled;
+    out->automatic = out->available && auto_may_use(b, p);
+}
+
+bool tk_backend_can_read(tk_backend_kind kind, const char *path)
+{
+    const backend_vtable *b = backend_find(kind);
+    return b && path && b->can_read && b->can_read(path);
 }
 
 tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const char *model_path,
@@ -49,8 +64,7 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
     if (requested != TK_BACKEND_AUTO) {
         const backend_vtable *b = backend_find(requested);
         if (!b) return core_error(TK_ERR_INVALID_ARG, "unknown backend %d", (int)requested);
-        if (!b->available(p, compiled_state(b, requested, mlx_compiled), reason,
-                          sizeof reason)) {
+        if (!b->available(p, compiled_state(b, requested, mlx_compiled), reason, sizeof reason)) {
             return core_error(TK_ERR_BACKEND_UNAVAILABLE,
                               "the %s backend was requested but is not available: %s%s%s", b->name,
                               reason, b->troubleshooting ? "\n" : "",
@@ -85,8 +99,8 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
         for (size_t i = 0; i < TK_ARRAY_LEN(registry); i++) {
             const backend_vtable *b = registry[i];
             if (b == pref || !b->can_read || !b->can_read(model_path)) continue;
-            if (!b->available(p, compiled_state(b, b->kind, mlx_compiled), reason,
-                              sizeof reason))
+            if (!auto_may_use(b, p)) continue;
+            if (!b->available(p, compiled_state(b, b->kind, mlx_compiled), reason, sizeof reason))
                 continue;
             out->kind = b->kind;
             out->fell_back = true;
@@ -185,6 +199,11 @@ const char *tk_engine_model_name(const tk_engine *e)
     return e->vt->model_name(e->ctx);
 }
 
+void tk_engine_model_info(const tk_engine *e, tk_model_info *out)
+{
+    e->vt->model_info(e->ctx, out);
+}
+
 tk_status tk_session_create(tk_engine *e, tk_session **out)
 {
     *out = NULL;
@@ -231,6 +250,18 @@ tk_status tk_session_count_chat_tokens(tk_session *s, const tk_message *msgs, in
                                        int64_t *n_tokens)
 {
     return s->vt->session_count(s->impl, msgs, n_msgs, n_tokens);
+}
+
+tk_status tk_session_decode(tk_session *s, const int32_t *tokens, int n, float *logits,
+                            bool all_logits)
+{
+    if (n < 1 || !tokens) return core_error(TK_ERR_INVALID_ARG, "no tokens to decode");
+    return s->vt->session_decode(s->impl, tokens, n, logits, all_logits);
+}
+
+void tk_session_reset(tk_session *s)
+{
+    if (s) s->vt->session_reset(s->impl);
 }
 
 static tk_status own_session(tk_engine *e)
