@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs missing packages, builds with warnings
 # as errors and runs every test, then builds again with AddressSanitizer and
-# UndefinedBehaviorSanitizer and runs every test again. Both passes include
-# the MLX backend (Apple's MLX built once per machine from ../shared/deps/mlx
-# by scripts/mlx.sh, on MLX's CPU device); a quick build without MLX checks
+# UndefinedBehaviorSanitizer and runs every test again, then cross-builds
+# for aarch64 and runs the kernel and model tests under qemu at every ARM
+# kernel level (scripts/test-arm.sh). Both native passes include the MLX
+# backend (Apple's MLX built once per machine from ../shared/deps/mlx by
+# scripts/mlx.sh, on MLX's CPU device); a quick build without MLX checks
 # that builds without it still work.
-#   scripts/test.sh            both passes
+#   scripts/test.sh            all passes
 #   scripts/test.sh --quick    the normal pass only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,3 +48,10 @@ cmake --build build-asan -j"$jobs"
 # (checked with MLX 0.31.2), so no suppressions are needed.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan -j"$jobs" --output-on-failure
+
+# The ARM kernel levels, cross-built and emulated (on an ARM machine the
+# passes above already ran the levels its CPU has).
+case "$(uname -m)" in
+aarch64 | arm64) echo "== ARM host: the ARM levels ran natively above (test_model_neon, ...)" ;;
+*) scripts/test-arm.sh ;;
+esac
