@@ -106,5 +106,10 @@ int main(int argc, char **argv)
     printf("Memory: %.1f GiB total, %.1f GiB available\n", (double)p.ram_total / (1 << 30),
            (double)p.ram_available / (1 << 30));
     printf("Kernel level: %s\n", tk_kernel_level_name(tk_kernel_level_select(&p)));
+    printf("Kernel levels this CPU runs:");
+    for (int l = 0; l < TK_LEVEL_COUNT; l++)
+        if (tk_kernel_level_supported(&p, (tk_kernel_level)l))
+            printf(" %s", tk_kernel_level_name((tk_kernel_level)l));
+    printf(" (TEKTRA_CPU picks one)\n");
     return failures ? 1 : 0;
 }

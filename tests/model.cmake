@@ -1,10 +1,17 @@
 # The forward pass against the reference engine's logits, at the best kernel
 # level of this CPU (test_model: avx512 where the CPU has it) and at the lower
 # levels forced by TEKTRA_CPU; a level the CPU cannot run skips (exit 77).
+# On aarch64 the levels are neon, dotprod and i8mm (scripts/test-arm.sh runs
+# them under qemu on CPUs that have each).
 tk_test(NAME test_model SOURCES test_model.c hf_export.c LABELS model
         MODULES core quant gguf safetensors hfdir kernels model platform)
 target_link_libraries(test_model PRIVATE PkgConfig::CJSON)
-foreach(level generic avx2)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
+    set(tk_model_levels generic neon dotprod i8mm)
+else()
+    set(tk_model_levels generic avx2)
+endif()
+foreach(level IN LISTS tk_model_levels)
     add_test(NAME test_model_${level} COMMAND test_model)
     set_tests_properties(test_model_${level} PROPERTIES LABELS "model" TIMEOUT 300
         SKIP_RETURN_CODE 77

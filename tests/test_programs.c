@@ -5,6 +5,15 @@
 
 #include <unistd.h>
 
+/* What test_platform and tektra -v call this machine. */
+#if defined(__x86_64__)
+#define ARCH "x86_64"
+#elif defined(__aarch64__)
+#define ARCH "aarch64"
+#else
+#define ARCH "other"
+#endif
+
 static proc_result r;
 static char dir[] = "/tmp/tk_programs_XXXXXX";
 
@@ -19,7 +28,7 @@ static void test_test_platform(void)
     CHECK_CONTAINS(r.out, "=== Cross-Platform Inference Backend Test ===");
     CHECK_CONTAINS(r.out, "- GGUF: Available (cross-platform - works on all systems)");
     CHECK_CONTAINS(r.out, "- MLX: Not available (Apple Silicon only - using GGUF on Linux)");
-    CHECK_CONTAINS(r.out, "Current platform: linux x86_64 (Non-Apple Silicon)");
+    CHECK_CONTAINS(r.out, "Current platform: linux " ARCH " (Non-Apple Silicon)");
     CHECK_CONTAINS(r.out, "Default backend: GGUF (cross-platform compatibility)");
     CHECK_CONTAINS(r.out, "✅ Auto mode selected: GGUF (tektra CPU engine)");
     CHECK_CONTAINS(r.out, "✅ Correctly selected GGUF on Linux!");
@@ -74,7 +83,7 @@ static void test_backend_choice(void)
     CHECK_CONTAINS(r.out, "backend gguf (GGUF was requested explicitly)");
     run("TEKTRA_BACKEND=auto $TK_BIN/tektra -v -p hi");
     CHECK_INT(r.rc, 0);
-    CHECK_CONTAINS(r.out, "backend gguf (auto: linux x86_64 is not Apple Silicon");
+    CHECK_CONTAINS(r.out, "backend gguf (auto: linux " ARCH " is not Apple Silicon");
     /* Benchmark on start-up goes through the fallback answer without a model. */
     run("TEKTRA_BENCHMARK=1 $TK_BIN/tektra -p hi");
     CHECK_INT(r.rc, 0);

@@ -240,7 +240,8 @@ static void test_extra(void)
     CHECK_MSG(n >= 10, "expected vocabularies in %s, found %d", dir, n);
     for (int f = 0; f < n; f++) {
         char path[4400];
-        snprintf(path, sizeof path, "%s/%s", dir, names[f]);
+        const int len = snprintf(path, sizeof path, "%s/%s", dir, names[f]);
+        CHECK_MSG(len > 0 && (size_t)len < sizeof path, "path too long: %s/%s", dir, names[f]);
         tk_tokenizer *t = load_vocab(path);
         if (!t) continue;
         int round_trips = 0, lossless = !t->clean_spaces, failures = 0;

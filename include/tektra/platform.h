@@ -17,7 +17,10 @@ typedef enum tk_arch { TK_ARCH_X86_64, TK_ARCH_AARCH64, TK_ARCH_OTHER } tk_arch;
 
 /* CPU features, as bits of tk_platform.cpu_features. On x86 a feature that
  * needs OS support for its register state (AVX: YMM, AVX-512: ZMM/opmask)
- * is reported only when XGETBV says the OS saves that state. */
+ * is reported only when XGETBV says the OS saves that state. On AArch64:
+ * NEON (Advanced SIMD, always there), DOTPROD (FEAT_DotProd: SDOT/UDOT),
+ * I8MM (FEAT_I8MM: SMMLA/USDOT), FP16 (FEAT_FP16: half-precision
+ * arithmetic, scalar and vector). */
 #define TK_CPU_FEATURE_LIST(X)                                                                     \
     X(SSE42, "sse4.2")                                                                             \
     X(AVX, "avx")                                                                                  \
@@ -32,7 +35,8 @@ typedef enum tk_arch { TK_ARCH_X86_64, TK_ARCH_AARCH64, TK_ARCH_OTHER } tk_arch;
     X(AVXVNNI, "avxvnni")                                                                          \
     X(NEON, "neon")                                                                                \
     X(DOTPROD, "dotprod")                                                                          \
-    X(I8MM, "i8mm")
+    X(I8MM, "i8mm")                                                                                \
+    X(FP16, "fp16")
 
 enum {
 #define TK_CPU_BIT_(name, str) TK_CPU_BIT_##name,
@@ -82,7 +86,8 @@ typedef enum tk_kernel_level {
     TK_LEVEL_AVX2,        /* x86-64: AVX2 + FMA + F16C */
     TK_LEVEL_AVX512,      /* x86-64: AVX-512 F/BW/VL/VNNI (+ AVX2 level features) */
     TK_LEVEL_NEON,        /* AArch64: NEON */
-    TK_LEVEL_DOTPROD,     /* AArch64: NEON + dot product */
+    TK_LEVEL_DOTPROD,     /* AArch64: NEON + dot product (ARMv8.2: Apple M1, Cortex-A76, ...) */
+    TK_LEVEL_I8MM,        /* AArch64: NEON + dot product + 8-bit matrix multiply (Apple M2, ...) */
     TK_LEVEL_COUNT
 } tk_kernel_level;
 

@@ -7,7 +7,8 @@
  * to start instead of meeting an illegal instruction.
  *
  * The avx512 kernels use VNNI (vpdpbusd); on a CPU with AVX-512 F/BW/VL but
- * without VNNI (Skylake-X) the avx512 level runs the avx2 kernels. */
+ * without VNNI (Skylake-X) the avx512 level runs the avx2 kernels. On
+ * aarch64 the levels neon, dotprod and i8mm each have their own file. */
 #include "kernels/kernels.h"
 
 #include "core/core.h"
@@ -38,8 +39,15 @@ static void fill_level(tk_kernel_level level)
         k->level = TK_LEVEL_AVX512;
         k->name = "avx512";
     }
+#elif defined(__aarch64__)
+    if (level == TK_LEVEL_NEON)
+        kernels_fill_neon(k);
+    else if (level == TK_LEVEL_DOTPROD)
+        kernels_fill_dotprod(k);
+    else if (level == TK_LEVEL_I8MM)
+        kernels_fill_i8mm(k);
 #else
-    /* No SIMD kernels for this architecture yet: its levels run the
+    /* No SIMD kernels for this architecture: its levels run the
      * reference, under their own name. */
     if (level != TK_LEVEL_GENERIC) {
         k->level = level;

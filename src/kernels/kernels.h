@@ -3,8 +3,8 @@
  *
  * Layering (STYLE.md rule 8): the `*_ref` functions in kernels_ref.c are
  * plain C and are the specification; per-ISA files (kernels_avx2.c,
- * kernels_avx512.c) provide faster versions of the entries they cover and
- * keep the reference for the rest. kernels_get() fills one table once, the
+ * kernels_avx512.c, kernels_neon.c, ...) provide faster versions of the
+ * entries they cover and keep the reference for the rest. kernels_get() fills one table once, the
  * first time it is called, for the level tk_kernel_level_choose() picks from
  * the CPU's features and TEKTRA_CPU (TEKTRA_KERNELS=ref is an older spelling
  * of TEKTRA_CPU=generic), and every caller goes through that table.
@@ -113,7 +113,7 @@ size_t kernels_attn_scratch(int nh, int64_t hi);
 
 typedef struct kernels_t {
     tk_kernel_level level;
-    const char *name; /* "generic", "avx2", "avx512" */
+    const char *name; /* "generic", "avx2", "avx512", "neon", "dotprod", "i8mm" */
     kernels_type types[TK_TYPE_COUNT];
 
     /* Bytes of per-thread scratch that matmul needs for rows of `cols`. */
@@ -271,5 +271,19 @@ void kernels_fill_avx512(kernels_t *k); /* kernels_avx512.c; needs AVX-512 F/BW/
  * (kernels_mlx_avx2.c, kernels_mlx_avx512.c). */
 void kernels_fill_mlx_avx2(kernels_t *k);
 void kernels_fill_mlx_avx512(kernels_t *k);
+
+/* AArch64 (kernels_neon.c, kernels_dotprod.c, kernels_i8mm.c; shared code in
+ * kernels_arm.h): neon needs only Advanced SIMD, dotprod SDOT (FEAT_DotProd),
+ * i8mm SMMLA (FEAT_I8MM) as well. Each installs F32, F16, BF16, Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q8_0, IQ4_NL and the vector work, then calls its k-quant fill
+ * below, last. */
+void kernels_fill_neon(kernels_t *k);
+void kernels_fill_dotprod(kernels_t *k);
+void kernels_fill_i8mm(kernels_t *k);
+/* The k-quant (Q2_K..Q6_K, IQ4_XS) and MLX types' kernels of each AArch64
+ * level (kernels_kq_neon.c, kernels_kq_dotprod.c, kernels_kq_i8mm.c). */
+void kernels_fill_kq_neon(kernels_t *k);
+void kernels_fill_kq_dotprod(kernels_t *k);
+void kernels_fill_kq_i8mm(kernels_t *k);
 
 #endif

@@ -20,6 +20,7 @@ static const struct {
                              TK_CPU(AVX512BW) | TK_CPU(AVX512VL) | TK_CPU(AVX512VNNI)},
     [TK_LEVEL_NEON] = {"neon", TK_ARCH_AARCH64, TK_CPU(NEON)},
     [TK_LEVEL_DOTPROD] = {"dotprod", TK_ARCH_AARCH64, TK_CPU(NEON) | TK_CPU(DOTPROD)},
+    [TK_LEVEL_I8MM] = {"i8mm", TK_ARCH_AARCH64, TK_CPU(NEON) | TK_CPU(DOTPROD) | TK_CPU(I8MM)},
 };
 
 const char *tk_kernel_level_name(tk_kernel_level level)
@@ -35,8 +36,15 @@ tk_status tk_kernel_level_parse(const char *name, tk_kernel_level *out)
             return TK_OK;
         }
     }
-    return core_error(TK_ERR_CONFIG,
-                      "unknown CPU level '%s' (valid: generic, avx2, avx512, neon, dotprod)", name);
+    char valid[128] = "";
+    size_t used = 0;
+    for (int l = 0; l < TK_LEVEL_COUNT && used < sizeof valid; l++) {
+        const int n =
+            snprintf(valid + used, sizeof valid - used, "%s%s", l ? ", " : "", levels[l].name);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+    return core_error(TK_ERR_CONFIG, "unknown CPU level '%s' (valid: %s)", name, valid);
 }
 
 bool tk_kernel_level_supported(const tk_platform *p, tk_kernel_level level)

@@ -21,6 +21,9 @@
 #include <sys/sysctl.h>
 #include <sys/types.h>
 #endif
+#if defined(_WIN32)
+#include <windows.h>
+#endif
 
 static const char *const feature_names[] = {
 #define TK_CPU_NAME_(name, str) str,
@@ -151,22 +154,129 @@ static void detect_x86(tk_platform *p)
 /* ---- ARM ----------------------------------------------------------------- */
 
 #if defined(__aarch64__)
+/* "ARM Cortex-A76" from the MIDR fields implementer and part number; the
+ * numbers where the part is not in the short table. */
+static void arm_cpu_name(unsigned impl, unsigned part, char *out, size_t size)
+{
+    static const struct {
+        unsigned part;
+        const char *name;
+    } arm_parts[] = {
+        {0xd03, "Cortex-A53"}, {0xd04, "Cortex-A35"},  {0xd05, "Cortex-A55"},
+        {0xd07, "Cortex-A57"}, {0xd08, "Cortex-A72"},  {0xd09, "Cortex-A73"},
+        {0xd0a, "Cortex-A75"}, {0xd0b, "Cortex-A76"},  {0xd0c, "Neoverse-N1"},
+        {0xd0d, "Cortex-A77"}, {0xd40, "Neoverse-V1"}, {0xd41, "Cortex-A78"},
+        {0xd44, "Cortex-X1"},  {0xd46, "Cortex-A510"}, {0xd47, "Cortex-A710"},
+        {0xd48, "Cortex-X2"},  {0xd49, "Neoverse-N2"}, {0xd4f, "Neoverse-V2"},
+    };
+    const char *vendor = impl == 0x41   ? "ARM"
+                         : impl == 0x51 ? "Qualcomm"
+                         : impl == 0x61 ? "Apple"
+                         : impl == 0xc0 ? "Ampere"
+                         : impl == 0x48 ? "HiSilicon"
+                         : impl == 0x4e ? "NVIDIA"
+                                        : NULL;
+    if (impl == 0x41)
+        for (size_t i = 0; i < TK_ARRAY_LEN(arm_parts); i++)
+            if (arm_parts[i].part == part) {
+                snprintf(out, size, "ARM %s", arm_parts[i].name);
+                return;
+            }
+    if (vendor)
+        snprintf(out, size, "%s part 0x%03x", vendor, part);
+    else
+        snprintf(out, size, "implementer 0x%02x part 0x%03x", impl, part);
+}
+
+#if defined(__linux__)
+#ifndef HWCAP_FPHP
+#define HWCAP_FPHP (1ul << 9)
+#endif
+#ifndef HWCAP_ASIMDHP
+#define HWCAP_ASIMDHP (1ul << 10)
+#endif
+#ifndef HWCAP_CPUID
+#define HWCAP_CPUID (1ul << 11)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1ul << 20)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1ul << 13)
+#endif
+
+/* The CPU's name: /proc/cpuinfo's "CPU implementer" and "CPU part" (the
+ * last core listed: the big one on big.LITTLE phones and laptops), else
+ * MIDR_EL1 (which the kernel lets user space read when HWCAP_CPUID says
+ * so; qemu-user does too, while its /proc/cpuinfo is the host's), else a
+ * "model name" line from a kernel that writes one. */
+static void linux_arm_cpu_name(tk_platform *p, unsigned long hw)
+{
+    unsigned impl = 0, part = 0;
+    bool have_part = false, x86_host = false;
+    char model[96] = "";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            unsigned v;
+            if (sscanf(line, "CPU implementer : %x", &v) == 1) impl = v;
+            if (sscanf(line, "CPU part : %x", &v) == 1) {
+                part = v;
+                have_part = true;
+            }
+            if (strncmp(line, "vendor_id", 9) == 0) x86_host = true;
+            if (!model[0] && strncmp(line, "model name", 10) == 0 && strchr(line, ':')) {
+                const char *s = strchr(line, ':') + 1;
+                while (*s == ' ' || *s == '\t') s++;
+                core_strlcpy(model, s, sizeof model);
+                model[strcspn(model, "\n")] = '\0';
+            }
+        }
+        fclose(f);
+    }
+    if (!have_part && (hw & HWCAP_CPUID)) {
+        uint64_t midr;
+        __asm__ volatile("mrs %0, MIDR_EL1" : "=r"(midr));
+        impl = (unsigned)(midr >> 24) & 0xff;
+        part = (unsigned)(midr >> 4) & 0xfff;
+        have_part = true;
+    }
+    if (have_part)
+        arm_cpu_name(impl, part, p->cpu_name, sizeof p->cpu_name);
+    else if (model[0] && !x86_host)
+        core_strlcpy(p->cpu_name, model, sizeof p->cpu_name);
+}
+#endif
+
+#if defined(__APPLE__)
+static bool sysctl_flag(const char *name)
+{
+    int v = 0;
+    size_t n = sizeof v;
+    return sysctlbyname(name, &v, &n, NULL, 0) == 0 && v != 0;
+}
+#endif
+
 static void detect_arm(tk_platform *p)
 {
     p->cpu_features |= TK_CPU(NEON); /* mandatory in AArch64 */
 #if defined(__linux__)
-    unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
-    if (hw & (1ul << 20)) p->cpu_features |= TK_CPU(DOTPROD); /* HWCAP_ASIMDDP */
-    if (hw2 & (1ul << 13)) p->cpu_features |= TK_CPU(I8MM);   /* HWCAP2_I8MM */
+    const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    if (hw & HWCAP_ASIMDDP) p->cpu_features |= TK_CPU(DOTPROD);
+    if (hw2 & HWCAP2_I8MM) p->cpu_features |= TK_CPU(I8MM);
+    if ((hw & HWCAP_FPHP) && (hw & HWCAP_ASIMDHP)) p->cpu_features |= TK_CPU(FP16);
+    linux_arm_cpu_name(p, hw);
 #elif defined(__APPLE__)
-    int v = 0;
-    size_t n = sizeof v;
-    if (sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &n, NULL, 0) == 0 && v)
-        p->cpu_features |= TK_CPU(DOTPROD);
-    v = 0;
-    n = sizeof v;
-    if (sysctlbyname("hw.optional.arm.FEAT_I8MM", &v, &n, NULL, 0) == 0 && v)
-        p->cpu_features |= TK_CPU(I8MM);
+    if (sysctl_flag("hw.optional.arm.FEAT_DotProd")) p->cpu_features |= TK_CPU(DOTPROD);
+    if (sysctl_flag("hw.optional.arm.FEAT_I8MM")) p->cpu_features |= TK_CPU(I8MM);
+    if (sysctl_flag("hw.optional.arm.FEAT_FP16")) p->cpu_features |= TK_CPU(FP16);
+#elif defined(_WIN32)
+    /* PF_ARM_V82_DP_INSTRUCTIONS_AVAILABLE, PF_ARM_V82_I8MM_..., PF_ARM_V82_FP16_...
+     * (winnt.h; the numbers, for SDKs older than the names). */
+    if (IsProcessorFeaturePresent(43)) p->cpu_features |= TK_CPU(DOTPROD);
+    if (IsProcessorFeaturePresent(66)) p->cpu_features |= TK_CPU(I8MM);
+    if (IsProcessorFeaturePresent(67)) p->cpu_features |= TK_CPU(FP16);
 #endif
 }
 #endif
