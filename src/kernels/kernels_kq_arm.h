@@ -75,11 +75,12 @@
 
 #define KQ_AI static inline __attribute__((always_inline))
 
-#define KQ_GR        KERNELS_GROUP_ROWS
-#define KQ_TG        2   /* vectors per decoded sub-block on the generation path */
-#define KQ_TP        4   /* vectors per tile on the prompt path */
-#define KQ_DEC_BYTES 768 /* one decoded 32-column sub-block: i8 v[8][64], f32 s[2][16], o[2][16]   \
-                          */
+#define KQ_GR KERNELS_GROUP_ROWS
+#define KQ_TG 2 /* vectors per decoded sub-block on the generation path */
+#define KQ_TP 4 /* vectors per tile on the prompt path */
+#define KQ_DEC_BYTES                                                                               \
+    768 /* one decoded 32-column sub-block: i8 v[8][64], f32 s[2][16], o[2][16]                    \
+         */
 #define KQ_DEC_S(k) (512 + 64 * (k))
 #define KQ_DEC_O(k) (640 + 64 * (k))
 
@@ -578,9 +579,27 @@ KQ_AI void kq_batch_sdot(const int kind, const int group, const kernels_mat *w, 
             kq_direct(KIND, GROUP, w, r0, r1, x, xs, n, y, ldy);                                   \
     }
 
+/* Per-thread scratch: a decoded group (KQ_DEC_BYTES per 32 columns), or
+ * the reference's row of floats. */
+static size_t kq_scratch_bytes(int64_t cols)
+{
+    return (size_t)cols * (KQ_DEC_BYTES / 32) + 64;
+}
+
+/* Whether the level's scratch_bytes (set before kq_fill) holds a decoded
+ * group for every width. */
+static bool kq_scratch_enough(const kernels_t *k)
+{
+    static const int64_t widths[] = {32, 256, 4096, 65536};
+    if (!k->scratch_bytes) return false;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
+        if (k->scratch_bytes(widths[i]) < kq_scratch_bytes(widths[i])) return false;
+    return true;
+}
+
 /* kq_fill(k): matmul_<type> for every type of these kernels, with the
- * prompt path BATCH (kq_batch_sdot or the i8mm level's). The decoded group
- * needs 24 bytes of scratch per column (KQ_DEC_BYTES / 32). */
+ * prompt path BATCH (kq_batch_sdot or the i8mm level's); scratch_bytes
+ * becomes kq_scratch_bytes unless the level's gives as much. */
 #define KQ_DEFINE_FILL(BATCH)                                                                      \
     KQ_DEFINE_MATMUL(q2_k, KQ_Q2_K, 256, BATCH)                                                    \
     KQ_DEFINE_MATMUL(q3_k, KQ_Q3_K, 256, BATCH)                                                    \
@@ -609,6 +628,7 @@ KQ_AI void kq_batch_sdot(const int kind, const int group, const kernels_mat *w, 
         k->types[TK_TYPE_MLX8_G32] = (kernels_type){matmul_mlx8_g32, KERNELS_ACT_Q8, true};        \
         k->types[TK_TYPE_MLX8_G64] = (kernels_type){matmul_mlx8_g64, KERNELS_ACT_Q8, true};        \
         k->types[TK_TYPE_MLX8_G128] = (kernels_type){matmul_mlx8_g128, KERNELS_ACT_Q8, true};      \
+        if (!kq_scratch_enough(k)) k->scratch_bytes = kq_scratch_bytes;                            \
     }
 
 #endif /* __aarch64__ */
