@@ -171,8 +171,11 @@ KQ_AI void kq_2bits(const uint8_t *q2, int q, int8x16_t w[8])
 static const uint8_t kq_bit_sel[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
 static const uint8_t kq_bit_idx[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
 
-/* Adds `val` where the masks hbit[8] at hb have a bit: byte j of quarter q
- * of k-group g is bit 16q + j of hbit[g], in its bytes 2q and 2q + 1. */
+/* Sets bit `val` (a power of two the values do not have) where the masks
+ * hbit[8] at hb have a bit: byte j of quarter q of k-group g is bit
+ * 16q + j of hbit[g], in its bytes 2q and 2q + 1. TBL spreads those bytes,
+ * CMTST makes 0xFF of a set bit and BSL takes bit `val` from it: three
+ * instructions per k-group. */
 KQ_AI void kq_hbits(const uint8_t *hb, int q, int8x16_t w[8], uint8_t val)
 {
     const uint8x16_t sel = vld1q_u8(kq_bit_sel), v = vdupq_n_u8(val);
@@ -180,23 +183,24 @@ KQ_AI void kq_hbits(const uint8_t *hb, int q, int8x16_t w[8], uint8_t val)
     const uint8x16_t idx1 = vaddq_u8(idx0, vdupq_n_u8(8));
     for (int k = 0; k < 4; k++) {
         const uint8x16_t h = vld1q_u8(hb + 16 * k); /* hbit[2k], hbit[2k + 1] */
-        const uint8x16_t b0 = vandq_u8(vtstq_u8(vqtbl1q_u8(h, idx0), sel), v);
-        const uint8x16_t b1 = vandq_u8(vtstq_u8(vqtbl1q_u8(h, idx1), sel), v);
-        w[2 * k] = vreinterpretq_s8_u8(vorrq_u8(vreinterpretq_u8_s8(w[2 * k]), b0));
-        w[2 * k + 1] = vreinterpretq_s8_u8(vorrq_u8(vreinterpretq_u8_s8(w[2 * k + 1]), b1));
+        const uint8x16_t b0 = vtstq_u8(vqtbl1q_u8(h, idx0), sel);
+        const uint8x16_t b1 = vtstq_u8(vqtbl1q_u8(h, idx1), sel);
+        w[2 * k] = vreinterpretq_s8_u8(vbslq_u8(v, b0, vreinterpretq_u8_s8(w[2 * k])));
+        w[2 * k + 1] = vreinterpretq_s8_u8(vbslq_u8(v, b1, vreinterpretq_u8_s8(w[2 * k + 1])));
     }
 }
 
-/* Q6_K's bits 4-5 from the h2 vectors (layout of q2, at bits 4-5). */
+/* Q6_K's bits 4-5 from the h2 vectors (layout of q2, at bits 4-5): each
+ * shifted into place and inserted with BSL under the mask 0x30. */
 KQ_AI void kq_h2(const uint8_t *h2, int q, int8x16_t w[8])
 {
     const uint8x16_t m = vdupq_n_u8(0x30);
     for (int j = 0; j < 2; j++) {
         const uint8x16_t hb = vld1q_u8(h2 + 64 * j + 16 * q);
-        const uint8x16_t add[4] = {vandq_u8(vshlq_n_u8(hb, 4), m), vandq_u8(vshlq_n_u8(hb, 2), m),
-                                   vandq_u8(hb, m), vandq_u8(vshrq_n_u8(hb, 2), m)};
+        const uint8x16_t hi[4] = {vshlq_n_u8(hb, 4), vshlq_n_u8(hb, 2), hb, vshrq_n_u8(hb, 2)};
         for (int u = 0; u < 4; u++)
-            w[4 * j + u] = vreinterpretq_s8_u8(vorrq_u8(vreinterpretq_u8_s8(w[4 * j + u]), add[u]));
+            w[4 * j + u] =
+                vreinterpretq_s8_u8(vbslq_u8(m, hi[u], vreinterpretq_u8_s8(w[4 * j + u])));
     }
 }
 
