@@ -215,6 +215,14 @@ static bool arm_level(tk_kernel_level l)
     return l == TK_LEVEL_NEON || l == TK_LEVEL_DOTPROD || l == TK_LEVEL_I8MM;
 }
 
+/* The types of kernels_kq_<level>.c on aarch64. */
+static bool kq_type(int type)
+{
+    return type == TK_TYPE_Q2_K || type == TK_TYPE_Q3_K || type == TK_TYPE_Q4_K ||
+           type == TK_TYPE_Q5_K || type == TK_TYPE_Q6_K || type == TK_TYPE_IQ4_XS ||
+           type >= TK_TYPE_MLX_FIRST;
+}
+
 static void test_matmul(const kernels_t *k)
 {
     /* Sizes: rows not a multiple of the 16-row group, several blocks, and
@@ -228,10 +236,11 @@ static void test_matmul(const kernels_t *k)
             continue;
         }
         /* At the SIMD levels every quantized weight type runs packed, with
-         * the level's kernels; the aarch64 levels run the reference for the
-         * types they have no kernels for yet, which is printed. */
+         * the level's kernels; on aarch64 the k-quant and MLX types have
+         * files of their own (kernels_kq_*.c) and run the reference where
+         * those have none, which is printed. */
         if (k->level != TK_LEVEL_GENERIC && ti->block_size > 1) {
-            if (arm_level(k->level) && !k->types[type].packed) {
+            if (arm_level(k->level) && kq_type(type) && !k->types[type].packed) {
                 CHECK(k->types[type].matmul == kernels_matmul_ref);
                 printf("  %s: %s runs the reference kernels\n", k->name, ti->name);
             } else {
@@ -500,6 +509,69 @@ done:
     free(src);
 }
 
+/* The ARM levels' kernels of the 32-column types compute the same exact
+ * integer dots (SMULL/SADALP, SDOT or SMMLA) and the same float operations
+ * in the same order: bit for bit the same results at neon, dotprod and
+ * i8mm, on both paths. */
+static void test_arm_levels_agree(void)
+{
+    static const int types[] = {TK_TYPE_Q8_0,   TK_TYPE_Q4_0, TK_TYPE_Q5_0,
+                                TK_TYPE_IQ4_NL, TK_TYPE_Q4_1, TK_TYPE_Q5_1};
+    enum { ROWS = 37, COLS = 160, N = KERNELS_BATCH_MIN + 3 };
+    const size_t xs = kernels_act_bytes(COLS);
+    char *x = aligned_alloc(64, (N * xs + 63) / 64 * 64);
+    float *y0 = malloc(N * ROWS * sizeof *y0), *y = malloc(N * ROWS * sizeof *y);
+    float *src = malloc(COLS * sizeof *src);
+    void *scratch = NULL;
+    if (!x || !y0 || !y || !src) {
+        CHECK(0);
+        goto done;
+    }
+    for (int t = 0; t < N; t++) {
+        for (int c = 0; c < COLS; c++) src[c] = grand(1.0f);
+        kernels_quantize_act_ref(src, COLS, 0, COLS / 32, x + (size_t)t * xs);
+    }
+    for (size_t i = 0; i < TK_ARRAY_LEN(types); i++) {
+        void *data = NULL, *packed = NULL;
+        float *wd = NULL;
+        size_t rb = 0;
+        const size_t pb = kernels_packed_bytes(types[i], ROWS, COLS);
+        packed = aligned_alloc(64, (pb + 63) / 64 * 64);
+        if (!packed || !make_matrix(types[i], ROWS, COLS, &data, &rb, &wd)) {
+            CHECK(0);
+        } else {
+            kernels_pack(types[i], data, rb, ROWS, COLS, 0, (ROWS + 15) / 16, packed);
+            const kernels_mat w = {packed, types[i], COLS, ROWS, rb, true};
+            for (int nn = 3; nn <= N; nn += N - 3) {
+                int runs = 0;
+                for (int l = 0; l < TK_LEVEL_COUNT; l++) {
+                    const kernels_t *k = kernels_for_level((tk_kernel_level)l);
+                    if (!k || !arm_level(k->level)) continue;
+                    free(scratch);
+                    scratch = aligned_alloc(64, (k->scratch_bytes(COLS) + 63) / 64 * 64);
+                    if (!scratch) break;
+                    k->types[types[i]].matmul(&w, 0, ROWS, x, xs, nn, y, ROWS, scratch);
+                    if (runs++ == 0)
+                        memcpy(y0, y, (size_t)nn * ROWS * sizeof *y);
+                    else
+                        CHECK_MSG(memcmp(y0, y, (size_t)nn * ROWS * sizeof *y) == 0,
+                                  "%s %s n=%d: differs from the lowest ARM level", k->name,
+                                  tk_type_get(types[i])->name, nn);
+                }
+            }
+        }
+        free(data);
+        free(packed);
+        free(wd);
+    }
+done:
+    free(scratch);
+    free(x);
+    free(y0);
+    free(y);
+    free(src);
+}
+
 /* The reference engine's dequantized blk.0.attn_q.weight of each type,
  * multiplied by our kernels from the file's blocks. */
 static void test_oracle_weights(const kernels_t *k)
@@ -554,6 +626,7 @@ int main(void)
     CHECK(levels >= 1);
     test_pack_chunks();
     test_mlx_paths_agree();
+    test_arm_levels_agree();
     /* The generic level is the reference and always runs. */
     CHECK(kernels_for_level(TK_LEVEL_GENERIC) != NULL);
     CHECK(kernels_for_level(TK_LEVEL_COUNT) == NULL);
