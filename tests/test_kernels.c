@@ -215,14 +215,6 @@ static bool arm_level(tk_kernel_level l)
     return l == TK_LEVEL_NEON || l == TK_LEVEL_DOTPROD || l == TK_LEVEL_I8MM;
 }
 
-/* The types of kernels_kq_<level>.c on aarch64. */
-static bool kq_type(int type)
-{
-    return type == TK_TYPE_Q2_K || type == TK_TYPE_Q3_K || type == TK_TYPE_Q4_K ||
-           type == TK_TYPE_Q5_K || type == TK_TYPE_Q6_K || type == TK_TYPE_IQ4_XS ||
-           type >= TK_TYPE_MLX_FIRST;
-}
-
 static void test_matmul(const kernels_t *k)
 {
     /* Sizes: rows not a multiple of the 16-row group, several blocks, and
@@ -235,18 +227,10 @@ static void test_matmul(const kernels_t *k)
             CHECK_MSG(0, "%s: no matmul for %s", k->name, ti ? ti->name : "?");
             continue;
         }
-        /* At the SIMD levels every quantized weight type runs packed, with
-         * the level's kernels; on aarch64 the k-quant and MLX types have
-         * files of their own (kernels_kq_*.c) and run the reference where
-         * those have none, which is printed. */
-        if (k->level != TK_LEVEL_GENERIC && ti->block_size > 1) {
-            if (arm_level(k->level) && kq_type(type) && !k->types[type].packed) {
-                CHECK(k->types[type].matmul == kernels_matmul_ref);
-                printf("  %s: %s runs the reference kernels\n", k->name, ti->name);
-            } else {
-                CHECK_MSG(k->types[type].packed, "%s: %s is not packed", k->name, ti->name);
-            }
-        }
+        /* At the SIMD levels (x86 and ARM alike) every quantized weight
+         * type runs packed, with the level's kernels. */
+        if (k->level != TK_LEVEL_GENERIC && ti->block_size > 1)
+            CHECK_MSG(k->types[type].packed, "%s: %s is not packed", k->name, ti->name);
         /* Several groups and a partial one; then less than one group, with
          * an odd number of blocks. */
         const int64_t rows_of[2] = {37, 5};
