@@ -5,6 +5,7 @@
 #   scripts/setup.sh --deps-only install missing packages only
 #   ... --with-mlx               also the packages that building Apple's MLX
 #                                from ../shared/deps/mlx needs (scripts/mlx.sh)
+#   ... --with-ccache            also ccache (the test script's compiler cache)
 # Works as root and through sudo; does nothing to the system when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ for a in "$@"; do
     --deps-only) deps_only=1 ;;
     --with-mlx) packages+=(g++ libopenblas-dev liblapacke-dev libfmt-dev nlohmann-json3-dev
                            ninja-build) ;;
+    --with-ccache) packages+=(ccache) ;;
     *) echo "setup: unknown option '$a'" >&2; exit 2 ;;
     esac
 done

