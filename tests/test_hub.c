@@ -78,6 +78,15 @@ static void path_in(char *out, size_t size, const char *dir, const char *name)
     snprintf(out, size, "%s/%s", dir, name);
 }
 
+/* A configuration whose model directory is `store`, on Linux. */
+static void linux_with_store(const char *store, tk_config *cfg, tk_platform *plat)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->model_dir, sizeof cfg->model_dir, "%s", store);
+    memset(plat, 0, sizeof *plat);
+    plat->os = TK_OS_LINUX;
+}
+
 static void make_dir(char *out, size_t size, const char *name)
 {
     snprintf(out, size, "%s/%s", tmp_root, name);
@@ -130,6 +139,14 @@ static tk_status pull(const char *store, const char *spec, const char *sha, tk_h
 static void route(const char *path, hs_mode mode, const void *data, size_t len)
 {
     hs_route r = {path, mode, data, len, 0, NULL, 0, NULL, NULL};
+    hs_route_add(srv, &r);
+}
+
+/* A route that answers HTTP `status` (with the Hub's X-Error-Code header
+ * when error_code is not NULL). */
+static void route_status(const char *path, int status, const char *error_code)
+{
+    hs_route r = {path, HS_STATUS, NULL, 0, status, NULL, 0, NULL, error_code};
     hs_route_add(srv, &r);
 }
 
@@ -791,9 +808,7 @@ static void test_pull_errors(void)
     CHECK(!exists(path));
 
     /* 401/403: explain gated repositories and HF_TOKEN. */
-    hs_route r403 = {
-        "/tester/gated-GGUF/resolve/main/g.gguf", HS_STATUS, NULL, 0, 403, NULL, 0, NULL, NULL};
-    hs_route_add(srv, &r403);
+    route_status("/tester/gated-GGUF/resolve/main/g.gguf", 403, NULL);
     CHECK_INT(pull(store, "hf:tester/gated-GGUF/g.gguf", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "403");
     CHECK_CONTAINS(tk_last_error(), "gated");
@@ -830,9 +845,7 @@ static void test_pull_errors(void)
     token_for_pull = NULL;
 
     /* A 500 says to try later. */
-    hs_route r500 = {
-        "/tester/tiny-GGUF/resolve/main/boom.gguf", HS_STATUS, NULL, 0, 500, NULL, 0, NULL, NULL};
-    hs_route_add(srv, &r500);
+    route_status("/tester/tiny-GGUF/resolve/main/boom.gguf", 500, NULL);
     CHECK_INT(pull(store, "hf:tester/tiny-GGUF/boom.gguf", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "500");
 
@@ -924,11 +937,8 @@ static void test_store_ops(void)
 
     /* Resolution: an existing path wins, then the store. */
     tk_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", store);
     tk_platform plat;
-    memset(&plat, 0, sizeof plat);
-    plat.os = TK_OS_LINUX;
+    linux_with_store(store, &cfg, &plat);
     const char *shared_model = shared_path("models/stories260K.gguf");
     CHECK_INT(tk_hub_resolve(&cfg, &plat, shared_model, out, sizeof out), TK_OK);
     CHECK_STR(out, shared_model);
@@ -1150,11 +1160,8 @@ static void test_pull_dir(void)
     CHECK_INT(tk_hub_find(store, "drop-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
     CHECK_INT(tk_hub_find(store, ".drop-mlx.partial", out, sizeof out), TK_ERR_NOT_FOUND);
     tk_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", store);
     tk_platform plat;
-    memset(&plat, 0, sizeof plat);
-    plat.os = TK_OS_LINUX;
+    linux_with_store(store, &cfg, &plat);
     CHECK_INT(tk_hub_resolve(&cfg, &plat, "drop-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
     CHECK_INT(tk_hub_resolve(&cfg, &plat, "tester/drop-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
     CHECK_CONTAINS(tk_last_error(), "tektra pull tester/drop-mlx");
@@ -1210,31 +1217,13 @@ static void test_pull_dir(void)
     CHECK_CONTAINS(tk_last_error(), "404");
     path_in(partial, sizeof partial, store, ".nope.partial");
     CHECK(!exists(partial));
-    hs_route r401 = {"/api/models/tester/private-mlx/tree/main",
-                     HS_STATUS,
-                     NULL,
-                     0,
-                     401,
-                     NULL,
-                     0,
-                     NULL,
-                     "RepoNotFound"};
-    hs_route_add(srv, &r401);
+    route_status("/api/models/tester/private-mlx/tree/main", 401, "RepoNotFound");
     CHECK_INT(pull(store, "tester/private-mlx", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "401");
     CHECK_CONTAINS(tk_last_error(), "gated");
     CHECK_CONTAINS(tk_last_error(), "HF_TOKEN=<token>");
     CHECK_CONTAINS(tk_last_error(), "/tester/private-mlx");
-    hs_route r403 = {"/api/models/tester/gated-mlx/tree/main",
-                     HS_STATUS,
-                     NULL,
-                     0,
-                     403,
-                     NULL,
-                     0,
-                     NULL,
-                     "GatedRepo"};
-    hs_route_add(srv, &r403);
+    route_status("/api/models/tester/gated-mlx/tree/main", 403, "GatedRepo");
     token_for_pull = "hf_someone";
     CHECK_INT(pull(store, "tester/gated-mlx", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "the repository is gated");
@@ -1242,16 +1231,7 @@ static void test_pull_dir(void)
     token_for_pull = NULL;
     /* The listing is public but the files are gated (as on the Hub). */
     serve_repo("tester/gatedfiles-mlx", HS_SERVE, 0, NULL);
-    hs_route rf = {"/tester/gatedfiles-mlx/resolve/main/config.json",
-                   HS_STATUS,
-                   NULL,
-                   0,
-                   403,
-                   NULL,
-                   0,
-                   NULL,
-                   "GatedRepo"};
-    hs_route_add(srv, &rf);
+    route_status("/tester/gatedfiles-mlx/resolve/main/config.json", 403, "GatedRepo");
     CHECK_INT(pull(store, "tester/gatedfiles-mlx", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "gated");
     CHECK_CONTAINS(tk_last_error(), "HF_TOKEN");

@@ -780,24 +780,20 @@ static bool valid_sha256(const char *s)
     return true;
 }
 
-/* One request from st->offset; the partial file is open in st->fd. */
-static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *token,
-                          bool *complete)
+/* Sets the options every request to a hub shares: the URL, redirects
+ * (http and https only), the timeouts of pp, the user agent and the error
+ * buffer (CURL_ERROR_SIZE bytes). An Authorization header for `token` is
+ * appended to *headers, which become the request's headers when there are
+ * any; the caller frees them with curl_slist_free_all after the request. */
+static void request_setup(CURL *c, const char *url, const char *token, const tk_hub_pull_params *pp,
+                          char *errbuf, struct curl_slist **headers)
 {
-    const tk_hub_pull_params *pp = st->params;
-    *complete = false;
-    CURL *c = curl_easy_init();
-    if (!c) return core_error(TK_ERR_NOMEM, "cannot start a download (curl_easy_init failed)");
-    st->curl = c;
-    char errbuf[CURL_ERROR_SIZE] = "";
-    char range[48];
-    struct curl_slist *headers = NULL;
-    char auth[1100];
     if (token) {
+        char auth[1100];
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers = curl_slist_append(headers, auth);
+        *headers = curl_slist_append(*headers, auth);
     }
-    curl_easy_setopt(c, CURLOPT_URL, src->url);
+    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, pp->max_redirects);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -813,6 +809,35 @@ static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "tektra/" TEKTRA_VERSION);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    if (*headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, *headers);
+}
+
+/* Performs the request set up on c: *code is the HTTP status (0 when
+ * none), `url` the URL last reached (after redirects; req_url when curl
+ * reports none). */
+static CURLcode request_perform(CURL *c, const char *req_url, long *code, char *url, size_t size)
+{
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+    char *eff = NULL;
+    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
+    core_strlcpy(url, eff ? eff : req_url, size);
+    return rc;
+}
+
+/* One request from st->offset; the partial file is open in st->fd. */
+static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *token,
+                          bool *complete)
+{
+    const tk_hub_pull_params *pp = st->params;
+    *complete = false;
+    CURL *c = curl_easy_init();
+    if (!c) return core_error(TK_ERR_NOMEM, "cannot start a download (curl_easy_init failed)");
+    st->curl = c;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    char range[48];
+    struct curl_slist *headers = NULL;
+    request_setup(c, src->url, token, pp, errbuf, &headers);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, st);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -820,7 +845,6 @@ static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, st);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     if (st->offset > 0) {
         snprintf(range, sizeof range, "%llu-", (unsigned long long)st->offset);
         curl_easy_setopt(c, CURLOPT_RANGE, range);
@@ -828,13 +852,9 @@ static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *
     st->started = st->discard = false;
     st->err = TK_OK;
     st->t0 = st->last_report = 0;
-    CURLcode rc = curl_easy_perform(c);
     long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    char *eff = NULL;
-    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
     char url[2048];
-    core_strlcpy(url, eff ? eff : src->url, sizeof url);
+    CURLcode rc = request_perform(c, src->url, &code, url, sizeof url);
 
     tk_status status = TK_OK;
     if (st->err != TK_OK) {
@@ -1151,40 +1171,16 @@ static tk_status get_listing(const tk_hub_source *src, const char *token,
 {
     CURL *c = curl_easy_init();
     if (!c) return core_error(TK_ERR_NOMEM, "cannot start a download (curl_easy_init failed)");
-    char errbuf[CURL_ERROR_SIZE] = "", auth[1100];
+    char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers = curl_slist_append(headers, auth);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, src->url);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, pp->max_redirects);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, pp->connect_timeout);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, pp->low_speed_limit);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, pp->low_speed_time);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "tektra/" TEKTRA_VERSION);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    request_setup(c, src->url, token, pp, errbuf, &headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, mem_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, body);
-    CURLcode rc = curl_easy_perform(c);
     long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    char *eff = NULL;
-    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
     char url[2048];
-    core_strlcpy(url, eff ? eff : src->url, sizeof url);
+    CURLcode rc = request_perform(c, src->url, &code, url, sizeof url);
     curl_slist_free_all(headers);
     curl_easy_cleanup(c);
 
@@ -1445,6 +1441,19 @@ static void drop_partial_dir_if_empty(const char *path)
     rmdir(path); /* fails, as it should, when files are in it */
 }
 
+/* A model directory that is already in the store: out->size and n_files
+ * from its files, out->already_present. */
+static tk_status report_present(const char *final_path, tk_hub_pull_result *out)
+{
+    int fd = open(final_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        out->size = dir_files_size(fd, &out->n_files);
+        close(fd);
+    }
+    out->already_present = true;
+    return TK_OK;
+}
+
 static tk_status pull_dir(const char *store_dir, const char *spec, const tk_hub_source *src,
                           const char *token, const tk_hub_pull_params *params,
                           tk_hub_pull_result *out)
@@ -1467,15 +1476,7 @@ static tk_status pull_dir(const char *store_dir, const char *spec, const tk_hub_
                               "%s is in the way: it is not a model directory tektra pulled; "
                               "move it elsewhere and pull again",
                               final_path);
-        if (!params->force) {
-            int fd = open(final_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (fd >= 0) {
-                out->size = dir_files_size(fd, &out->n_files);
-                close(fd);
-            }
-            out->already_present = true;
-            return TK_OK;
-        }
+        if (!params->force) return report_present(final_path, out);
     }
     s = init_curl();
     if (s != TK_OK) return s;
@@ -1536,13 +1537,7 @@ static tk_status pull_dir(const char *store_dir, const char *spec, const tk_hub_
         close(dfd);
         free(ls.files);
         drop_partial_dir_if_empty(partial_dir);
-        int fd = open(final_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-            out->size = dir_files_size(fd, &out->n_files);
-            close(fd);
-        }
-        out->already_present = true;
-        return TK_OK;
+        return report_present(final_path, out);
     }
     prune_partial_dir(dfd, &ls);
 
