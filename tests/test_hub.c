@@ -10,6 +10,8 @@
 #include "hub_server.h"
 #include "tektra/gguf.h"
 
+#include <cjson/cJSON.h>
+
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -155,6 +157,58 @@ static void route_status(const char *path, int status, const char *error_code)
 static void hex_of(const void *data, size_t len, char hex[65])
 {
     hub_sha256_buffer_hex(data, len, hex);
+}
+
+/* ---- JSON bounds ------------------------------------------------------- */
+
+static bool json_ok(const char *text)
+{
+    cJSON *j = hub_json_parse(text, strlen(text));
+    cJSON_Delete(j);
+    return j != NULL;
+}
+
+static void test_json(void)
+{
+    CHECK(json_ok("[{\"type\":\"file\",\"path\":\"a\\u00e9\\n\",\"size\":3}]  \r\n"));
+    CHECK(!json_ok("[1] x"));
+    CHECK(!json_ok("[1"));
+    CHECK(!json_ok(""));
+    /* Nesting: HUB_JSON_MAX_DEPTH levels are fine, one more is not. */
+    char deep[2 * HUB_JSON_MAX_DEPTH + 3];
+    memset(deep, '[', HUB_JSON_MAX_DEPTH);
+    memset(deep + HUB_JSON_MAX_DEPTH, ']', HUB_JSON_MAX_DEPTH);
+    deep[2 * HUB_JSON_MAX_DEPTH] = '\0';
+    CHECK(json_ok(deep));
+    memmove(deep + 1, deep, 2 * HUB_JSON_MAX_DEPTH + 1);
+    deep[2 * HUB_JSON_MAX_DEPTH + 1] = ']';
+    deep[2 * HUB_JSON_MAX_DEPTH + 2] = '\0';
+    CHECK(!json_ok(deep));
+    CHECK(json_ok("[\"[[[[\"]"));
+    /* Strings: no raw control characters, no NUL, no lone surrogates. */
+    CHECK(!json_ok("[\"a\tb\"]"));
+    CHECK(!json_ok("[\"a\\u0000b\"]"));
+    CHECK(json_ok("[\"a\\\\u0000b\"]"));
+    CHECK(!json_ok("[\"\\udc00\"]"));
+    CHECK(!json_ok("[\"\\ud800x\"]"));
+    CHECK(json_ok("[\"\\ud83d\\ude00\"]"));
+
+    static const char values[] = "[10, -1, 1.5, \"10\", 9007199254740992, 1e300, \"abc\"]";
+    cJSON *j = hub_json_parse(values, sizeof values - 1);
+    CHECK(j != NULL);
+    uint64_t v = 0;
+    CHECK(hub_json_u64(cJSON_GetArrayItem(j, 0), &v) && v == 10);
+    CHECK(!hub_json_u64(cJSON_GetArrayItem(j, 1), &v));
+    CHECK(!hub_json_u64(cJSON_GetArrayItem(j, 2), &v));
+    CHECK(!hub_json_u64(cJSON_GetArrayItem(j, 3), &v));
+    CHECK(hub_json_u64(cJSON_GetArrayItem(j, 4), &v) && v == (1ull << 53));
+    CHECK(!hub_json_u64(cJSON_GetArrayItem(j, 5), &v));
+    char buf[4];
+    CHECK(!hub_json_str(cJSON_GetArrayItem(j, 0), buf, sizeof buf));
+    CHECK(hub_json_str(cJSON_GetArrayItem(j, 6), buf, sizeof buf));
+    CHECK_STR(buf, "abc");
+    CHECK(!hub_json_str(cJSON_GetArrayItem(j, 6), buf, 3));
+    cJSON_Delete(j);
 }
 
 static void test_sha256(void)
@@ -1255,6 +1309,10 @@ static void test_pull_dir(void)
     route("/api/models/tester/broken/tree/main", HS_SERVE, broken, sizeof broken - 1);
     CHECK_INT(pull(store, "tester/broken", NULL, &res), TK_ERR_FORMAT);
     CHECK_CONTAINS(tk_last_error(), "not the JSON array");
+    static const char badsize[] = "[{\"type\":\"file\",\"size\":\"10\",\"path\":\"config.json\"}]";
+    route("/api/models/tester/badsize/tree/main", HS_SERVE, badsize, sizeof badsize - 1);
+    CHECK_INT(pull(store, "tester/badsize", NULL, &res), TK_ERR_FORMAT);
+    CHECK_CONTAINS(tk_last_error(), "not the JSON array");
     /* Names from the listing never leave the directory. */
     static const char sneaky[] = "[{\"type\":\"file\",\"size\":3,\"path\":\"config.json\"},"
                                  "{\"type\":\"file\",\"size\":3,\"path\":\"../evil.safetensors\"},"
@@ -1596,6 +1654,7 @@ int main(int argc, char **argv)
         test_e2e();
     } else {
         test_sha256();
+        test_json();
         test_catalogue();
         test_store_dir();
         test_sources();

@@ -3,9 +3,9 @@
  * directories. */
 #include "core/core.h"
 #include "hub/hub.h"
-#include "hub/json.h"
 #include "hub/sha256.h"
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -1251,52 +1251,33 @@ typedef struct listing {
     int n_gguf;
 } listing;
 
-/* Reads one {type, path, size, lfs: {oid, size}} object of the listing. */
-static bool listing_item(hj_parser *j, char *type, size_t type_size, char *path, size_t path_size,
-                         uint64_t *size, char *oid, size_t oid_size, bool *path_long)
+/* Reads one {type, path, size, lfs: {oid, size}} object of the listing:
+ * type and path strings, size and lfs.size non-negative integers, lfs.oid a
+ * string when there, each within its buffer; a path too long for a store
+ * name is not an error but reported through *path_long. */
+static bool listing_item(const cJSON *item, char *type, size_t type_size, char *path,
+                         size_t path_size, uint64_t *size, char *oid, size_t oid_size,
+                         bool *path_long)
 {
-    bool first = true, long_key = false;
-    char key[16];
     type[0] = path[0] = oid[0] = '\0';
     *size = 0;
     *path_long = false;
-    uint64_t lfs_size = 0;
-    bool have_lfs_size = false;
-    if (!hj_object_begin(j)) return false;
-    while (hj_object_key(j, &first, key, sizeof key, &long_key)) {
-        if (long_key) {
-            hj_skip(j);
-        } else if (strcmp(key, "type") == 0) {
-            hj_string(j, type, type_size);
-        } else if (strcmp(key, "path") == 0) {
-            /* A path too long for a store name is skipped, not an error. */
-            const char *save = j->p;
-            if (!hj_string(j, path, path_size)) {
-                j->failed = false;
-                j->p = save;
-                hj_string(j, NULL, 0);
-                path[0] = '\0';
-                *path_long = true;
-            }
-        } else if (strcmp(key, "size") == 0) {
-            hj_u64(j, size);
-        } else if (strcmp(key, "lfs") == 0 && hj_peek(j, '{')) {
-            bool lfirst = true;
-            hj_object_begin(j);
-            while (hj_object_key(j, &lfirst, key, sizeof key, &long_key)) {
-                if (!long_key && strcmp(key, "oid") == 0 && hj_peek(j, '"'))
-                    hj_string(j, oid, oid_size);
-                else if (!long_key && strcmp(key, "size") == 0)
-                    have_lfs_size = hj_u64(j, &lfs_size);
-                else
-                    hj_skip(j);
-            }
-        } else {
-            hj_skip(j);
-        }
+    if (!cJSON_IsObject(item)) return false;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(item, "type");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(item, "path");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(item, "size");
+    const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(item, "lfs");
+    if (t && !hub_json_str(t, type, type_size)) return false;
+    if (p && !cJSON_IsString(p)) return false;
+    if (p && !hub_json_str(p, path, path_size)) *path_long = true;
+    if (n && !hub_json_u64(n, size)) return false;
+    if (cJSON_IsObject(lfs)) {
+        const cJSON *lo = cJSON_GetObjectItemCaseSensitive(lfs, "oid");
+        const cJSON *ln = cJSON_GetObjectItemCaseSensitive(lfs, "size");
+        if (cJSON_IsString(lo) && !hub_json_str(lo, oid, oid_size)) return false;
+        if (ln && !hub_json_u64(ln, size)) return false;
     }
-    if (have_lfs_size) *size = lfs_size;
-    return !j->failed;
+    return true;
 }
 
 /* Parses the listing of the repository's top level (the Hub's
@@ -1306,19 +1287,22 @@ static bool listing_item(hj_parser *j, char *type, size_t type_size, char *path,
 static tk_status parse_listing(const tk_hub_source *src, const char *text, size_t len, listing *out)
 {
     memset(out, 0, sizeof *out);
-    hj_parser j;
-    hj_init(&j, text, len);
-    bool first = true;
+    cJSON *root = hub_json_parse(text, len);
     size_t cap = 0;
     tk_status s = TK_OK;
-    if (hj_array_begin(&j)) {
-        while (s == TK_OK && hj_array_next(&j, &first)) {
+    bool well_formed = cJSON_IsArray(root);
+    if (well_formed) {
+        const cJSON *item;
+        cJSON_ArrayForEach(item, root)
+        {
             char type[16], path[256], oid[80];
             uint64_t size;
             bool path_long;
-            if (!listing_item(&j, type, sizeof type, path, sizeof path, &size, oid, sizeof oid,
-                              &path_long))
+            if (!listing_item(item, type, sizeof type, path, sizeof path, &size, oid, sizeof oid,
+                              &path_long)) {
+                well_formed = false;
                 break;
+            }
             if (strcmp(type, "file") != 0 || path_long || strchr(path, '/')) continue;
             if (ends_with_ci(path, ".gguf")) {
                 if (!out->gguf[0]) core_strlcpy(out->gguf, path, sizeof out->gguf);
@@ -1360,7 +1344,8 @@ static tk_status parse_listing(const tk_hub_source *src, const char *text, size_
             if (ends_with_ci(path, ".safetensors")) out->safetensors = true;
         }
     }
-    if (s == TK_OK && !hj_done(&j))
+    cJSON_Delete(root);
+    if (s == TK_OK && !well_formed)
         s = core_error(TK_ERR_FORMAT,
                        "the file listing of %s (%s) is not the JSON array of files expected",
                        src->repo, src->url);
