@@ -1,21 +1,15 @@
 /* Fuzz target for the GGUF reader: any input either opens, and then every
  * accessor returns sane, in-bounds answers that the writer accepts back, or
  * fails with a status and a message. Built as a libFuzzer target with clang
- * and driven by fuzz_gguf_main.c otherwise. Contract violations abort() so
- * the fuzzer reports them like crashes. */
+ * and driven by fuzz_gguf_main.c otherwise. Contract violations abort()
+ * (REQUIRE) so the fuzzer reports them like crashes. */
+#include "fuzz_driver.h"
 #include "tektra/gguf.h"
 #include "tektra/quant.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) abort();                                                                      \
-    } while (0)
 
 static volatile uint64_t sink;
 

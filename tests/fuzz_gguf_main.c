@@ -1,11 +1,11 @@
-/* A standalone driver for the GGUF fuzz target, for compilers without
- * libFuzzer: it makes the seed files, runs each, then runs a fixed number of
- * deterministic mutations of them (bit flips, bytes, interesting 32/64-bit
- * values, truncations, insertions, deletions, copied chunks), most of them
- * aimed at the metadata and tensor table. Each input is handed over in an
- * exact-size heap buffer so the sanitizers see any read past its end.
+/* The GGUF fuzz target's standalone driver, for compilers without
+ * libFuzzer (fuzz_driver.h): the seed files come from gguf_fuzz_seeds.c;
+ * the mutations are bit flips, bytes, interesting 32/64-bit values,
+ * truncations, insertions, deletions and copied chunks, most of them aimed at
+ * the metadata and tensor table.
  *
  *   fuzz_gguf [ITERATIONS] [FILE...]   FILEs are replayed as they are first. */
+#include "fuzz_driver.h"
 #include "tektra/gguf.h"
 
 #include <stdint.h>
@@ -15,64 +15,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int gguf_fuzz_make_seeds(const char *dir);
-
-typedef struct seed {
-    uint8_t *data;
-    size_t size;
-    size_t hot; /* bytes at the start that the reader parses (header + tables) */
-} seed;
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static size_t rng_below(size_t n)
-{
-    return n ? (size_t)(rng() % n) : 0;
-}
-
-static uint8_t *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            cap *= 2;
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    *size = n;
-    return buf;
-}
-
-static void run_one(const uint8_t *data, size_t size)
-{
-    uint8_t *copy = malloc(size ? size : 1);
-    if (!copy) abort();
-    if (size) memcpy(copy, data, size);
-    LLVMFuzzerTestOneInput(copy, size);
-    free(copy);
-}
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* One random edit of buf (len bytes in use, cap allocated). */
 static void mutate(uint8_t *buf, size_t *len, size_t cap, size_t hot)
@@ -111,73 +54,50 @@ static void mutate(uint8_t *buf, size_t *len, size_t cap, size_t hot)
                                            0x8000000000000000ull,
                                            UINT64_MAX};
     size_t n = *len;
-    size_t span = (rng() % 100) < 85 && hot ? (hot < n ? hot : n) : n;
-    size_t pos = rng_below(span ? span : 1);
-    switch (rng() % 8) {
+    size_t pos = fuzz_pick_pos(n, hot, 85);
+    switch (fuzz_rng() % 8) {
     case 0:
-        if (n) buf[pos % n] ^= (uint8_t)(1u << (rng() % 8));
+        fuzz_flip_bit(buf, n, pos);
         break;
     case 1:
-        if (n) buf[pos % n] = (uint8_t)rng();
+        fuzz_random_byte(buf, n, pos);
         break;
     case 2:
     case 3: {
-        int w = (rng() & 1) ? 8 : 4;
-        uint64_t v = interesting[rng_below(sizeof interesting / sizeof interesting[0])];
-        if (rng() % 4 == 0) v = n - rng_below(64); /* near the file size */
-        if (pos + (size_t)w <= n) put_le(buf + pos, v, w);
+        int w = (fuzz_rng() & 1) ? 8 : 4;
+        uint64_t v = interesting[fuzz_rng_below(sizeof interesting / sizeof interesting[0])];
+        if (fuzz_rng() % 4 == 0) v = n - fuzz_rng_below(64); /* near the file size */
+        if (pos + (size_t)w <= n) fuzz_put_le(buf + pos, v, w);
         break;
     }
     case 4:
         *len = pos;
         break;
     case 5: {
-        size_t k = 1 + rng_below(16);
-        if (n + k > cap || pos > n) break;
-        memmove(buf + pos + k, buf + pos, n - pos);
-        for (size_t i = 0; i < k; i++) buf[pos + i] = (uint8_t)rng();
-        *len = n + k;
+        size_t k = 1 + fuzz_rng_below(16);
+        uint8_t *gap = fuzz_open_gap(buf, len, cap, pos, k);
+        for (size_t i = 0; gap && i < k; i++) gap[i] = (uint8_t)fuzz_rng();
         break;
     }
-    case 6: {
-        size_t k = 1 + rng_below(16);
-        if (pos + k > n) break;
-        memmove(buf + pos, buf + pos + k, n - pos - k);
-        *len = n - k;
+    case 6:
+        fuzz_delete(buf, len, pos, 16);
         break;
-    }
-    default: {
-        size_t k = 1 + rng_below(32), from = rng_below(n);
-        if (from + k > n || pos + k > n) break;
-        memmove(buf + pos, buf + from, k);
+    default:
+        fuzz_copy_chunk(buf, n, pos);
         break;
-    }
     }
 }
 
-int main(int argc, char **argv)
+/* The seed files, written to a temporary directory and read back; the hot
+ * part is everything before the tensor data and 64 bytes more. */
+static int make_seeds(fuzz_seed *seeds, int max)
 {
-    long iterations = argc > 1 ? strtol(argv[1], NULL, 10) : 20000;
-    for (int i = 2; i < argc; i++) {
-        size_t n = 0;
-        uint8_t *d = read_file(argv[i], &n);
-        if (!d) {
-            fprintf(stderr, "cannot read %s\n", argv[i]);
-            return 1;
-        }
-        run_one(d, n);
-        free(d);
-        printf("replayed %s\n", argv[i]);
-    }
-    if (iterations <= 0) return 0;
-
     char dir[] = "/tmp/tk_fuzz_gguf_XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
-        return 1;
+        return -1;
     }
     gguf_fuzz_make_seeds(dir);
-    seed seeds[16];
     int n_seeds = 0;
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -185,10 +105,10 @@ int main(int argc, char **argv)
         if (e->d_name[0] == '.') continue;
         char path[512];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        seed s = {0};
-        s.data = read_file(path, &s.size);
+        fuzz_seed s = {0};
+        s.data = fuzz_read_file(path, &s.size);
         remove(path);
-        if (!s.data || n_seeds == 16) {
+        if (!s.data || n_seeds == max) {
             free(s.data);
             continue;
         }
@@ -206,26 +126,20 @@ int main(int argc, char **argv)
     rmdir(dir);
     if (n_seeds < 3) {
         fprintf(stderr, "only %d seed files\n", n_seeds);
-        return 1;
+        for (int i = 0; i < n_seeds; i++) free(seeds[i].data);
+        return -1;
     }
-    for (int i = 0; i < n_seeds; i++) run_one(seeds[i].data, seeds[i].size);
+    return n_seeds;
+}
 
-    size_t max = 0;
-    for (int i = 0; i < n_seeds; i++)
-        if (seeds[i].size > max) max = seeds[i].size;
-    size_t cap = max + 256;
-    uint8_t *buf = malloc(cap);
-    if (!buf) return 1;
-    for (long it = 0; it < iterations; it++) {
-        const seed *s = &seeds[rng_below((size_t)n_seeds)];
-        memcpy(buf, s->data, s->size);
-        size_t len = s->size;
-        int edits = 1 + (int)rng_below(4);
-        for (int k = 0; k < edits; k++) mutate(buf, &len, cap, s->hot);
-        run_one(buf, len);
-    }
-    free(buf);
-    for (int i = 0; i < n_seeds; i++) free(seeds[i].data);
-    printf("%d seeds, %ld mutations: no crash, no contract violation\n", n_seeds, iterations);
-    return 0;
+int main(int argc, char **argv)
+{
+    const fuzz_target t = {
+        .rng_seed = 0x9e3779b97f4a7c15ull,
+        .make_seeds = make_seeds,
+        .mutate = mutate,
+        .slack = 256,
+        .max_edits = 4,
+    };
+    return fuzz_main(argc, argv, &t);
 }

@@ -2,19 +2,13 @@
  * every tensor is a sane, in-bounds view that st_find finds again, or fails
  * with a status, a message and no set. Driven by fuzz_safetensors_main.c
  * (or libFuzzer: the entry point is the same). Contract violations abort()
- * so they are reported like crashes. */
+ * (REQUIRE) so they are reported like crashes. */
+#include "fuzz_driver.h"
 #include "safetensors/safetensors.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) abort();                                                                      \
-    } while (0)
 
 static volatile uint64_t sink;
 long fuzz_safetensors_accepted; /* inputs that opened, for the driver's summary */

@@ -44,7 +44,7 @@ if(TK_FUZZ_LIBFUZZER)
 -rss_limit_mb=2048 \"$d\"; rc=$?; rm -rf \"$d\"; exit $rc"
         $<TARGET_FILE:fuzz_gguf_seeds> $<TARGET_FILE:fuzz_gguf>)
 else()
-    add_executable(fuzz_gguf fuzz_gguf.c fuzz_gguf_main.c gguf_fuzz_seeds.c)
+    add_executable(fuzz_gguf fuzz_gguf.c fuzz_gguf_main.c fuzz_driver.c gguf_fuzz_seeds.c)
     target_link_libraries(fuzz_gguf PRIVATE tk_gguf tk_quant tk_core)
     target_include_directories(fuzz_gguf PRIVATE ${CMAKE_SOURCE_DIR}/src
         ${CMAKE_CURRENT_SOURCE_DIR})

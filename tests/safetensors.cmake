@@ -2,10 +2,10 @@
 tk_test(NAME test_safetensors SOURCES test_safetensors.c LABELS unit
     MODULES core quant gguf safetensors)
 
-# A standalone driver feeds the fuzz entry point seeds made in memory and a
+# A standalone driver (fuzz_driver.c) feeds the fuzz entry point seeds made in memory and a
 # fixed set of deterministic mutations of them (with gcc or clang alike), so
 # the entry point runs under ASan/UBSan in the sanitizer builds.
-add_executable(fuzz_safetensors fuzz_safetensors.c fuzz_safetensors_main.c)
+add_executable(fuzz_safetensors fuzz_safetensors.c fuzz_safetensors_main.c fuzz_driver.c)
 target_link_libraries(fuzz_safetensors PRIVATE tk_safetensors tk_gguf tk_quant tk_core)
 target_include_directories(fuzz_safetensors PRIVATE ${CMAKE_SOURCE_DIR}/src
     ${CMAKE_CURRENT_SOURCE_DIR})

@@ -3,6 +3,49 @@
 #include "core/core.h"
 #include "tektra.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* core_atomic_*: a commit replaces the target whole; a failed write leaves
+ * the old file and no temporary file behind. */
+static void test_atomic_file(void)
+{
+    char dir[] = "/tmp/tk_core_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[64], tmp[96];
+    snprintf(path, sizeof path, "%s/out.bin", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+
+    core_atomic_file af;
+    CHECK_INT(core_atomic_open(&af, path), TK_OK);
+    CHECK(access(tmp, F_OK) == 0);
+    CHECK(core_write_all(af.f, "old", 3));
+    CHECK_INT(core_atomic_commit(&af, true), TK_OK);
+    CHECK(access(tmp, F_OK) != 0);
+
+    CHECK_INT(core_atomic_open(&af, path), TK_OK);
+    CHECK(core_write_all(af.f, "new!", 4));
+    errno = ENOSPC;
+    CHECK_INT(core_atomic_commit(&af, false), TK_ERR_IO);
+    CHECK_CONTAINS(tk_last_error(), "out.bin: write failed");
+    CHECK(access(tmp, F_OK) != 0);
+
+    char *data;
+    size_t len;
+    CHECK_INT(core_read_file(path, 100, &data, &len), TK_OK);
+    CHECK_STR(data, "old");
+    free(data);
+
+    char missing[96];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/x", dir);
+    CHECK_INT(core_atomic_open(&af, missing), TK_ERR_IO);
+    CHECK_CONTAINS(tk_last_error(), "cannot create");
+
+    remove(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     CHECK_STR(tk_status_str(TK_OK), "ok");
@@ -31,5 +74,6 @@ int main(void)
     CHECK_INT(core_read_file("/nonexistent/x", 100, &data, &len), TK_ERR_NOT_FOUND);
     CHECK_CONTAINS(tk_last_error(), "/nonexistent/x");
     CHECK_STR(tk_version(), TEKTRA_VERSION);
+    test_atomic_file();
     return check_summary();
 }

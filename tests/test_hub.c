@@ -10,6 +10,8 @@
 #include "hub_server.h"
 #include "tektra/gguf.h"
 
+#include <cjson/cJSON.h>
+
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -78,6 +80,15 @@ static void path_in(char *out, size_t size, const char *dir, const char *name)
     snprintf(out, size, "%s/%s", dir, name);
 }
 
+/* A configuration whose model directory is `store`, on Linux. */
+static void linux_with_store(const char *store, tk_config *cfg, tk_platform *plat)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->model_dir, sizeof cfg->model_dir, "%s", store);
+    memset(plat, 0, sizeof *plat);
+    plat->os = TK_OS_LINUX;
+}
+
 static void make_dir(char *out, size_t size, const char *name)
 {
     snprintf(out, size, "%s/%s", tmp_root, name);
@@ -133,11 +144,71 @@ static void route(const char *path, hs_mode mode, const void *data, size_t len)
     hs_route_add(srv, &r);
 }
 
+/* A route that answers HTTP `status` (with the Hub's X-Error-Code header
+ * when error_code is not NULL). */
+static void route_status(const char *path, int status, const char *error_code)
+{
+    hs_route r = {path, HS_STATUS, NULL, 0, status, NULL, 0, NULL, error_code};
+    hs_route_add(srv, &r);
+}
+
 /* ---- SHA-256 ----------------------------------------------------------- */
 
 static void hex_of(const void *data, size_t len, char hex[65])
 {
     hub_sha256_buffer_hex(data, len, hex);
+}
+
+/* ---- JSON bounds ------------------------------------------------------- */
+
+static bool json_ok(const char *text)
+{
+    cJSON *j = hub_json_parse(text, strlen(text));
+    cJSON_Delete(j);
+    return j != NULL;
+}
+
+static void test_json(void)
+{
+    CHECK(json_ok("[{\"type\":\"file\",\"path\":\"a\\u00e9\\n\",\"size\":3}]  \r\n"));
+    CHECK(!json_ok("[1] x"));
+    CHECK(!json_ok("[1"));
+    CHECK(!json_ok(""));
+    /* Nesting: HUB_JSON_MAX_DEPTH levels are fine, one more is not. */
+    char deep[2 * HUB_JSON_MAX_DEPTH + 3];
+    memset(deep, '[', HUB_JSON_MAX_DEPTH);
+    memset(deep + HUB_JSON_MAX_DEPTH, ']', HUB_JSON_MAX_DEPTH);
+    deep[2 * HUB_JSON_MAX_DEPTH] = '\0';
+    CHECK(json_ok(deep));
+    memmove(deep + 1, deep, 2 * HUB_JSON_MAX_DEPTH + 1);
+    deep[2 * HUB_JSON_MAX_DEPTH + 1] = ']';
+    deep[2 * HUB_JSON_MAX_DEPTH + 2] = '\0';
+    CHECK(!json_ok(deep));
+    CHECK(json_ok("[\"[[[[\"]"));
+    /* Strings: no raw control characters, no NUL, no lone surrogates. */
+    CHECK(!json_ok("[\"a\tb\"]"));
+    CHECK(!json_ok("[\"a\\u0000b\"]"));
+    CHECK(json_ok("[\"a\\\\u0000b\"]"));
+    CHECK(!json_ok("[\"\\udc00\"]"));
+    CHECK(!json_ok("[\"\\ud800x\"]"));
+    CHECK(json_ok("[\"\\ud83d\\ude00\"]"));
+
+    static const char values[] = "[10, -1, 1.5, \"10\", 9007199254740992, 1e300, \"abc\"]";
+    cJSON *j = hub_json_parse(values, sizeof values - 1);
+    CHECK(j != NULL);
+    uint64_t v = 0;
+    CHECK(hub_json_u64(cJSON_GetArrayItem(j, 0), &v) && v == 10);
+    CHECK(!hub_json_u64(cJSON_GetArrayItem(j, 1), &v));
+    CHECK(!hub_json_u64(cJSON_GetArrayItem(j, 2), &v));
+    CHECK(!hub_json_u64(cJSON_GetArrayItem(j, 3), &v));
+    CHECK(hub_json_u64(cJSON_GetArrayItem(j, 4), &v) && v == (1ull << 53));
+    CHECK(!hub_json_u64(cJSON_GetArrayItem(j, 5), &v));
+    char buf[4];
+    CHECK(!hub_json_str(cJSON_GetArrayItem(j, 0), buf, sizeof buf));
+    CHECK(hub_json_str(cJSON_GetArrayItem(j, 6), buf, sizeof buf));
+    CHECK_STR(buf, "abc");
+    CHECK(!hub_json_str(cJSON_GetArrayItem(j, 6), buf, 3));
+    cJSON_Delete(j);
 }
 
 static void test_sha256(void)
@@ -791,9 +862,7 @@ static void test_pull_errors(void)
     CHECK(!exists(path));
 
     /* 401/403: explain gated repositories and HF_TOKEN. */
-    hs_route r403 = {
-        "/tester/gated-GGUF/resolve/main/g.gguf", HS_STATUS, NULL, 0, 403, NULL, 0, NULL, NULL};
-    hs_route_add(srv, &r403);
+    route_status("/tester/gated-GGUF/resolve/main/g.gguf", 403, NULL);
     CHECK_INT(pull(store, "hf:tester/gated-GGUF/g.gguf", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "403");
     CHECK_CONTAINS(tk_last_error(), "gated");
@@ -830,9 +899,7 @@ static void test_pull_errors(void)
     token_for_pull = NULL;
 
     /* A 500 says to try later. */
-    hs_route r500 = {
-        "/tester/tiny-GGUF/resolve/main/boom.gguf", HS_STATUS, NULL, 0, 500, NULL, 0, NULL, NULL};
-    hs_route_add(srv, &r500);
+    route_status("/tester/tiny-GGUF/resolve/main/boom.gguf", 500, NULL);
     CHECK_INT(pull(store, "hf:tester/tiny-GGUF/boom.gguf", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "500");
 
@@ -924,11 +991,8 @@ static void test_store_ops(void)
 
     /* Resolution: an existing path wins, then the store. */
     tk_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", store);
     tk_platform plat;
-    memset(&plat, 0, sizeof plat);
-    plat.os = TK_OS_LINUX;
+    linux_with_store(store, &cfg, &plat);
     const char *shared_model = shared_path("models/stories260K.gguf");
     CHECK_INT(tk_hub_resolve(&cfg, &plat, shared_model, out, sizeof out), TK_OK);
     CHECK_STR(out, shared_model);
@@ -1150,11 +1214,8 @@ static void test_pull_dir(void)
     CHECK_INT(tk_hub_find(store, "drop-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
     CHECK_INT(tk_hub_find(store, ".drop-mlx.partial", out, sizeof out), TK_ERR_NOT_FOUND);
     tk_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", store);
     tk_platform plat;
-    memset(&plat, 0, sizeof plat);
-    plat.os = TK_OS_LINUX;
+    linux_with_store(store, &cfg, &plat);
     CHECK_INT(tk_hub_resolve(&cfg, &plat, "drop-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
     CHECK_INT(tk_hub_resolve(&cfg, &plat, "tester/drop-mlx", out, sizeof out), TK_ERR_NOT_FOUND);
     CHECK_CONTAINS(tk_last_error(), "tektra pull tester/drop-mlx");
@@ -1210,31 +1271,13 @@ static void test_pull_dir(void)
     CHECK_CONTAINS(tk_last_error(), "404");
     path_in(partial, sizeof partial, store, ".nope.partial");
     CHECK(!exists(partial));
-    hs_route r401 = {"/api/models/tester/private-mlx/tree/main",
-                     HS_STATUS,
-                     NULL,
-                     0,
-                     401,
-                     NULL,
-                     0,
-                     NULL,
-                     "RepoNotFound"};
-    hs_route_add(srv, &r401);
+    route_status("/api/models/tester/private-mlx/tree/main", 401, "RepoNotFound");
     CHECK_INT(pull(store, "tester/private-mlx", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "401");
     CHECK_CONTAINS(tk_last_error(), "gated");
     CHECK_CONTAINS(tk_last_error(), "HF_TOKEN=<token>");
     CHECK_CONTAINS(tk_last_error(), "/tester/private-mlx");
-    hs_route r403 = {"/api/models/tester/gated-mlx/tree/main",
-                     HS_STATUS,
-                     NULL,
-                     0,
-                     403,
-                     NULL,
-                     0,
-                     NULL,
-                     "GatedRepo"};
-    hs_route_add(srv, &r403);
+    route_status("/api/models/tester/gated-mlx/tree/main", 403, "GatedRepo");
     token_for_pull = "hf_someone";
     CHECK_INT(pull(store, "tester/gated-mlx", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "the repository is gated");
@@ -1242,16 +1285,7 @@ static void test_pull_dir(void)
     token_for_pull = NULL;
     /* The listing is public but the files are gated (as on the Hub). */
     serve_repo("tester/gatedfiles-mlx", HS_SERVE, 0, NULL);
-    hs_route rf = {"/tester/gatedfiles-mlx/resolve/main/config.json",
-                   HS_STATUS,
-                   NULL,
-                   0,
-                   403,
-                   NULL,
-                   0,
-                   NULL,
-                   "GatedRepo"};
-    hs_route_add(srv, &rf);
+    route_status("/tester/gatedfiles-mlx/resolve/main/config.json", 403, "GatedRepo");
     CHECK_INT(pull(store, "tester/gatedfiles-mlx", NULL, &res), TK_ERR_NETWORK);
     CHECK_CONTAINS(tk_last_error(), "gated");
     CHECK_CONTAINS(tk_last_error(), "HF_TOKEN");
@@ -1274,6 +1308,10 @@ static void test_pull_dir(void)
     static const char broken[] = "[{\"type\":\"file\",\"size\":10,\"path\":\"config.json\"";
     route("/api/models/tester/broken/tree/main", HS_SERVE, broken, sizeof broken - 1);
     CHECK_INT(pull(store, "tester/broken", NULL, &res), TK_ERR_FORMAT);
+    CHECK_CONTAINS(tk_last_error(), "not the JSON array");
+    static const char badsize[] = "[{\"type\":\"file\",\"size\":\"10\",\"path\":\"config.json\"}]";
+    route("/api/models/tester/badsize/tree/main", HS_SERVE, badsize, sizeof badsize - 1);
+    CHECK_INT(pull(store, "tester/badsize", NULL, &res), TK_ERR_FORMAT);
     CHECK_CONTAINS(tk_last_error(), "not the JSON array");
     /* Names from the listing never leave the directory. */
     static const char sneaky[] = "[{\"type\":\"file\",\"size\":3,\"path\":\"config.json\"},"
@@ -1616,6 +1654,7 @@ int main(int argc, char **argv)
         test_e2e();
     } else {
         test_sha256();
+        test_json();
         test_catalogue();
         test_store_dir();
         test_sources();

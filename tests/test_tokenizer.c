@@ -30,6 +30,7 @@
 #include "tektra/gguf.h"
 #include "tektra/tokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer_test.h"
 
 #include <cjson/cJSON.h>
 
@@ -46,42 +47,6 @@ static tk_tokenizer *load_vocab(const char *path)
     CHECK_MSG(st == TK_OK, "%s: %s", path, tk_last_error());
     tk_gguf_close(g); /* the tokenizer keeps its own copies */
     return t;
-}
-
-static bool ids_equal(const int32_t *a, size_t na, const cJSON *arr)
-{
-    if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != na) return false;
-    size_t i = 0;
-    const cJSON *x;
-    cJSON_ArrayForEach(x, arr)
-    {
-        if (!cJSON_IsNumber(x) || (int32_t)x->valuedouble != a[i]) return false;
-        i++;
-    }
-    return true;
-}
-
-static void print_ids(const char *what, const int32_t *a, size_t n)
-{
-    fprintf(stderr, "    %s:", what);
-    for (size_t i = 0; i < n && i < 40; i++) fprintf(stderr, " %d", a[i]);
-    fprintf(stderr, "%s\n", n > 40 ? " ..." : "");
-}
-
-static void print_json_ids(const char *what, const cJSON *arr)
-{
-    fprintf(stderr, "    %s:", what);
-    int i = 0;
-    const cJSON *x;
-    cJSON_ArrayForEach(x, arr)
-    {
-        if (i++ == 40) {
-            fprintf(stderr, " ...");
-            break;
-        }
-        fprintf(stderr, " %d", (int)x->valuedouble);
-    }
-    fprintf(stderr, "\n");
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -150,12 +115,12 @@ static void check_golden_file(const char *dir, const char *json_name)
             size_t n_ids = 0;
             st = tk_tokenize_alloc(t, s, strlen(s), false, false, &ids, &n_ids);
             CHECK_MSG(st == TK_OK, "%s: %s", json_name, tk_last_error());
-            if (st == TK_OK && ids_equal(ids, n_ids, plain)) {
+            if (st == TK_OK && tok_ids_equal(ids, n_ids, plain)) {
                 ok_plain++;
             } else if (st == TK_OK) {
                 fprintf(stderr, "%s: plain differs for vector %d\n", json_name, n - 1);
-                print_ids("got     ", ids, n_ids);
-                print_json_ids("expected", plain);
+                tok_print_ids("got     ", ids, n_ids);
+                tok_print_json_ids("expected", plain);
             }
             char *out = NULL;
             size_t out_len = 0;
@@ -176,12 +141,12 @@ static void check_golden_file(const char *dir, const char *json_name)
             ids = NULL;
             st = tk_tokenize_alloc(t, s, strlen(s), true, true, &ids, &n_ids);
             CHECK_MSG(st == TK_OK, "%s: %s", json_name, tk_last_error());
-            if (st == TK_OK && ids_equal(ids, n_ids, bos)) {
+            if (st == TK_OK && tok_ids_equal(ids, n_ids, bos)) {
                 ok_bos++;
             } else if (st == TK_OK) {
                 fprintf(stderr, "%s: bos_special differs for vector %d\n", json_name, n - 1);
-                print_ids("got     ", ids, n_ids);
-                print_json_ids("expected", bos);
+                tok_print_ids("got     ", ids, n_ids);
+                tok_print_json_ids("expected", bos);
             }
             free(ids);
         }
@@ -207,29 +172,7 @@ static void test_golden(void)
 
 /* ---- inputs.txt and the extra vocabularies -------------------------------- */
 
-static char *inputs_data;
-static const char *inputs[128];
-static size_t input_len[128];
-static int n_inputs;
-
-static void load_inputs(void)
-{
-    size_t len;
-    tk_status st = core_read_file(shared_path("tokenizer/inputs.txt"), 1 << 20, &inputs_data, &len);
-    CHECK_MSG(st == TK_OK, "%s", tk_last_error());
-    if (st != TK_OK) return;
-    const char *sep = "\n__ggml_vocab_test__\n";
-    char *p = inputs_data, *end = inputs_data + len;
-    while (n_inputs < 128) {
-        char *q = strstr(p, sep);
-        inputs[n_inputs] = p;
-        input_len[n_inputs] = (size_t)((q ? q : end) - p);
-        n_inputs++;
-        if (!q) break;
-        p = q + strlen(sep);
-    }
-    CHECK_INT(n_inputs, 66);
-}
+static tok_inputs in;
 
 static void test_extra(void)
 {
@@ -245,14 +188,14 @@ static void test_extra(void)
         tk_tokenizer *t = load_vocab(path);
         if (!t) continue;
         int round_trips = 0, lossless = !t->clean_spaces, failures = 0;
-        for (int i = 0; i < n_inputs; i++) {
+        for (int i = 0; i < in.n; i++) {
             int32_t *ids = NULL;
             size_t n_ids;
-            tk_status st = tk_tokenize_alloc(t, inputs[i], input_len[i], true, true, &ids, &n_ids);
+            tk_status st = tk_tokenize_alloc(t, in.text[i], in.len[i], true, true, &ids, &n_ids);
             CHECK_MSG(st == TK_OK, "%s input %d: %s", names[f], i, tk_last_error());
             free(ids);
             ids = NULL;
-            st = tk_tokenize_alloc(t, inputs[i], input_len[i], false, false, &ids, &n_ids);
+            st = tk_tokenize_alloc(t, in.text[i], in.len[i], false, false, &ids, &n_ids);
             CHECK_MSG(st == TK_OK, "%s input %d: %s", names[f], i, tk_last_error());
             for (size_t k = 0; st == TK_OK && k < n_ids; k++)
                 CHECK(ids[k] >= 0 && ids[k] < tk_tokenizer_n_vocab(t));
@@ -262,17 +205,17 @@ static void test_extra(void)
                 st = tk_detokenize_alloc(t, ids, n_ids, false, false, &out, &out_len);
                 CHECK_MSG(st == TK_OK, "%s input %d: %s", names[f], i, tk_last_error());
             }
-            if (st == TK_OK && out_len == input_len[i] && memcmp(out, inputs[i], out_len) == 0)
+            if (st == TK_OK && out_len == in.len[i] && memcmp(out, in.text[i], out_len) == 0)
                 round_trips++;
             else if (st == TK_OK && lossless && failures++ < 3)
                 fprintf(stderr, "%s: input %d does not round-trip:\n  in  '%.*s'\n  out '%s'\n",
-                        names[f], i, (int)input_len[i], inputs[i], out);
+                        names[f], i, (int)in.len[i], in.text[i], out);
             free(out);
             free(ids);
         }
         printf("%-26s %-6s pre %-14s round trips %d/%d%s\n", names[f], tk_tokenizer_model(t),
-               tk_tokenizer_pre(t), round_trips, n_inputs, lossless ? "" : " (cleans spaces)");
-        if (lossless) CHECK_INT(round_trips, n_inputs);
+               tk_tokenizer_pre(t), round_trips, in.n, lossless ? "" : " (cleans spaces)");
+        if (lossless) CHECK_INT(round_trips, in.n);
         tk_tokenizer_free(t);
     }
 }
@@ -512,9 +455,9 @@ static void test_stream(void)
         int agree = 0;
         s = NULL;
         CHECK_INT(tk_detok_stream_create(which[w], TK_DETOK_STRIP_LEADING_SPACE, &s), TK_OK);
-        for (int i = 0; i < n_inputs; i++) {
+        for (int i = 0; i < in.n; i++) {
             ids = NULL;
-            CHECK_INT(tk_tokenize_alloc(which[w], inputs[i], input_len[i], false, false, &ids, &n),
+            CHECK_INT(tk_tokenize_alloc(which[w], in.text[i], in.len[i], false, false, &ids, &n),
                       TK_OK);
             char *whole = NULL;
             size_t wl;
@@ -525,7 +468,7 @@ static void test_stream(void)
             free(whole);
             free(ids);
         }
-        CHECK_INT(agree, n_inputs);
+        CHECK_INT(agree, in.n);
         tk_detok_stream_free(s);
     }
     tk_tokenizer_free(qwen);
@@ -839,10 +782,10 @@ static void test_equivalence(void)
     if (!spm) return;
     CHECK(spm->spm_word_split);
     int same = 0, total = 0;
-    for (int i = 0; i <= n_inputs; i++) {
+    for (int i = 0; i <= in.n; i++) {
         char extra[] = "a\xe2\x96\x81 b  \xf0 \xe2\x96\x81\xe2\x96\x81x \xc3 y\xe2 z";
-        const char *s = i < n_inputs ? inputs[i] : extra;
-        size_t l = i < n_inputs ? input_len[i] : sizeof extra - 1;
+        const char *s = i < in.n ? in.text[i] : extra;
+        size_t l = i < in.n ? in.len[i] : sizeof extra - 1;
         int32_t *a = NULL, *b = NULL;
         size_t na = 0, nb = 0;
         spm->spm_word_split = true;
@@ -863,23 +806,8 @@ static void test_equivalence(void)
 
 static void test_speed(void)
 {
-    static const char *const sentences[] = {
-        "The quick brown fox jumps over the lazy dog. ",
-        "Once upon a time, there was a little girl named Lily who loved to play outside. ",
-        "She'd often wonder why the sky was blue, and her father would say: \"Because it is!\" ",
-        "In 1969, 3 astronauts flew 384,400 km to the Moon; they returned safely. ",
-        "Tokenizers split text into pieces that a language model can understand.\n",
-        "It's a truth universally acknowledged that a single man in possession of a good "
-        "fortune must be in want of a wife. ",
-    };
-    size_t target = 1 << 20, len = 0;
-    char *text = malloc(target + 256);
-    for (unsigned i = 0; len < target; i = i * 7 + 3) {
-        const char *s = sentences[i % TK_ARRAY_LEN(sentences)];
-        size_t l = strlen(s);
-        memcpy(text + len, s, l);
-        len += l;
-    }
+    size_t len;
+    char *text = tok_english_text(1 << 20, &len);
     const char *which[] = {"tokenizer/vocab-llama-spm.gguf", "tokenizer/vocab-gpt-2.gguf",
                            "tokenizer/bpe-llama-bpe.gguf"};
     for (size_t k = 0; k < TK_ARRAY_LEN(which); k++) {
@@ -905,7 +833,8 @@ static void test_speed(void)
 
 int main(void)
 {
-    load_inputs();
+    tok_inputs_load(&in);
+    if (in.data) CHECK_INT(in.n, 66);
     test_golden();
     test_extra();
     test_api();
@@ -913,7 +842,7 @@ int main(void)
     test_equivalence();
     test_malformed();
     test_speed();
-    free(inputs_data);
+    free(in.data);
     return check_summary();
 }
 

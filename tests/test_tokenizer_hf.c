@@ -25,6 +25,7 @@
 #include "core/core.h"
 #include "tektra/gguf.h"
 #include "tektra/tokenizer.h"
+#include "tokenizer_test.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -92,42 +93,6 @@ static tk_tokenizer *load_files(const char *json_path, const char *config_path)
     return t;
 }
 
-static bool ids_equal(const int32_t *a, size_t na, const cJSON *arr)
-{
-    if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != na) return false;
-    size_t i = 0;
-    const cJSON *x;
-    cJSON_ArrayForEach(x, arr)
-    {
-        if (!cJSON_IsNumber(x) || (int32_t)x->valuedouble != a[i]) return false;
-        i++;
-    }
-    return true;
-}
-
-static void print_ids(const char *what, const int32_t *a, size_t n)
-{
-    fprintf(stderr, "    %s:", what);
-    for (size_t i = 0; i < n && i < 40; i++) fprintf(stderr, " %d", a[i]);
-    fprintf(stderr, "%s\n", n > 40 ? " ..." : "");
-}
-
-static void print_json_ids(const char *what, const cJSON *arr)
-{
-    fprintf(stderr, "    %s:", what);
-    int i = 0;
-    const cJSON *x;
-    cJSON_ArrayForEach(x, arr)
-    {
-        if (i++ == 40) {
-            fprintf(stderr, " ...");
-            break;
-        }
-        fprintf(stderr, " %d", (int)x->valuedouble);
-    }
-    fprintf(stderr, "\n");
-}
-
 /* Runs node with the arguments; true when it exits with 0. */
 static bool run_node(const char *const *args)
 {
@@ -184,19 +149,19 @@ static void check_reference(const char *name, const char *json, const char *cfg)
         size_t n_ids = 0, n_sp = 0;
         CHECK_INT(tk_tokenize_alloc(t, s, strlen(s), false, true, &ids, &n_ids), TK_OK);
         CHECK_INT(tk_tokenize_alloc(t, s, strlen(s), true, true, &sp, &n_sp), TK_OK);
-        if (ids_equal(ids, n_ids, want)) {
+        if (tok_ids_equal(ids, n_ids, want)) {
             ok_ids++;
         } else {
             fprintf(stderr, "%s: ids differ for \"%.60s\"\n", name, s);
-            print_ids("got ", ids, n_ids);
-            print_json_ids("want", want);
+            tok_print_ids("got ", ids, n_ids);
+            tok_print_json_ids("want", want);
         }
-        if (ids_equal(sp, n_sp, want_sp)) {
+        if (tok_ids_equal(sp, n_sp, want_sp)) {
             ok_special++;
         } else {
             fprintf(stderr, "%s: add_special ids differ for \"%.60s\"\n", name, s);
-            print_ids("got ", sp, n_sp);
-            print_json_ids("want", want_sp);
+            tok_print_ids("got ", sp, n_sp);
+            tok_print_json_ids("want", want_sp);
         }
         /* Decode the reference ids (not ours), special tokens rendered. */
         size_t nw = (size_t)cJSON_GetArraySize(want), k = 0;
@@ -264,32 +229,7 @@ static void test_reference(void)
 
 /* ---- the mlx oracle's tokenizer.json -------------------------------------------- */
 
-typedef struct inputs {
-    char *data;
-    const char *text[128];
-    size_t len[128];
-    int n;
-} inputs;
-
-static inputs in;
-
-static void load_inputs(void)
-{
-    in.data = read_text(shared_path("tokenizer/inputs.txt"));
-    CHECK_MSG(in.data != NULL, "cannot read inputs.txt");
-    if (!in.data) return;
-    static const char sep[] = "\n__ggml_vocab_test__\n";
-    char *p = in.data;
-    while (in.n < 128) {
-        char *q = strstr(p, sep);
-        in.text[in.n] = p;
-        in.len[in.n] = q ? (size_t)(q - p) : strlen(p);
-        in.n++;
-        if (!q) break;
-        *q = '\0';
-        p = q + strlen(sep);
-    }
-}
+static tok_inputs in;
 
 /* U+2581 -> space, then one leading space dropped. */
 static size_t spaces_back(char *s, size_t n)
@@ -482,8 +422,8 @@ static void test_same_as_gguf(void)
             } else {
                 fprintf(stderr, "llama2: tokenizer.json and GGUF differ on \"%.60s\"\n",
                         in.text[i]);
-                print_ids("json", a, na);
-                print_ids("gguf", b, nb);
+                tok_print_ids("json", a, na);
+                tok_print_ids("gguf", b, nb);
             }
             /* Text of the ids without BOS (after a BOS the reference GGUF
              * engine keeps the leading space, Hugging Face drops it). */
@@ -704,8 +644,8 @@ static void expect_ids(tk_tokenizer *t, const char *text, bool add_special, cons
     bool ok = st == TK_OK && n == nw && memcmp(ids, want, n * sizeof *ids) == 0;
     CHECK_MSG(ok, "line %d: \"%s\": %s", line, text, st == TK_OK ? "ids differ" : tk_last_error());
     if (!ok) {
-        print_ids("got ", ids, n);
-        print_ids("want", want, nw);
+        tok_print_ids("got ", ids, n);
+        tok_print_ids("want", want, nw);
     }
 }
 #define EXPECT(t, text, special, ...)                                                              \
@@ -947,23 +887,8 @@ static void test_speed(void)
 {
     tk_tokenizer *t = load_lenml("llama3");
     if (!t) return;
-    static const char *const sentences[] = {
-        "The quick brown fox jumps over the lazy dog. ",
-        "Once upon a time, there was a little girl named Lily who loved to play outside. ",
-        "She'd often wonder why the sky was blue, and her father would say: \"Because it is!\" ",
-        "In 1969, 3 astronauts flew 384,400 km to the Moon; they returned safely. ",
-        "Tokenizers split text into pieces that a language model can understand.\n",
-        "It's a truth universally acknowledged that a single man in possession of a good "
-        "fortune must be in want of a wife. ",
-    };
-    size_t target = 1 << 20, len = 0;
-    char *text = malloc(target + 256);
-    for (unsigned i = 0; len < target; i = i * 7 + 3) {
-        const char *s = sentences[i % TK_ARRAY_LEN(sentences)];
-        size_t l = strlen(s);
-        memcpy(text + len, s, l);
-        len += l;
-    }
+    size_t len;
+    char *text = tok_english_text(1 << 20, &len);
     int32_t *ids = NULL;
     size_t n = 0;
     double t0 = core_now();
@@ -986,7 +911,7 @@ int main(void)
         return 1;
     }
     npm_dir = getenv("TK_NPM_CACHE");
-    load_inputs();
+    tok_inputs_load(&in);
     test_reference();
     test_mlx_oracle();
     test_same_as_gguf();

@@ -8,6 +8,16 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <io.h>
+#include <process.h>
+#include <windows.h>
+#else
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
 static const char *const status_strings[] = {
 #define TK_STATUS_STR_(name, msg) msg,
     TK_STATUS_LIST(TK_STATUS_STR_)
@@ -142,6 +152,93 @@ tk_status core_read_file(const char *path, size_t max, char **out, size_t *len)
     *out = buf;
     if (len) *len = n;
     return TK_OK;
+}
+
+bool core_write_all(FILE *f, const void *p, uint64_t n)
+{
+    const uint8_t *b = p;
+    while (n) {
+        size_t chunk = n > (1u << 30) ? (size_t)1 << 30 : (size_t)n;
+        if (fwrite(b, 1, chunk, f) != chunk) return false;
+        b += chunk;
+        n -= chunk;
+    }
+    return true;
+}
+
+/* ---- files replaced in one step --------------------------------------- */
+
+tk_status core_atomic_open(core_atomic_file *af, const char *path)
+{
+    af->f = NULL;
+    af->path = path;
+    size_t tlen = strlen(path) + 32;
+    af->tmp = malloc(tlen);
+    if (!af->tmp) return core_error(TK_ERR_NOMEM, "%s: out of memory", path);
+#ifdef _WIN32
+    snprintf(af->tmp, tlen, "%s.tmp.%d", path, _getpid());
+#else
+    snprintf(af->tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+#endif
+    af->f = fopen(af->tmp, "wb");
+    if (!af->f) {
+        int e = errno;
+        free(af->tmp);
+        af->tmp = NULL;
+        return core_error(TK_ERR_IO, "%s: cannot create: %s", path, strerror(e));
+    }
+    return TK_OK;
+}
+
+static bool sync_file(FILE *f)
+{
+    if (fflush(f) != 0) return false;
+#ifdef _WIN32
+    return _commit(_fileno(f)) == 0;
+#else
+    return fsync(fileno(f)) == 0;
+#endif
+}
+
+static bool replace_file(const char *from, const char *to)
+{
+#ifdef _WIN32
+    return MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) != 0;
+#else
+    if (rename(from, to) != 0) return false;
+    /* Make the rename itself durable: fsync the directory (best effort). */
+    char dir[4096];
+    core_strlcpy(dir, to, sizeof dir);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        core_strlcpy(dir, ".", sizeof dir);
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    return true;
+#endif
+}
+
+tk_status core_atomic_commit(core_atomic_file *af, bool writes_ok)
+{
+    bool ok = writes_ok && sync_file(af->f);
+    int e = errno;
+    ok = (fclose(af->f) == 0) && ok;
+    af->f = NULL;
+    if (ok && !replace_file(af->tmp, af->path)) {
+        e = errno;
+        ok = false;
+    }
+    if (!ok) remove(af->tmp);
+    free(af->tmp);
+    af->tmp = NULL;
+    return ok ? TK_OK : core_error(TK_ERR_IO, "%s: write failed: %s", af->path, strerror(e));
 }
 
 char *core_strlcpy(char *dst, const char *src, size_t size)

@@ -48,6 +48,32 @@ void *core_calloc(size_t n, size_t size);
  * with a message naming the path. */
 tk_status core_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Writes n bytes (any size) to f; false on a short write (errno says why). */
+bool core_write_all(FILE *f, const void *p, uint64_t n);
+
+/* A file replaced in one step: readers of `path` see the old file or the
+ * complete new one, never a part. core_atomic_open creates a temporary file
+ * beside `path` (its name plus ".tmp.<pid>") and opens it "wb"; the caller
+ * writes through af->f, then ends with core_atomic_commit, which closes the
+ * file and frees what open allocated. */
+typedef struct core_atomic_file {
+    FILE *f;          /* the temporary file; owned until commit */
+    char *tmp;        /* its name; owned until commit */
+    const char *path; /* the target; borrowed until commit */
+} core_atomic_file;
+
+/* TK_ERR_NOMEM, or TK_ERR_IO ("<path>: cannot create: <reason>"); on failure
+ * there is nothing to commit. */
+tk_status core_atomic_open(core_atomic_file *af, const char *path);
+
+/* With `writes_ok` (every write to af->f succeeded): flushes, fsyncs and
+ * closes the file, renames it over the target and fsyncs the directory (best
+ * effort), so the new file survives a crash. Otherwise, or when any of that
+ * fails, closes and removes the temporary file, leaving the target as it was,
+ * and returns TK_ERR_IO ("<path>: write failed: <reason>", the reason from
+ * errno as the failed write left it). */
+tk_status core_atomic_commit(core_atomic_file *af, bool writes_ok);
+
 /* Copies src into dst (size bytes), always NUL-terminating; returns dst. */
 char *core_strlcpy(char *dst, const char *src, size_t size);
 

@@ -6,20 +6,9 @@
 
 #include "tektra/quant.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef _WIN32
-#define WIN32_LEAN_AND_MEAN
-#include <io.h>
-#include <process.h>
-#include <windows.h>
-#else
-#include <fcntl.h>
-#include <unistd.h>
-#endif
 
 typedef unsigned long long ull;
 
@@ -434,18 +423,6 @@ static uint64_t pad_to(uint64_t off, uint32_t align)
     return rem ? align - rem : 0;
 }
 
-static bool write_all(FILE *f, const void *p, uint64_t n)
-{
-    const uint8_t *b = p;
-    while (n) {
-        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-        if (fwrite(b, 1, chunk, f) != chunk) return false;
-        b += chunk;
-        n -= chunk;
-    }
-    return true;
-}
-
 static bool write_zeros(FILE *f, uint64_t n)
 {
     static const uint8_t zeros[256];
@@ -457,45 +434,14 @@ static bool write_zeros(FILE *f, uint64_t n)
     return true;
 }
 
-static bool sync_file(FILE *f)
+/* Reads the alignment, lays out the tensor data (offsets relative to the
+ * data section) and serializes the header, metadata and tensor infos into *h
+ * (caller frees h->p on success). */
+static tk_status writer_header(tk_gguf_writer *w, uint32_t *alignment, wbuf *h, uint64_t *data_size)
 {
-    if (fflush(f) != 0) return false;
-#ifdef _WIN32
-    return _commit(_fileno(f)) == 0;
-#else
-    return fsync(fileno(f)) == 0;
-#endif
-}
-
-static bool replace_file(const char *from, const char *to)
-{
-#ifdef _WIN32
-    return MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) != 0;
-#else
-    if (rename(from, to) != 0) return false;
-    /* Make the rename itself durable: fsync the directory (best effort). */
-    char dir[4096];
-    core_strlcpy(dir, to, sizeof dir);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        core_strlcpy(dir, ".", sizeof dir);
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    return true;
-#endif
-}
-
-/* Lays out the tensor data (offsets relative to the data section) and
- * serializes the header, metadata and tensor infos into *h. */
-static tk_status writer_header(tk_gguf_writer *w, uint32_t align, wbuf *h, uint64_t *data_size)
-{
+    tk_status st = writer_alignment(w, alignment);
+    if (st) return st;
+    uint32_t align = *alignment;
     uint64_t off = 0;
     for (size_t i = 0; i < w->n_t; i++) {
         off += pad_to(off, align);
@@ -533,11 +479,9 @@ tk_status gguf_writer_image(tk_gguf_writer *w, uint8_t **header, size_t *header_
                             uint64_t *total_size, const void ***data)
 {
     uint32_t align;
-    tk_status st = writer_alignment(w, &align);
-    if (st) return st;
     wbuf h = {0};
     uint64_t data_size = 0;
-    st = writer_header(w, align, &h, &data_size);
+    tk_status st = writer_header(w, &align, &h, &data_size);
     if (st) return st;
     uint64_t total;
     if (!core_add_u64(h.len, pad_to(h.len, align), &total) ||
@@ -561,16 +505,13 @@ tk_status gguf_writer_image(tk_gguf_writer *w, uint8_t **header, size_t *header_
 tk_status tk_gguf_writer_write(tk_gguf_writer *w, const char *path)
 {
     if (!w || !path || !*path) return core_error(TK_ERR_INVALID_ARG, "GGUF writer: NULL argument");
-    uint32_t align;
-    tk_status st = writer_alignment(w, &align);
-    if (st) return st;
 
     /* Header, metadata and tensor infos go to one buffer first. */
+    uint32_t align;
     wbuf h = {0};
     uint64_t data_size = 0;
-    st = writer_header(w, align, &h, &data_size);
+    tk_status st = writer_header(w, &align, &h, &data_size);
     if (st) return st;
-    (void)data_size;
     for (size_t i = 0; i < w->n_t; i++) {
         if (w->t[i].type >= TK_TYPE_GGUF_END) {
             free(h.p);
@@ -580,44 +521,21 @@ tk_status tk_gguf_writer_write(tk_gguf_writer *w, const char *path)
         }
     }
 
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
+    core_atomic_file af;
+    st = core_atomic_open(&af, path);
+    if (st) {
         free(h.p);
-        return core_error(TK_ERR_NOMEM, "GGUF writer: out of memory");
+        return st;
     }
-#ifdef _WIN32
-    snprintf(tmp, tlen, "%s.tmp.%d", path, _getpid());
-#else
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-#endif
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        free(h.p);
-        free(tmp);
-        return core_error(TK_ERR_IO, "%s: cannot create: %s", path, strerror(e));
-    }
-    bool ok = write_all(f, h.p, h.len);
+    FILE *f = af.f;
+    bool ok = core_write_all(f, h.p, h.len);
     if (w->n_t) ok = ok && write_zeros(f, pad_to(h.len, align));
     uint64_t pos = 0;
     for (size_t i = 0; i < w->n_t && ok; i++) {
-        ok = write_zeros(f, w->t[i].offset - pos) && write_all(f, w->t[i].data, w->t[i].size);
+        ok = write_zeros(f, w->t[i].offset - pos) && core_write_all(f, w->t[i].data, w->t[i].size);
         pos = w->t[i].offset + w->t[i].size;
     }
-    ok = ok && sync_file(f);
-    int e = errno;
-    ok = (fclose(f) == 0) && ok;
+    st = core_atomic_commit(&af, ok);
     free(h.p);
-    if (ok && !replace_file(tmp, path)) {
-        e = errno;
-        ok = false;
-    }
-    if (!ok) {
-        remove(tmp);
-        free(tmp);
-        return core_error(TK_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    }
-    free(tmp);
-    return TK_OK;
+    return st;
 }

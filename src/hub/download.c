@@ -3,9 +3,9 @@
  * directories. */
 #include "core/core.h"
 #include "hub/hub.h"
-#include "hub/json.h"
 #include "hub/sha256.h"
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -780,24 +780,20 @@ static bool valid_sha256(const char *s)
     return true;
 }
 
-/* One request from st->offset; the partial file is open in st->fd. */
-static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *token,
-                          bool *complete)
+/* Sets the options every request to a hub shares: the URL, redirects
+ * (http and https only), the timeouts of pp, the user agent and the error
+ * buffer (CURL_ERROR_SIZE bytes). An Authorization header for `token` is
+ * appended to *headers, which become the request's headers when there are
+ * any; the caller frees them with curl_slist_free_all after the request. */
+static void request_setup(CURL *c, const char *url, const char *token, const tk_hub_pull_params *pp,
+                          char *errbuf, struct curl_slist **headers)
 {
-    const tk_hub_pull_params *pp = st->params;
-    *complete = false;
-    CURL *c = curl_easy_init();
-    if (!c) return core_error(TK_ERR_NOMEM, "cannot start a download (curl_easy_init failed)");
-    st->curl = c;
-    char errbuf[CURL_ERROR_SIZE] = "";
-    char range[48];
-    struct curl_slist *headers = NULL;
-    char auth[1100];
     if (token) {
+        char auth[1100];
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers = curl_slist_append(headers, auth);
+        *headers = curl_slist_append(*headers, auth);
     }
-    curl_easy_setopt(c, CURLOPT_URL, src->url);
+    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, pp->max_redirects);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -813,6 +809,35 @@ static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "tektra/" TEKTRA_VERSION);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    if (*headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, *headers);
+}
+
+/* Performs the request set up on c: *code is the HTTP status (0 when
+ * none), `url` the URL last reached (after redirects; req_url when curl
+ * reports none). */
+static CURLcode request_perform(CURL *c, const char *req_url, long *code, char *url, size_t size)
+{
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+    char *eff = NULL;
+    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
+    core_strlcpy(url, eff ? eff : req_url, size);
+    return rc;
+}
+
+/* One request from st->offset; the partial file is open in st->fd. */
+static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *token,
+                          bool *complete)
+{
+    const tk_hub_pull_params *pp = st->params;
+    *complete = false;
+    CURL *c = curl_easy_init();
+    if (!c) return core_error(TK_ERR_NOMEM, "cannot start a download (curl_easy_init failed)");
+    st->curl = c;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    char range[48];
+    struct curl_slist *headers = NULL;
+    request_setup(c, src->url, token, pp, errbuf, &headers);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, st);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -820,7 +845,6 @@ static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, st);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     if (st->offset > 0) {
         snprintf(range, sizeof range, "%llu-", (unsigned long long)st->offset);
         curl_easy_setopt(c, CURLOPT_RANGE, range);
@@ -828,13 +852,9 @@ static tk_status transfer(pull_state *st, const tk_hub_source *src, const char *
     st->started = st->discard = false;
     st->err = TK_OK;
     st->t0 = st->last_report = 0;
-    CURLcode rc = curl_easy_perform(c);
     long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    char *eff = NULL;
-    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
     char url[2048];
-    core_strlcpy(url, eff ? eff : src->url, sizeof url);
+    CURLcode rc = request_perform(c, src->url, &code, url, sizeof url);
 
     tk_status status = TK_OK;
     if (st->err != TK_OK) {
@@ -1151,40 +1171,16 @@ static tk_status get_listing(const tk_hub_source *src, const char *token,
 {
     CURL *c = curl_easy_init();
     if (!c) return core_error(TK_ERR_NOMEM, "cannot start a download (curl_easy_init failed)");
-    char errbuf[CURL_ERROR_SIZE] = "", auth[1100];
+    char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers = curl_slist_append(headers, auth);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, src->url);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, pp->max_redirects);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, pp->connect_timeout);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, pp->low_speed_limit);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, pp->low_speed_time);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "tektra/" TEKTRA_VERSION);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    request_setup(c, src->url, token, pp, errbuf, &headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, mem_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, body);
-    CURLcode rc = curl_easy_perform(c);
     long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    char *eff = NULL;
-    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
     char url[2048];
-    core_strlcpy(url, eff ? eff : src->url, sizeof url);
+    CURLcode rc = request_perform(c, src->url, &code, url, sizeof url);
     curl_slist_free_all(headers);
     curl_easy_cleanup(c);
 
@@ -1255,52 +1251,33 @@ typedef struct listing {
     int n_gguf;
 } listing;
 
-/* Reads one {type, path, size, lfs: {oid, size}} object of the listing. */
-static bool listing_item(hj_parser *j, char *type, size_t type_size, char *path, size_t path_size,
-                         uint64_t *size, char *oid, size_t oid_size, bool *path_long)
+/* Reads one {type, path, size, lfs: {oid, size}} object of the listing:
+ * type and path strings, size and lfs.size non-negative integers, lfs.oid a
+ * string when there, each within its buffer; a path too long for a store
+ * name is not an error but reported through *path_long. */
+static bool listing_item(const cJSON *item, char *type, size_t type_size, char *path,
+                         size_t path_size, uint64_t *size, char *oid, size_t oid_size,
+                         bool *path_long)
 {
-    bool first = true, long_key = false;
-    char key[16];
     type[0] = path[0] = oid[0] = '\0';
     *size = 0;
     *path_long = false;
-    uint64_t lfs_size = 0;
-    bool have_lfs_size = false;
-    if (!hj_object_begin(j)) return false;
-    while (hj_object_key(j, &first, key, sizeof key, &long_key)) {
-        if (long_key) {
-            hj_skip(j);
-        } else if (strcmp(key, "type") == 0) {
-            hj_string(j, type, type_size);
-        } else if (strcmp(key, "path") == 0) {
-            /* A path too long for a store name is skipped, not an error. */
-            const char *save = j->p;
-            if (!hj_string(j, path, path_size)) {
-                j->failed = false;
-                j->p = save;
-                hj_string(j, NULL, 0);
-                path[0] = '\0';
-                *path_long = true;
-            }
-        } else if (strcmp(key, "size") == 0) {
-            hj_u64(j, size);
-        } else if (strcmp(key, "lfs") == 0 && hj_peek(j, '{')) {
-            bool lfirst = true;
-            hj_object_begin(j);
-            while (hj_object_key(j, &lfirst, key, sizeof key, &long_key)) {
-                if (!long_key && strcmp(key, "oid") == 0 && hj_peek(j, '"'))
-                    hj_string(j, oid, oid_size);
-                else if (!long_key && strcmp(key, "size") == 0)
-                    have_lfs_size = hj_u64(j, &lfs_size);
-                else
-                    hj_skip(j);
-            }
-        } else {
-            hj_skip(j);
-        }
+    if (!cJSON_IsObject(item)) return false;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(item, "type");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(item, "path");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(item, "size");
+    const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(item, "lfs");
+    if (t && !hub_json_str(t, type, type_size)) return false;
+    if (p && !cJSON_IsString(p)) return false;
+    if (p && !hub_json_str(p, path, path_size)) *path_long = true;
+    if (n && !hub_json_u64(n, size)) return false;
+    if (cJSON_IsObject(lfs)) {
+        const cJSON *lo = cJSON_GetObjectItemCaseSensitive(lfs, "oid");
+        const cJSON *ln = cJSON_GetObjectItemCaseSensitive(lfs, "size");
+        if (cJSON_IsString(lo) && !hub_json_str(lo, oid, oid_size)) return false;
+        if (ln && !hub_json_u64(ln, size)) return false;
     }
-    if (have_lfs_size) *size = lfs_size;
-    return !j->failed;
+    return true;
 }
 
 /* Parses the listing of the repository's top level (the Hub's
@@ -1310,19 +1287,22 @@ static bool listing_item(hj_parser *j, char *type, size_t type_size, char *path,
 static tk_status parse_listing(const tk_hub_source *src, const char *text, size_t len, listing *out)
 {
     memset(out, 0, sizeof *out);
-    hj_parser j;
-    hj_init(&j, text, len);
-    bool first = true;
+    cJSON *root = hub_json_parse(text, len);
     size_t cap = 0;
     tk_status s = TK_OK;
-    if (hj_array_begin(&j)) {
-        while (s == TK_OK && hj_array_next(&j, &first)) {
+    bool well_formed = cJSON_IsArray(root);
+    if (well_formed) {
+        const cJSON *item;
+        cJSON_ArrayForEach(item, root)
+        {
             char type[16], path[256], oid[80];
             uint64_t size;
             bool path_long;
-            if (!listing_item(&j, type, sizeof type, path, sizeof path, &size, oid, sizeof oid,
-                              &path_long))
+            if (!listing_item(item, type, sizeof type, path, sizeof path, &size, oid, sizeof oid,
+                              &path_long)) {
+                well_formed = false;
                 break;
+            }
             if (strcmp(type, "file") != 0 || path_long || strchr(path, '/')) continue;
             if (ends_with_ci(path, ".gguf")) {
                 if (!out->gguf[0]) core_strlcpy(out->gguf, path, sizeof out->gguf);
@@ -1364,7 +1344,8 @@ static tk_status parse_listing(const tk_hub_source *src, const char *text, size_
             if (ends_with_ci(path, ".safetensors")) out->safetensors = true;
         }
     }
-    if (s == TK_OK && !hj_done(&j))
+    cJSON_Delete(root);
+    if (s == TK_OK && !well_formed)
         s = core_error(TK_ERR_FORMAT,
                        "the file listing of %s (%s) is not the JSON array of files expected",
                        src->repo, src->url);
@@ -1445,6 +1426,19 @@ static void drop_partial_dir_if_empty(const char *path)
     rmdir(path); /* fails, as it should, when files are in it */
 }
 
+/* A model directory that is already in the store: out->size and n_files
+ * from its files, out->already_present. */
+static tk_status report_present(const char *final_path, tk_hub_pull_result *out)
+{
+    int fd = open(final_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        out->size = dir_files_size(fd, &out->n_files);
+        close(fd);
+    }
+    out->already_present = true;
+    return TK_OK;
+}
+
 static tk_status pull_dir(const char *store_dir, const char *spec, const tk_hub_source *src,
                           const char *token, const tk_hub_pull_params *params,
                           tk_hub_pull_result *out)
@@ -1467,15 +1461,7 @@ static tk_status pull_dir(const char *store_dir, const char *spec, const tk_hub_
                               "%s is in the way: it is not a model directory tektra pulled; "
                               "move it elsewhere and pull again",
                               final_path);
-        if (!params->force) {
-            int fd = open(final_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (fd >= 0) {
-                out->size = dir_files_size(fd, &out->n_files);
-                close(fd);
-            }
-            out->already_present = true;
-            return TK_OK;
-        }
+        if (!params->force) return report_present(final_path, out);
     }
     s = init_curl();
     if (s != TK_OK) return s;
@@ -1536,13 +1522,7 @@ static tk_status pull_dir(const char *store_dir, const char *spec, const tk_hub_
         close(dfd);
         free(ls.files);
         drop_partial_dir_if_empty(partial_dir);
-        int fd = open(final_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-            out->size = dir_files_size(fd, &out->n_files);
-            close(fd);
-        }
-        out->already_present = true;
-        return TK_OK;
+        return report_present(final_path, out);
     }
     prune_partial_dir(dfd, &ls);
 

@@ -55,4 +55,24 @@ tk_status hub_remove_tree_at(int dfd, const char *name);
 /* hub_remove_tree_at() of a path. */
 tk_status hub_remove_tree(const char *path);
 
+/* ---- JSON (cJSON, with the hub's bounds) ------------------------------- */
+
+struct cJSON;
+
+/* Parses text[0..len) (the Hugging Face tree listing, a model directory's
+ * config.json) as exactly one JSON document; caller frees with
+ * cJSON_Delete. NULL when it is not valid JSON (RFC 8259), has anything but
+ * whitespace after the value, nests more than HUB_JSON_MAX_DEPTH arrays and
+ * objects, or has a string with a raw control character or \u0000 (which
+ * would cut a C string short). The caller bounds len. */
+#define HUB_JSON_MAX_DEPTH 64
+struct cJSON *hub_json_parse(const char *text, size_t len);
+
+/* True when item is a non-negative integer of at most 2^53 (exact in a
+ * double): a byte count or a bit width. */
+bool hub_json_u64(const struct cJSON *item, uint64_t *out);
+
+/* True when item is a string of fewer than `size` bytes, copied to out. */
+bool hub_json_str(const struct cJSON *item, char *out, size_t size);
+
 #endif

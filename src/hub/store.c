@@ -3,11 +3,11 @@
  * model, and the first-run help text. */
 #include "core/core.h"
 #include "hub/hub.h"
-#include "hub/json.h"
 #include "hub/sha256.h"
 #include "tektra/gguf.h"
 #include "tektra/quant.h"
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +21,62 @@
 #include <unistd.h>
 
 /* ---- small helpers ----------------------------------------------------- */
+
+/* cJSON takes raw control characters in strings and \u0000, and nests up to
+ * 1000 deep; this pass refuses them first, in one look at the text. */
+static bool json_text_ok(const char *text, size_t len)
+{
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (in_string) {
+            if (c < 0x20) return false;
+            if (c == '"') in_string = false;
+            if (c != '\\') continue;
+            if (len - i >= 6 && memcmp(text + i + 1, "u0000", 5) == 0) return false;
+            i++; /* the escaped character: cJSON checks the rest */
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > HUB_JSON_MAX_DEPTH) return false;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return true;
+}
+
+cJSON *hub_json_parse(const char *text, size_t len)
+{
+    if (!json_text_ok(text, len)) return NULL;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (!root) return NULL;
+    size_t at = (size_t)(end - text);
+    while (at < len &&
+           (text[at] == ' ' || text[at] == '\t' || text[at] == '\n' || text[at] == '\r'))
+        at++;
+    if (at == len) return root;
+    cJSON_Delete(root);
+    return NULL;
+}
+
+bool hub_json_u64(const cJSON *item, uint64_t *out)
+{
+    if (!cJSON_IsNumber(item)) return false;
+    double v = item->valuedouble;
+    if (!(v >= 0 && v <= 9007199254740992.0) || v != (double)(uint64_t)v) return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+bool hub_json_str(const cJSON *item, char *out, size_t size)
+{
+    if (!cJSON_IsString(item) || strlen(item->valuestring) >= size) return false;
+    memcpy(out, item->valuestring, strlen(item->valuestring) + 1);
+    return true;
+}
 
 const char *hub_env(tk_getenv_fn get, void *user, const char *name)
 {
@@ -272,32 +328,23 @@ static void describe_dir(int dfd, const char *path, char *out, size_t size)
         snprintf(out, size, "model dir, unreadable config.json");
         return;
     }
-    char model_type[64] = "", key[32];
+    char model_type[64] = "";
     uint64_t bits = 0;
-    bool quantized = false, first = true, long_key;
-    hj_parser j;
-    hj_init(&j, text, len);
-    if (hj_object_begin(&j)) {
-        while (hj_object_key(&j, &first, key, sizeof key, &long_key)) {
-            if (!long_key && strcmp(key, "model_type") == 0 && hj_peek(&j, '"')) {
-                if (!hj_string(&j, model_type, sizeof model_type)) break;
-            } else if (!long_key && strcmp(key, "quantization") == 0 && hj_peek(&j, '{')) {
-                bool qfirst = true;
-                quantized = true;
-                hj_object_begin(&j);
-                while (hj_object_key(&j, &qfirst, key, sizeof key, &long_key)) {
-                    if (!long_key && strcmp(key, "bits") == 0 && !hj_peek(&j, '"'))
-                        hj_u64(&j, &bits);
-                    else
-                        hj_skip(&j);
-                }
-            } else {
-                hj_skip(&j);
-            }
+    bool quantized = false;
+    cJSON *root = hub_json_parse(text, len);
+    free(text);
+    bool ok = cJSON_IsObject(root);
+    if (ok) {
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+        if (cJSON_IsString(mt)) ok = hub_json_str(mt, model_type, sizeof model_type);
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization");
+        if (ok && cJSON_IsObject(q)) {
+            quantized = true;
+            const cJSON *bw = cJSON_GetObjectItemCaseSensitive(q, "bits");
+            if (bw && !cJSON_IsString(bw)) ok = hub_json_u64(bw, &bits);
         }
     }
-    bool ok = !j.failed;
-    free(text);
+    cJSON_Delete(root);
     if (!ok) {
         snprintf(out, size, "model dir, config.json is not valid JSON");
         return;

@@ -5,20 +5,9 @@
  * renamed into place. It refuses whatever the reader would refuse. */
 #include "safetensors/internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef _WIN32
-#define WIN32_LEAN_AND_MEAN
-#include <io.h>
-#include <process.h>
-#include <windows.h>
-#else
-#include <fcntl.h>
-#include <unistd.h>
-#endif
 
 typedef unsigned long long ull;
 
@@ -298,53 +287,6 @@ static tk_status build_header(const st_writer *w, sbuf *b)
 
 /* ---- the file ---------------------------------------------------------- */
 
-static bool write_all(FILE *f, const void *p, uint64_t n)
-{
-    const uint8_t *q = p;
-    while (n) {
-        size_t chunk = n > (1u << 30) ? (size_t)1 << 30 : (size_t)n;
-        if (fwrite(q, 1, chunk, f) != chunk) return false;
-        q += chunk;
-        n -= chunk;
-    }
-    return true;
-}
-
-static bool sync_file(FILE *f)
-{
-    if (fflush(f) != 0) return false;
-#ifdef _WIN32
-    return _commit(_fileno(f)) == 0;
-#else
-    return fsync(fileno(f)) == 0;
-#endif
-}
-
-static bool replace_file(const char *from, const char *to)
-{
-#ifdef _WIN32
-    return MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) != 0;
-#else
-    if (rename(from, to) != 0) return false;
-    /* Make the rename itself durable: fsync the directory (best effort). */
-    char dir[4096];
-    core_strlcpy(dir, to, sizeof dir);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        core_strlcpy(dir, ".", sizeof dir);
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    return true;
-#endif
-}
-
 tk_status st_writer_write(st_writer *w, const char *path)
 {
     if (!w || !path || !*path)
@@ -357,41 +299,17 @@ tk_status st_writer_write(st_writer *w, const char *path)
         free(h.p);
         return st;
     }
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
+    core_atomic_file af;
+    st = core_atomic_open(&af, path);
+    if (st) {
         free(h.p);
-        return core_error(TK_ERR_NOMEM, "safetensors writer: out of memory");
-    }
-#ifdef _WIN32
-    snprintf(tmp, tlen, "%s.tmp.%d", path, _getpid());
-#else
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-#endif
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        free(h.p);
-        free(tmp);
-        return core_error(TK_ERR_IO, "%s: cannot create: %s", path, strerror(e));
+        return st;
     }
     uint8_t len[8];
     for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
-    bool ok = write_all(f, len, 8) && write_all(f, h.p, h.len);
-    for (size_t i = 0; i < w->n_t && ok; i++) ok = write_all(f, w->t[i].data, w->t[i].size);
-    ok = ok && sync_file(f);
-    int e = errno;
-    ok = (fclose(f) == 0) && ok;
+    bool ok = core_write_all(af.f, len, 8) && core_write_all(af.f, h.p, h.len);
+    for (size_t i = 0; i < w->n_t && ok; i++) ok = core_write_all(af.f, w->t[i].data, w->t[i].size);
+    st = core_atomic_commit(&af, ok);
     free(h.p);
-    if (ok && !replace_file(tmp, path)) {
-        e = errno;
-        ok = false;
-    }
-    if (!ok) {
-        remove(tmp);
-        free(tmp);
-        return core_error(TK_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    }
-    free(tmp);
-    return TK_OK;
+    return st;
 }

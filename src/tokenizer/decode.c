@@ -89,8 +89,6 @@ static tk_status detok(const tk_tokenizer *t, const int32_t *ids, size_t n, bool
 {
     *out = NULL;
     *len = 0;
-    if (t->kind == TOK_KIND_HF)
-        return tok_hf_detok(t, ids, n, remove_special, render_special, out, len);
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab)
@@ -100,6 +98,8 @@ static tk_status detok(const tk_tokenizer *t, const int32_t *ids, size_t n, bool
         total += t->piece_len[ids[i]];
     }
     if (total >= SIZE_MAX / 2) return core_error(TK_ERR_LIMIT, "detokenize: text too long");
+    if (t->kind == TOK_KIND_HF)
+        return tok_hf_detok(t, ids, n, (size_t)total, remove_special, render_special, out, len);
     char *s = malloc((size_t)total + 1);
     if (!s) return core_error(TK_ERR_NOMEM, "detokenize: out of memory");
     bool remove_space = t->add_space_prefix;

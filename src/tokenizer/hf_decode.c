@@ -188,21 +188,12 @@ static size_t clean_up(char *s, size_t n)
     return n;
 }
 
-tk_status tok_hf_detok(const tk_tokenizer *t, const int32_t *ids, size_t n, bool remove_special,
-                       bool render_special, char **out, size_t *len)
+tk_status tok_hf_detok(const tk_tokenizer *t, const int32_t *ids, size_t n, size_t total,
+                       bool remove_special, bool render_special, char **out, size_t *len)
 {
     const tok_hf *h = t->hf;
     *out = NULL;
     *len = 0;
-    uint64_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= t->n_vocab)
-            return core_error(TK_ERR_INVALID_ARG,
-                              "detokenize: id %d at position %zu is out of range (n_vocab %d)",
-                              ids[i], i, t->n_vocab);
-        total += t->piece_len[ids[i]];
-    }
-    if (total >= SIZE_MAX / 2) return core_error(TK_ERR_LIMIT, "detokenize: text too long");
     if (remove_special) {
         size_t a = 0, b = n;
         if (h->n_pre_ids && n >= (size_t)h->n_pre_ids &&
@@ -214,7 +205,7 @@ tk_status tok_hf_detok(const tk_tokenizer *t, const int32_t *ids, size_t n, bool
         ids += a;
         n = b - a;
     }
-    char *s = malloc((size_t)total + 1);
+    char *s = malloc(total + 1);
     if (!s) return core_error(TK_ERR_NOMEM, "detokenize: out of memory");
     size_t w = 0;
     bool first = true;
@@ -254,31 +245,17 @@ tk_status tok_hf_detok(const tk_tokenizer *t, const int32_t *ids, size_t n, bool
 
 /* ---- parsing ------------------------------------------------------------------------ */
 
-static tk_status parse_one(tok_hf *h, const cJSON *j, const char *what, int depth, bool *fused)
+static tk_status parse_one(void *ctx, const cJSON *j, const char *what, int depth)
 {
+    tok_hf *h = ctx;
     const char *type = NULL;
-    tk_status st = tok_hf_get_type(j, what, &type);
-    if (st != TK_OK) return st;
-    if (strcmp(type, "Sequence") == 0) {
-        if (depth > 4) return core_error(TK_ERR_LIMIT, "%s: Sequences nested too deep", what);
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "decoders");
-        if (!cJSON_IsArray(list))
-            return core_error(TK_ERR_FORMAT, "%s.decoders: expected an array", what);
-        int i = 0;
-        const cJSON *x;
-        cJSON_ArrayForEach(x, list)
-        {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%.200s.decoders[%d]", what, i++);
-            if ((st = parse_one(h, x, sub, depth + 1, fused)) != TK_OK) return st;
-        }
-        return TK_OK;
-    }
+    tk_status st = tok_hf_step_type(j, "decoders", what, depth, parse_one, h, &type);
+    if (st != TK_OK || !type) return st;
     if (h->n_dec == TOK_HF_MAX_STEPS)
         return core_error(TK_ERR_LIMIT, "%s: more than %d decoders", what, TOK_HF_MAX_STEPS);
     tok_hf_dec *d = &h->dec[h->n_dec];
     memset(d, 0, sizeof *d);
-    d->fused = *fused;
+    for (int k = 0; k < h->n_dec; k++) d->fused |= h->dec[k].type == TOK_HF_DEC_FUSE;
     const char *text = NULL;
     char sub[256];
     if (strcmp(type, "Replace") == 0) {
@@ -293,7 +270,6 @@ static tk_status parse_one(tok_hf *h, const cJSON *j, const char *what, int dept
         d->type = TOK_HF_DEC_BYTE_LEVEL;
     } else if (strcmp(type, "Fuse") == 0) {
         d->type = TOK_HF_DEC_FUSE;
-        *fused = true;
     } else if (strcmp(type, "Strip") == 0) {
         d->type = TOK_HF_DEC_STRIP;
         if ((st = tok_hf_get_str(j, "content", what, true, &text)) == TK_OK &&
@@ -327,7 +303,6 @@ static tk_status parse_one(tok_hf *h, const cJSON *j, const char *what, int dept
 
 tk_status tok_hf_dec_parse(tok_hf *h, const cJSON *j, const char *what)
 {
-    bool fused = false;
     if (!j || cJSON_IsNull(j)) return TK_OK;
-    return parse_one(h, j, what, 0, &fused);
+    return parse_one(h, j, what, 0);
 }

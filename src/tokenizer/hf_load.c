@@ -91,16 +91,37 @@ tk_status tok_hf_get_type(const cJSON *obj, const char *what, const char **out)
     return tok_hf_get_str(obj, "type", what, true, out);
 }
 
-/* Optional string kv of the GGUF. */
+tk_status tok_hf_step_type(const cJSON *obj, const char *key, const char *what, int depth,
+                           tok_hf_step_fn step, void *ctx, const char **type)
+{
+    *type = NULL;
+    const char *t = NULL;
+    tk_status st = tok_hf_get_type(obj, what, &t);
+    if (st != TK_OK) return st;
+    if (strcmp(t, "Sequence") != 0) {
+        *type = t;
+        return TK_OK;
+    }
+    if (depth > 4) return core_error(TK_ERR_LIMIT, "%s: Sequences nested too deep", what);
+    const cJSON *list = field(obj, key);
+    if (!cJSON_IsArray(list))
+        return core_error(TK_ERR_FORMAT, "%s.%s: expected an array", what, key);
+    int i = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, list)
+    {
+        char sub[256];
+        snprintf(sub, sizeof sub, "%.200s.%s[%d]", what, key, i++);
+        if ((st = step(ctx, x, sub, depth + 1)) != TK_OK) return st;
+    }
+    return TK_OK;
+}
+
+/* Optional string kv of the GGUF, at most TOK_HF_MAX_JSON bytes. */
 static tk_status gguf_str(const tk_gguf *g, const char *key, const char **s, uint64_t *len)
 {
-    *s = NULL;
-    *len = 0;
-    int64_t i = tk_gguf_find_kv(g, key);
-    if (i < 0) return TK_OK;
-    if (tk_gguf_kv_type(g, i) != TK_GGUF_STRING || !tk_gguf_kv_str(g, i, s, len))
-        return core_error(TK_ERR_FORMAT, "%s: expected a string, found %s", key,
-                          tk_gguf_type_name(tk_gguf_kv_type(g, i)));
+    tk_status st = tok_gguf_opt_str(g, key, s, len);
+    if (st != TK_OK) return st;
     if (*len > TOK_HF_MAX_JSON)
         return core_error(TK_ERR_LIMIT, "%s: %llu bytes (limit %zu)", key, (unsigned long long)*len,
                           TOK_HF_MAX_JSON);
@@ -214,14 +235,10 @@ static tk_status load_vocab(loader *L)
 
     /* Token arrays, as the GGUF path keeps them. */
     size_t n = (size_t)t->n_vocab;
-    t->text_off = core_calloc(n, sizeof *t->text_off);
-    t->text_len = core_calloc(n, sizeof *t->text_len);
-    t->score = core_calloc(n, sizeof *t->score);
-    t->attr = core_calloc(n, sizeof *t->attr);
-    if (!t->text_off || !t->text_len || !t->score || !t->attr)
-        return core_error(TK_ERR_NOMEM, "tokenizer: out of memory");
+    tk_status st = tok_alloc_token_arrays(t, n);
+    if (st != TK_OK) return st;
     tok_hf_str arena = {0};
-    tk_status st = tok_hf_str_add(&arena, "", 0);
+    st = tok_hf_str_add(&arena, "", 0);
     uint32_t holes = 0;
     for (size_t id = 0; id < n && st == TK_OK; id++) {
         const char *s = L->text_of[id];
@@ -474,29 +491,16 @@ static tk_status template_token(loader *L, const cJSON *pp, const cJSON *item, c
     return add_ids(ids, n, id, what);
 }
 
-static tk_status load_post(loader *L, const cJSON *pp, const char *what, int depth)
+static tk_status load_post(void *ctx, const cJSON *pp, const char *what, int depth)
 {
+    loader *L = ctx;
     tok_hf *h = L->h;
     if (!pp) return TK_OK;
     const char *type = NULL;
-    tk_status st = tok_hf_get_type(pp, what, &type);
-    if (st != TK_OK) return st;
+    tk_status st = tok_hf_step_type(pp, "processors", what, depth, load_post, L, &type);
+    if (st != TK_OK || !type) return st;
     char sub[256];
     if (strcmp(type, "ByteLevel") == 0) return TK_OK;
-    if (strcmp(type, "Sequence") == 0) {
-        if (depth > 4) return core_error(TK_ERR_LIMIT, "%s: Sequences nested too deep", what);
-        const cJSON *list = field(pp, "processors");
-        if (!cJSON_IsArray(list))
-            return core_error(TK_ERR_FORMAT, "%s.processors: expected an array", what);
-        int i = 0;
-        const cJSON *x;
-        cJSON_ArrayForEach(x, list)
-        {
-            snprintf(sub, sizeof sub, "%.200s.processors[%d]", what, i++);
-            if ((st = load_post(L, x, sub, depth + 1)) != TK_OK) return st;
-        }
-        return TK_OK;
-    }
     if (strcmp(type, "TemplateProcessing") == 0) {
         /* A Sequence wraps: later templates go outside earlier ones. */
         int32_t inner_pre[TOK_HF_MAX_ADD];

@@ -311,26 +311,12 @@ tk_status tok_hf_normalize(const tok_hf *h, const char *in, size_t n, tok_hf_str
 
 /* ---- parsing ------------------------------------------------------------------------ */
 
-static tk_status parse_one(tok_hf *h, const cJSON *j, const char *what, int depth)
+static tk_status parse_one(void *ctx, const cJSON *j, const char *what, int depth)
 {
+    tok_hf *h = ctx;
     const char *type = NULL;
-    tk_status st = tok_hf_get_type(j, what, &type);
-    if (st != TK_OK) return st;
-    if (strcmp(type, "Sequence") == 0) {
-        if (depth > 4) return core_error(TK_ERR_LIMIT, "%s: Sequences nested too deep", what);
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "normalizers");
-        if (!cJSON_IsArray(list))
-            return core_error(TK_ERR_FORMAT, "%s.normalizers: expected an array", what);
-        int i = 0;
-        const cJSON *x;
-        cJSON_ArrayForEach(x, list)
-        {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%.200s.normalizers[%d]", what, i++);
-            if ((st = parse_one(h, x, sub, depth + 1)) != TK_OK) return st;
-        }
-        return TK_OK;
-    }
+    tk_status st = tok_hf_step_type(j, "normalizers", what, depth, parse_one, h, &type);
+    if (st != TK_OK || !type) return st;
     if (h->n_norm == TOK_HF_MAX_STEPS)
         return core_error(TK_ERR_LIMIT, "%s: more than %d normalizers", what, TOK_HF_MAX_STEPS);
     tok_hf_norm *m = &h->norm[h->n_norm];

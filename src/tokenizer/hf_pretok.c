@@ -392,26 +392,12 @@ static tk_status parse_behavior(const cJSON *j, const char *what, int *out)
     return core_error(TK_ERR_UNSUPPORTED, "%s.behavior: unknown behaviour '%.40s'", what, b);
 }
 
-static tk_status parse_one(tok_hf *h, const cJSON *j, const char *what, int depth)
+static tk_status parse_one(void *ctx, const cJSON *j, const char *what, int depth)
 {
+    tok_hf *h = ctx;
     const char *type = NULL;
-    tk_status st = tok_hf_get_type(j, what, &type);
-    if (st != TK_OK) return st;
-    if (strcmp(type, "Sequence") == 0) {
-        if (depth > 4) return core_error(TK_ERR_LIMIT, "%s: Sequences nested too deep", what);
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "pretokenizers");
-        if (!cJSON_IsArray(list))
-            return core_error(TK_ERR_FORMAT, "%s.pretokenizers: expected an array", what);
-        int i = 0;
-        const cJSON *x;
-        cJSON_ArrayForEach(x, list)
-        {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%.200s.pretokenizers[%d]", what, i++);
-            if ((st = parse_one(h, x, sub, depth + 1)) != TK_OK) return st;
-        }
-        return TK_OK;
-    }
+    tk_status st = tok_hf_step_type(j, "pretokenizers", what, depth, parse_one, h, &type);
+    if (st != TK_OK || !type) return st;
     if (h->n_pre == TOK_HF_MAX_STEPS)
         return core_error(TK_ERR_LIMIT, "%s: more than %d pre-tokenizers", what, TOK_HF_MAX_STEPS);
     tok_hf_pre *p = &h->pre[h->n_pre];

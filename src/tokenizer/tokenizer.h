@@ -214,6 +214,14 @@ typedef struct tok_ivec {
 } tok_ivec;
 tk_status tok_ivec_push(tok_ivec *v, int32_t x);
 
+/* Optional string kv of g (vocab.c): *s = NULL when absent, TK_ERR_FORMAT
+ * naming the key when it is not a string. */
+tk_status tok_gguf_opt_str(const tk_gguf *g, const char *key, const char **s, uint64_t *len);
+
+/* Allocates the per-token arrays (text_off, text_len, score, attr) for n
+ * tokens, zeroed (vocab.c); TK_ERR_NOMEM, the arrays freed with t. */
+tk_status tok_alloc_token_arrays(tk_tokenizer *t, size_t n);
+
 /* Slot of merge (a, b) in the open-addressing table t->merges, whether
  * present (left == a) or the empty slot where it would go. */
 static inline uint32_t tok_merge_slot(const tok_merge *m, uint32_t mask, uint32_t a, uint32_t b)
@@ -379,6 +387,16 @@ tk_status tok_hf_get_uint(const struct cJSON *obj, const char *key, const char *
                           uint32_t *out);
 /* The "type" of a pipeline step, required. */
 tk_status tok_hf_get_type(const struct cJSON *obj, const char *what, const char **out);
+/* Parses one pipeline step `j` (named `what` in errors, nested `depth`
+ * Sequences deep) into the pipeline `ctx`. */
+typedef tk_status (*tok_hf_step_fn)(void *ctx, const struct cJSON *j, const char *what, int depth);
+/* Reads the required "type" of the pipeline step obj into *type. A
+ * "Sequence" is parsed here instead, each element of obj[key] with `step`
+ * (named "<what>.<key>[i]", depth + 1), and *type is left NULL: the caller
+ * returns the status. TK_ERR_LIMIT when Sequences nest more than 4 deep,
+ * TK_ERR_FORMAT when obj[key] is not an array. */
+tk_status tok_hf_step_type(const struct cJSON *obj, const char *key, const char *what, int depth,
+                           tok_hf_step_fn step, void *ctx, const char **type);
 /* A copy of s[0..n) with a NUL (malloc'd), NULL when out of memory. */
 char *tok_hf_strndup(const char *s, size_t n);
 
@@ -435,8 +453,10 @@ tk_status tok_hf_trie_add(tok_hf_trie *tr, const char *s, size_t len, int32_t va
 tk_status tok_hf_dec_parse(tok_hf *h, const struct cJSON *j, const char *what);
 /* Per-token pieces (t->piece_*) from the decoder steps. */
 tk_status tok_hf_build_pieces(tk_tokenizer *t);
-/* The text of ids (checked) as the decoder makes it; *out malloc'd. */
-tk_status tok_hf_detok(const tk_tokenizer *t, const int32_t *ids, size_t n, bool remove_special,
-                       bool render_special, char **out, size_t *len);
+/* The text of ids as the decoder makes it; *out malloc'd. The caller
+ * (decode.c) has checked every id and passes the sum of their piece lengths
+ * as `total`. */
+tk_status tok_hf_detok(const tk_tokenizer *t, const int32_t *ids, size_t n, size_t total,
+                       bool remove_special, bool render_special, char **out, size_t *len);
 
 #endif

@@ -18,8 +18,7 @@
 
 /* ---- typed metadata access --------------------------------------------- */
 
-/* Optional string: *s = NULL when absent. */
-static tk_status opt_str(const tk_gguf *g, const char *key, const char **s, uint64_t *len)
+tk_status tok_gguf_opt_str(const tk_gguf *g, const char *key, const char **s, uint64_t *len)
 {
     *s = NULL;
     *len = 0;
@@ -28,6 +27,17 @@ static tk_status opt_str(const tk_gguf *g, const char *key, const char **s, uint
     if (tk_gguf_kv_type(g, i) != TK_GGUF_STRING || !tk_gguf_kv_str(g, i, s, len))
         return core_error(TK_ERR_FORMAT, "%s: expected a string, found %s", key,
                           tk_gguf_type_name(tk_gguf_kv_type(g, i)));
+    return TK_OK;
+}
+
+tk_status tok_alloc_token_arrays(tk_tokenizer *t, size_t n)
+{
+    t->text_off = core_calloc(n, sizeof *t->text_off);
+    t->text_len = core_calloc(n, sizeof *t->text_len);
+    t->score = core_calloc(n, sizeof *t->score);
+    t->attr = core_calloc(n, sizeof *t->attr);
+    if (!t->text_off || !t->text_len || !t->score || !t->attr)
+        return core_error(TK_ERR_NOMEM, "tokenizer: out of memory");
     return TK_OK;
 }
 
@@ -528,17 +538,6 @@ static tk_status build_pieces(tk_tokenizer *t)
 
 /* ---- merges ---------------------------------------------------------------- */
 
-static uint64_t merge_hash(uint32_t a, uint32_t b)
-{
-    uint64_t h = ((uint64_t)a << 32) | b;
-    h ^= h >> 31;
-    h *= 0x7fb5d329728ea185ull;
-    h ^= h >> 27;
-    h *= 0x81dadef4bc2dd44dull;
-    h ^= h >> 33;
-    return h;
-}
-
 static tk_status load_merges(tk_tokenizer *t, const tk_gguf *g)
 {
     int64_t mi;
@@ -599,10 +598,7 @@ static tk_status load_merges(tk_tokenizer *t, const tk_gguf *g)
     }
     for (uint64_t j = 0; j < n && st == TK_OK; j++) {
         uint32_t a = halves[2 * j], b = halves[2 * j + 1];
-        uint32_t i = (uint32_t)merge_hash(a, b) & t->merge_mask;
-        while (t->merges[i].left != UINT32_MAX &&
-               (t->merges[i].left != a || t->merges[i].right != b))
-            i = (i + 1) & t->merge_mask;
+        uint32_t i = tok_merge_slot(t->merges, t->merge_mask, a, b);
         if (t->merges[i].left != UINT32_MAX) continue;
         /* The merged string: the bytes of the merge without its separator. */
         const char *s;
@@ -702,14 +698,8 @@ static tk_status load_tokens(tk_tokenizer *t, const tk_gguf *g)
     if (st == TK_OK)
         st =
             find_array(g, KEY_PREFIX "token_type", ARR_INTEGER, false, n, KEY_PREFIX "tokens", &yi);
+    if (st == TK_OK) st = tok_alloc_token_arrays(t, (size_t)n);
     if (st != TK_OK) return st;
-
-    t->text_off = core_calloc(n, sizeof *t->text_off);
-    t->text_len = core_calloc(n, sizeof *t->text_len);
-    t->score = core_calloc(n, sizeof *t->score);
-    t->attr = core_calloc(n, sizeof *t->attr);
-    if (!t->text_off || !t->text_len || !t->score || !t->attr)
-        return core_error(TK_ERR_NOMEM, "tokenizer: out of memory");
 
     buf text = {0};
     uint32_t n_dup = 0, n_empty = 0;
@@ -787,7 +777,7 @@ static tk_status load(tk_tokenizer *t, const tk_gguf *g)
 {
     const char *model, *pre;
     uint64_t mlen, plen;
-    tk_status st = opt_str(g, KEY_PREFIX "model", &model, &mlen);
+    tk_status st = tok_gguf_opt_str(g, KEY_PREFIX "model", &model, &mlen);
     if (st != TK_OK) return st;
     if (!model && tk_gguf_find_kv(g, "tokenizer.huggingface.json") >= 0) {
         /* A model directory's tokenizer.json (hf_load.c). */
@@ -807,7 +797,7 @@ static tk_status load(tk_tokenizer *t, const tk_gguf *g)
                                      "SentencePiece, 'gpt2' = byte-level BPE)",
                           model);
     }
-    if ((st = opt_str(g, KEY_PREFIX "pre", &pre, &plen)) != TK_OK) return st;
+    if ((st = tok_gguf_opt_str(g, KEY_PREFIX "pre", &pre, &plen)) != TK_OK) return st;
     if ((st = load_tokens(t, g)) != TK_OK) return st;
 
     t->bos = t->eos = t->eot = t->eom = t->unk = t->pad = -1;
