@@ -27,7 +27,7 @@ mkdir -p "$cache"
 exec 9>"$cache/mlx-$key.lock"
 flock 9
 if [ ! -f "$prefix/.complete" ]; then
-    echo "mlx: building MLX into $prefix (about 20 minutes on 2 cores, once per machine)" >&2
+    echo "mlx: building MLX into $prefix (about 8 minutes on 2 cores, once per machine)" >&2
     rm -rf "$prefix"
     JOBS=$(nproc 2>/dev/null || echo 2) bash "$deps/build-mlx.sh" "$deps" "$prefix" \
         "$cache/mlx-build-$key" >"$cache/mlx-$key.log" 2>&1 || {
