@@ -137,8 +137,8 @@ int cmd_run(int argc, char **argv)
     if (chat) {
         tk_message msgs[2];
         int n = 0;
-        if (system_text) msgs[n++] = (tk_message){"system", system_text};
-        msgs[n++] = (tk_message){"user", prompt};
+        if (system_text) msgs[n++] = (tk_message){.role = "system", .content = system_text};
+        msgs[n++] = (tk_message){.role = "user", .content = prompt};
         st = tk_engine_chat(e, msgs, n, &g, on_text, NULL, &m);
     } else {
         if (echo && tk_engine_has_model(e)) {

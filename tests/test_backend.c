@@ -92,7 +92,9 @@ static void test_templates_and_bos(void)
     char dir[] = "/tmp/tk_backend_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char path[256];
-    tk_message msgs[3] = {{"system", "Be kind."}, {"user", "Hello"}, {"assistant", "Hi"}};
+    tk_message msgs[3] = {{.role = "system", .content = "Be kind."},
+                          {.role = "user", .content = "Hello"},
+                          {.role = "assistant", .content = "Hi"}};
 
     /* The model's own template is used; BOS added once by the vocabulary. */
     snprintf(path, sizeof path, "%s/own.gguf", dir);
@@ -162,7 +164,9 @@ static void test_templates_and_bos(void)
     CHECK_INT(m.n_gen_tokens, 0);
     g.cancelled = NULL;
     /* The next turn reuses the cached prefix. */
-    tk_message two[3] = {{"user", "Hello"}, {"assistant", "Hi"}, {"user", "More"}};
+    tk_message two[3] = {{.role = "user", .content = "Hello"},
+                         {.role = "assistant", .content = "Hi"},
+                         {.role = "user", .content = "More"}};
     CHECK_INT(tk_session_chat(s, two, 3, &g, NULL, NULL, &m), TK_OK);
     CHECK(m.n_cached_tokens > 0);
     tk_session_free(s);

@@ -263,7 +263,9 @@ static void test_sessions(void)
         tk_engine_free(e);
         return;
     }
-    tk_message msgs[3] = {{"user", "Hello there"}, {"assistant", ""}, {"user", "And again"}};
+    tk_message msgs[3] = {{.role = "user", .content = "Hello there"},
+                          {.role = "assistant", .content = ""},
+                          {.role = "user", .content = "And again"}};
     collected c1 = {0}, c2 = {0};
     tk_metrics m;
     CHECK_INT(tk_session_chat(a, msgs, 1, &g, collect, &c1, &m), TK_OK);

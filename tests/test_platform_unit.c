@@ -226,7 +226,7 @@ static void test_no_model_answer(void)
     CHECK(!tk_engine_has_model(e));
     static char out[8192];
     out[0] = '\0';
-    tk_message msg = {"user", "What is the capital of France?"};
+    tk_message msg = {.role = "user", .content = "What is the capital of France?"};
     tk_gen_params g;
     tk_gen_params_from_config(&g, &cfg);
     tk_metrics m;

@@ -56,8 +56,14 @@ typedef struct tk_engine tk_engine;
 
 /* One chat message; strings borrowed for the duration of the call. */
 typedef struct tk_message {
-    const char *role; /* "system", "user", "assistant" */
+    const char *role; /* "system", "user", "assistant", "tool" */
     const char *content;
+    /* Tool use (all may be NULL): the calls an assistant turn made, as
+     * OpenAI's JSON array [{"id", "type": "function", "function": {"name",
+     * "arguments"}}]; a tool result's call id; a tool's or speaker's name. */
+    const char *tool_calls_json;
+    const char *tool_call_id;
+    const char *name;
 } tk_message;
 
 /* Generation settings; tk_gen_params_from_config() fills them from config. */
@@ -82,6 +88,20 @@ typedef struct tk_gen_params {
      * cancel a request before its generation has started. */
     bool (*cancelled)(void *user);
     void *cancel_user;
+    /* Constrained decoding: only text of this grammar is generated, and the
+     * answer ends when the grammar is complete and the model ends it (or
+     * nothing more can follow). NULL = unconstrained. Borrowed. */
+    const struct tk_grammar *grammar;
+    /* OpenAI's logit_bias: bias_values[i] is added to the logit of token
+     * bias_ids[i] before sampling (-100 bans a token, 100 forces it). Ids are
+     * checked against the vocabulary (TK_ERR_INVALID_ARG). Borrowed. */
+    const int32_t *bias_ids;
+    const float *bias_values;
+    int n_bias;
+    /* Chat only: the tools the model may call, a JSON array of OpenAI tool
+     * definitions, given to the chat template as `tools`. NULL = none.
+     * Borrowed. */
+    const char *tools_json;
 } tk_gen_params;
 
 void tk_gen_params_from_config(tk_gen_params *g, const tk_config *c);
