@@ -391,8 +391,12 @@ static void check_stream(const char *raw, bool chat, bool include_usage, stream_
         if (cJSON_IsString(fr)) {
             finished = true;
             snprintf(sr->finish, sizeof sr->finish, "%s", fr->valuestring);
+            /* llama-server's timings ride on the finishing chunk. */
+            CHECK_MSG(cJSON_IsObject(jget(j, "timings")), "no timings in the last chunk");
+            CHECK(jnum(j, "timings.predicted_n") >= 0 && jnum(j, "timings.prompt_ms") >= 0);
         } else {
             CHECK(cJSON_IsNull(fr));
+            CHECK(jget(j, "timings") == NULL);
         }
         const char *piece;
         if (chat) {
@@ -770,6 +774,12 @@ static void test_greedy(server_proc *sp)
     CHECK_INT(jnum(j, "usage.prompt_tokens"), 5);
     CHECK_INT(jnum(j, "usage.completion_tokens"), 20);
     CHECK_INT(jnum(j, "usage.total_tokens"), 25);
+    /* Timings in llama-server's names, consistent with the usage. */
+    CHECK_INT(jnum(j, "timings.predicted_n"), 20);
+    CHECK(jnum(j, "timings.prompt_n") >= 1 && jnum(j, "timings.prompt_n") <= 5);
+    CHECK(jnum(j, "timings.prompt_ms") > 0 && jnum(j, "timings.predicted_ms") > 0);
+    CHECK(jnum(j, "timings.predicted_per_second") > 0 && jnum(j, "timings.prompt_per_second") > 0);
+    CHECK(jnum(j, "timings.ttft_ms") > 0);
     CHECK_STR(jstr(j, "choices.0.finish_reason"), "length");
     CHECK_STR(jstr(j, "model"), "stories260K");
     cJSON_Delete(j);

@@ -122,6 +122,8 @@ typedef struct tk_metrics {
     double gen_tps;    /* generated tokens per second (after the first) */
     double ttft_s;     /* time to first token */
     double total_s;
+    double prompt_s;   /* time spent evaluating the prompt (its uncached part) */
+    double gen_s;      /* time spent generating: total_s - prompt_s */
     uint64_t peak_rss; /* bytes, whole process */
     tk_finish finish;
     uint64_t seed; /* the seed the sampler used */

@@ -418,6 +418,7 @@ static tk_status generate_with(runner_session *s, const int32_t *prompt, size_t 
     memcpy(s->cached + keep, prompt + keep, (n_prompt - keep) * sizeof *prompt);
     s->n_cached = (int32_t)n_prompt;
     double t_prompt = core_now() - t0;
+    m->prompt_s = t_prompt;
     m->prompt_tps = t_prompt > 0 ? (double)(n_prompt - keep) / t_prompt : 0;
 
     tk_sampler_params sp;
@@ -541,6 +542,7 @@ static tk_status generate_with(runner_session *s, const int32_t *prompt, size_t 
 
     double t_end = core_now();
     m->total_s = t_end - t0;
+    m->gen_s = TK_MAX(0.0, m->total_s - m->prompt_s);
     m->ttft_s = t_first > 0 ? t_first - t0 : m->total_s;
     if (m->n_gen_tokens > 1 && t_end > t_first)
         m->gen_tps = (double)(m->n_gen_tokens - 1) / (t_end - t_first);

@@ -282,6 +282,30 @@ static void put_usage(server_buf *b, const tk_metrics *m)
                       (long long)m->n_cached_tokens);
 }
 
+/* llama-server's "timings" object: the uncached prompt tokens and the
+ * generated ones, with their times and rates. */
+static void put_timings(server_buf *b, const tk_metrics *m)
+{
+    int64_t prompt_n = m->n_prompt_tokens - m->n_cached_tokens;
+    double prompt_ms = m->prompt_s * 1e3, predicted_ms = m->gen_s * 1e3;
+    server_buf_printf(b, "{\"cache_n\":%lld,\"prompt_n\":%lld,\"prompt_ms\":",
+                      (long long)m->n_cached_tokens, (long long)prompt_n);
+    server_buf_json_num(b, prompt_ms);
+    server_buf_puts(b, ",\"prompt_per_token_ms\":");
+    server_buf_json_num(b, prompt_n > 0 ? prompt_ms / (double)prompt_n : 0);
+    server_buf_puts(b, ",\"prompt_per_second\":");
+    server_buf_json_num(b, prompt_ms > 0 ? (double)prompt_n * 1e3 / prompt_ms : 0);
+    server_buf_printf(b, ",\"predicted_n\":%lld,\"predicted_ms\":", (long long)m->n_gen_tokens);
+    server_buf_json_num(b, predicted_ms);
+    server_buf_puts(b, ",\"predicted_per_token_ms\":");
+    server_buf_json_num(b, m->n_gen_tokens > 0 ? predicted_ms / (double)m->n_gen_tokens : 0);
+    server_buf_puts(b, ",\"predicted_per_second\":");
+    server_buf_json_num(b, predicted_ms > 0 ? (double)m->n_gen_tokens * 1e3 / predicted_ms : 0);
+    server_buf_puts(b, ",\"ttft_ms\":");
+    server_buf_json_num(b, m->ttft_s * 1e3);
+    server_buf_puts(b, "}");
+}
+
 /* The start of every answer object, up to and including "choices":[. */
 static void put_head(server_buf *b, const job *j, const char *object)
 {
@@ -413,6 +437,10 @@ static void put_chunk(job *j, const char *text, size_t len, const tk_token_info 
         server_buf_puts(b, "null");
     server_buf_puts(b, "}]");
     if (r->include_usage) server_buf_puts(b, ",\"usage\":null");
+    if (finish) {
+        server_buf_puts(b, ",\"timings\":");
+        put_timings(b, &j->m);
+    }
     server_buf_puts(b, "}\n\n");
 }
 
@@ -826,6 +854,8 @@ static void put_answer(const job *j, server_buf *b)
     put_str(b, finish_name(j->m.finish));
     server_buf_puts(b, "}],\"usage\":");
     put_usage(b, &j->m);
+    server_buf_puts(b, ",\"timings\":");
+    put_timings(b, &j->m);
     server_buf_puts(b, "}");
 }
 
