@@ -14,6 +14,7 @@
 #include "kernels/kernels.h"
 #include "tektra/gguf.h"
 
+#include <float.h>
 #include <math.h>
 
 static uint64_t rng = 88172645463325252ull;
@@ -280,6 +281,46 @@ static void test_quantize_act(const kernels_t *k)
         CHECK_INT(v.s[bl], s);
         CHECK(maxerr <= v.d[bl] * 0.5f + 1e-6f);
     }
+}
+
+/* Activations that are not finite, huge or denormal: defined at every
+ * level and the same as the reference (no float-to-integer conversion of a
+ * NaN or an infinity, no overflowing sum). A block holding NaN or +-Inf
+ * quantizes to zeros with NaN scales, so it poisons its dot products. */
+static void test_quantize_act_nonfinite(const kernels_t *k)
+{
+    enum { C = 32 * 8 };
+    static float x[C];
+    static _Alignas(64) char a[4096], b[4096];
+    for (int i = 0; i < C; i++) x[i] = grand(1.0f);
+    x[3] = NAN;                                                             /* block 0 */
+    x[32 + 17] = INFINITY;                                                  /* block 1 */
+    x[64 + 31] = -INFINITY;                                                 /* block 2 */
+    for (int i = 96; i < 128; i++) x[i] = 3.0e38f * (i % 2 ? 1.0f : -1.0f); /* huge */
+    for (int i = 128; i < 160; i++) x[i] = 1.0e-40f * (float)(i - 140);     /* denormal */
+    x[160] = -NAN;                                                          /* block 5 */
+    for (int i = 192; i < 224; i++) x[i] = FLT_MAX; /* block 6: the largest finite */
+    kernels_quantize_act_ref(x, C, 0, C / 32, a);
+    k->quantize_act(x, C, 0, C / 32, b);
+    CHECK_MSG(memcmp(a, b, (size_t)C + 7 * 4 * (C / 32)) == 0,
+              "%s: non-finite activations quantize differently from the reference", k->name);
+    kernels_act_q8 v = kernels_act_view(b, C);
+    const int bad[] = {0, 1, 2, 5};
+    for (int i = 0; i < 4; i++) {
+        const int bl = bad[i];
+        CHECK_MSG(isnan(v.d[bl]) && isnan(v.ds[bl]) && v.s[bl] == 0, "%s: block %d", k->name, bl);
+        for (int j = 0; j < 32; j++) CHECK_INT(v.q[32 * bl + j], 0);
+    }
+    const int good[] = {3, 4, 6, 7};
+    for (int i = 0; i < 4; i++) {
+        const int bl = good[i];
+        CHECK_MSG(isfinite(v.d[bl]), "%s: block %d has scale %g", k->name, bl, (double)v.d[bl]);
+        int s = 0;
+        for (int j = 0; j < 32; j++) s += v.q[32 * bl + j];
+        CHECK_INT(v.s[bl], s);
+    }
+    CHECK_INT(v.q[96], -127);
+    CHECK_INT(v.q[97], 127);
 }
 
 static void test_vector_ops(const kernels_t *k)
@@ -602,6 +643,7 @@ int main(void)
         printf("level %s\n", k->name);
         CHECK_INT(k->level, l);
         test_quantize_act(k);
+        test_quantize_act_nonfinite(k);
         test_vector_ops(k);
         test_matmul(k);
         test_attn(k);

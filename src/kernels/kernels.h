@@ -25,9 +25,12 @@
 #include "tektra/platform.h"
 #include "tektra/quant.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Packed weights are stored in groups of this many rows (interleaved, see
  * pack.c), and the row ranges handed to a packed matmul start at multiples
@@ -173,6 +176,30 @@ static inline kernels_act_q8 kernels_act_view(const void *x, int64_t cols)
     a.s = (const int32_t *)(const void *)(a.ds16 + 2 * nb);
     a.s16 = a.s + nb;
     return a;
+}
+
+/* The inverse of a block's scale db = amax / 127 (amax finite): 0 when db
+ * is 0, or so small that 1/db overflows (a block of denormals then
+ * quantizes to zeros instead of multiplying by infinity). Every level
+ * computes it with this scalar code, so all agree bit for bit. */
+static inline float kernels_act_inv(float db)
+{
+    const float id = db > 0.0f ? 1.0f / db : 0.0f;
+    return id <= FLT_MAX ? id : 0.0f;
+}
+
+/* Block b of quantized activations `a` when its 32 values hold a NaN or an
+ * infinity: q = 0 and the sums 0, so nothing non-finite is ever converted
+ * to an integer, and the scales NaN, so every dot product with the block is
+ * NaN: the non-finite value reaches the output (where the runner reports
+ * it) instead of vanishing. The same at every level. */
+static inline void kernels_act_put_nonfinite(const kernels_act_q8 *a, int64_t b)
+{
+    float *d = (float *)a->d, *ds = (float *)a->ds, *ds16 = (float *)a->ds16;
+    int32_t *s = (int32_t *)a->s, *s16 = (int32_t *)a->s16;
+    memset((int8_t *)a->q + 32 * b, 0, 32);
+    d[b] = ds[b] = ds16[2 * b] = ds16[2 * b + 1] = NAN;
+    s[b] = s16[2 * b] = s16[2 * b + 1] = 0;
 }
 
 /* ---- packing --------------------------------------------------------------

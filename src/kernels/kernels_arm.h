@@ -118,12 +118,19 @@ static void quantize_act(const float *x, int64_t cols, int64_t b0, int64_t b1, v
         const float *xb = x + 32 * (b - b0);
         float32x4_t v[8];
         float32x4_t m = vdupq_n_f32(0.0f);
+        uint32x4_t finite = vdupq_n_u32(0xFFFFFFFFu);
         for (int j = 0; j < 8; j++) {
             v[j] = vld1q_f32(xb + 4 * j);
-            m = vmaxq_f32(m, vabsq_f32(v[j]));
+            const float32x4_t av = vabsq_f32(v[j]);
+            finite = vandq_u32(finite, vcleq_f32(av, vdupq_n_f32(FLT_MAX)));
+            m = vmaxq_f32(m, av);
+        }
+        if (vminvq_u32(finite) != 0xFFFFFFFFu) {
+            kernels_act_put_nonfinite(&a, b); /* a NaN or an infinity */
+            continue;
         }
         const float db = vmaxvq_f32(m) / 127.0f;
-        const float id = db > 0.0f ? 1.0f / db : 0.0f;
+        const float id = kernels_act_inv(db);
         int32x4_t qi[8];
         for (int j = 0; j < 8; j++) qi[j] = vcvtnq_s32_f32(vmulq_n_f32(v[j], id));
         for (int k = 0; k < 2; k++) {

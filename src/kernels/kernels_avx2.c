@@ -105,12 +105,19 @@ static void quantize_act(const float *x, int64_t cols, int64_t b0, int64_t b1, v
     for (int64_t b = b0; b < b1; b++) {
         __m256 v[4];
         __m256 m = _mm256_setzero_ps();
+        int finite = 0xFF;
         for (int j = 0; j < 4; j++) {
             v[j] = _mm256_loadu_ps(x + 32 * (b - b0) + 8 * j);
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[j]));
+            const __m256 av = _mm256_andnot_ps(sign, v[j]);
+            finite &= _mm256_movemask_ps(_mm256_cmp_ps(av, _mm256_set1_ps(FLT_MAX), _CMP_LE_OQ));
+            m = _mm256_max_ps(m, av);
+        }
+        if (finite != 0xFF) {
+            kernels_act_put_nonfinite(&a, b); /* a NaN or an infinity */
+            continue;
         }
         const float db = hmax(m) / 127.0f;
-        const float id = db > 0.0f ? 1.0f / db : 0.0f;
+        const float id = kernels_act_inv(db);
         __m256i qi[4];
         for (int j = 0; j < 4; j++)
             qi[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], _mm256_set1_ps(id)));

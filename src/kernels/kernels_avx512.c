@@ -67,9 +67,15 @@ static void quantize_act(const float *x, int64_t cols, int64_t b0, int64_t b1, v
     for (int64_t b = b0; b < b1; b++) {
         const float *xb = x + 32 * (b - b0);
         const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
-        const __m512 m = _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1));
-        const float db = _mm512_reduce_max_ps(m) / 127.0f;
-        const float id = db > 0.0f ? 1.0f / db : 0.0f;
+        const __m512 a0 = _mm512_andnot_ps(sign, x0), a1 = _mm512_andnot_ps(sign, x1);
+        const __m512 big = _mm512_set1_ps(FLT_MAX);
+        if ((_mm512_cmp_ps_mask(a0, big, _CMP_LE_OQ) & _mm512_cmp_ps_mask(a1, big, _CMP_LE_OQ)) !=
+            0xFFFF) {
+            kernels_act_put_nonfinite(&a, b); /* a NaN or an infinity */
+            continue;
+        }
+        const float db = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1)) / 127.0f;
+        const float id = kernels_act_inv(db);
         const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
         const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
         _mm_storeu_si128((__m128i *)(void *)(q + 32 * b), _mm512_cvtsepi32_epi8(q0));

@@ -69,9 +69,18 @@ void kernels_quantize_act_ref(const float *x, int64_t cols, int64_t b0, int64_t 
     for (int64_t b = b0; b < b1; b++) {
         const float *xb = x + 32 * (b - b0);
         float amax = 0.0f;
-        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xb[i]));
+        bool finite = true;
+        for (int i = 0; i < 32; i++) {
+            const float v = fabsf(xb[i]);
+            finite = finite && v <= FLT_MAX; /* false for NaN and infinities */
+            amax = fmaxf(amax, v);
+        }
+        if (!finite) {
+            kernels_act_put_nonfinite(&a, b);
+            continue;
+        }
         const float db = amax / 127.0f;
-        const float id = db > 0.0f ? 1.0f / db : 0.0f;
+        const float id = kernels_act_inv(db);
         int32_t h[2] = {0, 0};
         for (int i = 0; i < 32; i++) {
             /* Nearest, ties to even: what the SIMD levels' conversions do. */
