@@ -3,6 +3,9 @@
 #include "check.h"
 #include "tektra.h"
 
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Feeds `pieces` one by one and returns what would be shown. */
@@ -32,8 +35,9 @@ static void run(const char *const *stops, int n_stops, const char *const *pieces
     stop_free(&m);
 }
 
-/* A copy of stories260K with `template` as its chat template. */
-static void write_model_with_template(const char *path, const char *tmpl)
+/* A copy of stories260K with `template` as its chat template, and with
+ * value `at` of tensor `poison` (NULL = none; an F32 tensor) set to NaN. */
+static void write_model_poisoned(const char *path, const char *tmpl, const char *poison, size_t at)
 {
     tk_gguf *g;
     CHECK_INT(tk_gguf_open(shared_path("models/stories260K.gguf"), &g), TK_OK);
@@ -43,13 +47,57 @@ static void write_model_with_template(const char *path, const char *tmpl)
     CHECK_INT(tk_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl), TK_OK);
     for (int64_t i = 0; i < tk_gguf_n_tensors(g); i++) {
         const tk_gguf_tensor *t = tk_gguf_tensor_at(g, i);
-        CHECK_INT(
-            tk_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size),
-            TK_OK);
+        const void *data = t->data;
+        float *copy = NULL;
+        if (poison && strcmp(t->name, poison) == 0) {
+            CHECK_INT(t->type, TK_TYPE_F32);
+            copy = malloc(t->size);
+            memcpy(copy, t->data, t->size);
+            copy[at] = NAN;
+            data = copy;
+        }
+        CHECK_INT(tk_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, data, t->size),
+                  TK_OK);
+        free(copy);
     }
     CHECK_INT(tk_gguf_writer_write(w, path), TK_OK);
     tk_gguf_writer_free(w);
     tk_gguf_close(g);
+}
+
+static void write_model_with_template(const char *path, const char *tmpl)
+{
+    write_model_poisoned(path, tmpl, NULL, 0);
+}
+
+static tk_engine *open_engine(const char *path);
+
+/* A model whose output turns to NaN: the answer stops with a clear error
+ * instead of sampling from NaNs (which would emit token 0 forever). */
+static void test_nonfinite_logits(void)
+{
+    char path[] = "/tmp/tk_backend_nan_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    /* The embedding of BOS (token 1, 64 values per row): used as it is,
+     * and every later position attends to it. */
+    write_model_poisoned(path, "{% for m in messages %}{{ m.content }}{% endfor %}",
+                         "token_embd.weight", 64);
+    tk_engine *e = open_engine(path);
+    tk_message msg = {.role = "user", .content = "Once upon a time"};
+    tk_platform p;
+    tk_platform_detect(&p);
+    tk_config c;
+    tk_config_defaults(&c);
+    tk_gen_params g;
+    tk_gen_params_from_config(&g, &c);
+    g.max_tokens = 8;
+    tk_metrics m;
+    CHECK_INT(tk_engine_chat(e, &msg, 1, &g, NULL, NULL, &m), TK_ERR_NONFINITE);
+    CHECK(strstr(tk_last_error(), "not a number") != NULL);
+    tk_engine_free(e);
+    unlink(path);
 }
 
 /* Tokens of `text` with special tokens parsed and no BOS added. */
@@ -180,6 +228,7 @@ static void test_templates_and_bos(void)
 int main(void)
 {
     test_templates_and_bos();
+    test_nonfinite_logits();
 
     char out[256];
     bool stopped;

@@ -31,6 +31,7 @@ extern "C" {
     X(ERR_CANCELLED, "cancelled")                                                                  \
     X(ERR_NETWORK, "network error")                                                                \
     X(ERR_CHECKSUM, "checksum mismatch")                                                           \
+    X(ERR_NONFINITE, "non-finite values")                                                          \
     X(ERR_INTERNAL, "internal error")
 
 typedef enum tk_status {

@@ -316,6 +316,20 @@ static uint64_t random_seed(void)
     return seed & 0xffffffffu; /* printable and reusable as --seed */
 }
 
+/* True when no logit is NaN or infinite: no exponent field is all ones.
+ * Integer operations, so the loop vectorises and a 150k vocabulary costs
+ * some microseconds. */
+static bool logits_finite(const float *logits, int32_t n)
+{
+    uint32_t bad = 0;
+    for (int32_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &logits[i], sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad == 0;
+}
+
 /* Log-probabilities of `id` and of the best alternatives, from raw logits. */
 static void fill_logprobs(runner_session *s, int32_t id, int n_top, tk_token_info *info,
                           pending_info *pi)
@@ -455,6 +469,14 @@ static tk_status generate_with(runner_session *s, const int32_t *prompt, size_t 
     for (int64_t n_gen = 0; n_gen < g->max_tokens;) {
         if (session_cancelled(s)) {
             m->finish = TK_FINISH_CANCELLED;
+            break;
+        }
+        if (!logits_finite(s->logits, b->n_vocab)) {
+            st = core_error(TK_ERR_NONFINITE,
+                            "the model's output is not a number (NaN or infinity) after %lld "
+                            "generated tokens: its weights or activations overflow; the answer "
+                            "stops here",
+                            (long long)n_gen);
             break;
         }
         int32_t id = tk_sampler_sample(sampler, s->logits);
