@@ -19,6 +19,7 @@ const char app_settings_help[] =
     "  -t, --threads N        CPU threads, 0 = physical cores (default 0)\n"
     "  -c, --ctx-size N       context size in tokens, 0 = the model's own up to 4096\n"
     "      --backend NAME     auto, gguf or mlx (default auto)\n"
+    "      --no-check-tensors load a model even when a weight is NaN or infinite\n"
     "      --config PATH      read settings from this tektra.toml\n"
     "  -v, --verbose          print the backend choice, seed and timings\n";
 
@@ -69,6 +70,11 @@ int app_settings_flag(app_settings *s, int argc, char **argv, int *i)
     }
     if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
         s->verbose = true;
+        return 1;
+    }
+    if (strcmp(arg, "--no-check-tensors") == 0) {
+        if (tk_config_set(&s->config, "inference.check_tensors", "false", TK_SOURCE_FLAG) != TK_OK)
+            return -1;
         return 1;
     }
     if (strcmp(arg, "-p") == 0 || app_flag_is(arg, "--prompt")) {

@@ -4,6 +4,7 @@
 #include "tektra.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,16 +36,18 @@ static void run(const char *const *stops, int n_stops, const char *const *pieces
     stop_free(&m);
 }
 
-/* A copy of stories260K with `template` as its chat template, and with
- * value `at` of tensor `poison` (NULL = none; an F32 tensor) set to NaN. */
+/* A copy of stories260K with `template` as its chat template (NULL = none),
+ * and with value `at` of tensor `poison` (NULL = none; an F32 tensor) set
+ * to NaN, or all of it zero when `at` is SIZE_MAX. */
 static void write_model_poisoned(const char *path, const char *tmpl, const char *poison, size_t at)
 {
     tk_gguf *g;
     CHECK_INT(tk_gguf_open(shared_path("models/stories260K.gguf"), &g), TK_OK);
     tk_gguf_writer *w;
     CHECK_INT(tk_gguf_writer_create(&w), TK_OK);
+    float *poisoned = NULL;
     for (int64_t i = 0; i < tk_gguf_n_kv(g); i++) CHECK_INT(tk_gguf_writer_copy_kv(w, g, i), TK_OK);
-    CHECK_INT(tk_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl), TK_OK);
+    if (tmpl) CHECK_INT(tk_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl), TK_OK);
     for (int64_t i = 0; i < tk_gguf_n_tensors(g); i++) {
         const tk_gguf_tensor *t = tk_gguf_tensor_at(g, i);
         const void *data = t->data;
@@ -53,14 +56,18 @@ static void write_model_poisoned(const char *path, const char *tmpl, const char 
             CHECK_INT(t->type, TK_TYPE_F32);
             copy = malloc(t->size);
             memcpy(copy, t->data, t->size);
-            copy[at] = NAN;
+            if (at == SIZE_MAX)
+                memset(copy, 0, t->size); /* all zeros */
+            else
+                copy[at] = NAN;
             data = copy;
         }
         CHECK_INT(tk_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, data, t->size),
                   TK_OK);
-        free(copy);
+        if (copy) poisoned = copy; /* the writer reads it when writing */
     }
     CHECK_INT(tk_gguf_writer_write(w, path), TK_OK);
+    free(poisoned);
     tk_gguf_writer_free(w);
     tk_gguf_close(g);
 }
@@ -70,7 +77,7 @@ static void write_model_with_template(const char *path, const char *tmpl)
     write_model_poisoned(path, tmpl, NULL, 0);
 }
 
-static tk_engine *open_engine(const char *path);
+static tk_engine *try_engine(const char *path, bool check_tensors, tk_status *st);
 
 /* A model whose output turns to NaN: the answer stops with a clear error
  * instead of sampling from NaNs (which would emit token 0 forever). */
@@ -84,7 +91,14 @@ static void test_nonfinite_logits(void)
      * and every later position attends to it. */
     write_model_poisoned(path, "{% for m in messages %}{{ m.content }}{% endfor %}",
                          "token_embd.weight", 64);
-    tk_engine *e = open_engine(path);
+    /* By default the load refuses it, naming the tensor and the value. */
+    tk_status st;
+    CHECK(try_engine(path, true, &st) == NULL);
+    CHECK_INT(st, TK_ERR_NONFINITE);
+    CHECK_MSG(strstr(tk_last_error(), "'token_embd.weight': value 64 (row 1, column 0)") != NULL,
+              "%s", tk_last_error());
+    tk_engine *e = try_engine(path, false, &st);
+    CHECK_INT(st, TK_OK);
     tk_message msg = {.role = "user", .content = "Once upon a time"};
     tk_platform p;
     tk_platform_detect(&p);
@@ -97,6 +111,13 @@ static void test_nonfinite_logits(void)
     CHECK_INT(tk_engine_chat(e, &msg, 1, &g, NULL, NULL, &m), TK_ERR_NONFINITE);
     CHECK(strstr(tk_last_error(), "not a number") != NULL);
     tk_engine_free(e);
+
+    /* A norm that is all zeros is refused too. */
+    write_model_poisoned(path, NULL, "blk.2.ffn_norm.weight", SIZE_MAX);
+    CHECK(try_engine(path, true, &st) == NULL);
+    CHECK_INT(st, TK_ERR_NONFINITE);
+    CHECK_MSG(strstr(tk_last_error(), "'blk.2.ffn_norm.weight': every value is zero") != NULL, "%s",
+              tk_last_error());
     unlink(path);
 }
 
@@ -122,16 +143,31 @@ static bool always_cancelled(void *user)
     return true;
 }
 
-static tk_engine *open_engine(const char *path)
+/* An engine with `path` loaded (tensor checks on or off); NULL with *st
+ * set when the load fails. */
+static tk_engine *try_engine(const char *path, bool check_tensors, tk_status *st)
 {
     tk_platform p;
     tk_platform_detect(&p);
     tk_config c;
     tk_config_defaults(&c);
     c.threads = 1;
+    c.check_tensors = check_tensors;
     tk_engine *e = NULL;
     CHECK_INT(tk_engine_create(TK_BACKEND_GGUF, &p, &c, &e), TK_OK);
-    if (e) CHECK_INT(tk_engine_load(e, path), TK_OK);
+    *st = e ? tk_engine_load(e, path) : TK_ERR_INTERNAL;
+    if (*st != TK_OK) {
+        tk_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static tk_engine *open_engine(const char *path)
+{
+    tk_status st;
+    tk_engine *e = try_engine(path, true, &st);
+    CHECK_INT(st, TK_OK);
     return e;
 }
 

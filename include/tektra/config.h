@@ -47,6 +47,7 @@ typedef enum tk_config_source {
     X(inference, seed, SEED, seed, INT)                                                            \
     X(inference, threads, THREADS, threads, INT)                                                   \
     X(inference, context_size, CONTEXT_SIZE, context_size, INT)                                    \
+    X(inference, check_tensors, CHECK_TENSORS, check_tensors, BOOL)                                \
     X(model, path, MODEL, model_path, STRING)                                                      \
     X(model, dir, MODELS, model_dir, STRING)
 
@@ -70,6 +71,7 @@ typedef struct tk_config {
     int64_t seed;              /* -1 = a random seed each run */
     int64_t threads;           /* 0 = the number of physical cores */
     int64_t context_size;      /* 0 = the model's own, capped at 4096 */
+    bool check_tensors;        /* true: refuse weights with NaN/infinity, all-zero norms */
     char model_path[1024];     /* "" = none configured */
     char model_dir[1024];      /* "" = the default model store */
     char file[1024];           /* the tektra.toml that was read, "" when none */

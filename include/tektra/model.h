@@ -16,6 +16,8 @@
 #define TEKTRA_MODEL_H
 
 #include "tektra/core.h"
+
+#include <stdbool.h>
 #include "tektra/gguf.h"
 
 #ifdef __cplusplus
@@ -36,6 +38,18 @@ typedef struct tk_context tk_context;
  * type: the message lists what is supported), TK_ERR_LIMIT.
  * On success *out is owned by the caller: free with tk_model_free(). */
 tk_status tk_model_load(const char *path, tk_model **out);
+
+/* Options of tk_model_load_ex(); zero-initialise for the defaults. */
+typedef struct tk_model_load_opts {
+    /* Skip the check of every weight for NaN and infinities and of the norm
+     * vectors for all zeros (by default a model with such a tensor is
+     * refused with TK_ERR_NONFINITE, naming the tensor and the first bad
+     * index). */
+    bool skip_tensor_check;
+} tk_model_load_opts;
+
+/* tk_model_load() with options (`opts` may be NULL for the defaults). */
+tk_status tk_model_load_ex(const char *path, const tk_model_load_opts *opts, tk_model **out);
 
 /* Frees the model and unmaps the file. Every context of the model must have
  * been freed first. NULL is fine. */

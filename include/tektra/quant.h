@@ -60,6 +60,13 @@ typedef struct tk_type_info {
 /* The row for `type`, or NULL when the type is unknown or not supported. */
 const tk_type_info *tk_type_get(int type);
 
+/* The index of the first of the `n` elements of `type` at `data` whose
+ * value is not finite (NaN or an infinity), or -1 when every value is
+ * finite. Block types are checked through their scales (the first element
+ * of the first block with a non-finite scale is reported), without
+ * decoding; float types element by element. */
+int64_t tk_type_first_nonfinite(int type, const void *data, int64_t n);
+
 /* Type by name, case-insensitive ("q4_k", "F16"); -1 when unknown. */
 int tk_type_from_name(const char *name);
 

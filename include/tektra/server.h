@@ -47,17 +47,17 @@ extern "C" {
 typedef struct tk_server tk_server;
 
 typedef struct tk_server_params {
-    const char *host;       /* address or host name to listen on (copied); NULL = 127.0.0.1 */
-    int port;               /* 0..65535; 0 = any free port (see tk_server_port) */
-    int n_parallel;         /* requests generated at once (slots, one KV cache each), >= 1 */
-    int n_queue;            /* requests that may wait for a slot, >= 0; more get 503 */
-    const char *api_key;    /* NULL or "" = open; else required as "Authorization: Bearer
-                               KEY" on /v1/ (copied) */
-    size_t max_body;        /* largest request body in bytes (larger: 413); 0 = 1 MiB */
+    const char *host;        /* address or host name to listen on (copied); NULL = 127.0.0.1 */
+    int port;                /* 0..65535; 0 = any free port (see tk_server_port) */
+    int n_parallel;          /* requests generated at once (slots, one KV cache each), >= 1 */
+    int n_queue;             /* requests that may wait for a slot, >= 0; more get 503 */
+    const char *api_key;     /* NULL or "" = open; else required as "Authorization: Bearer
+                                KEY" on /v1/ (copied) */
+    size_t max_body;         /* largest request body in bytes (larger: 413); 0 = 1 MiB */
     const char *cors_origin; /* NULL or "" = no CORS headers (browsers on other origins are
                                 refused by the browser); else the Access-Control-Allow-Origin
                                 value, e.g. "http://localhost:3000" or "*" (copied) */
-    tk_gen_params defaults; /* generation settings a request does not set (stop not used) */
+    tk_gen_params defaults;  /* generation settings a request does not set (stop not used) */
 } tk_server_params;
 
 /* Defaults: 127.0.0.1, port 8080, 1 slot, 16 queue places, no key, 1 MiB

@@ -55,8 +55,8 @@ static tk_status gguf_load_model(const char *path, const tk_platform *p, const t
                                  void **model)
 {
     (void)p;
-    (void)c;
-    return tk_model_load(path, (tk_model **)model);
+    const tk_model_load_opts o = {.skip_tensor_check = !c->check_tensors};
+    return tk_model_load_ex(path, &o, (tk_model **)model);
 }
 
 static void gguf_model_free(void *model)

@@ -134,6 +134,7 @@ void tk_config_defaults(tk_config *c)
     memset(c, 0, sizeof *c);
     c->backend = TK_BACKEND_AUTO;
     c->benchmark_on_startup = false;
+    c->check_tensors = true;
     c->max_tokens = 512;
     c->temperature = 0.7;
     c->top_p = 0.9;

@@ -172,7 +172,35 @@ static tk_status load_vector(tk_model *m, const char *name, int64_t n, bool requ
     float *dst = m->vec_arena + m->vec_arena_used;
     m->vec_arena_used += (size_t)n;
     tk_type_get(t->type)->dequantize(t->data, dst, n);
+    if (m->check_tensors && strstr(name, "norm")) {
+        bool zero = true;
+        for (int64_t i = 0; i < n && zero; i++) zero = dst[i] == 0.0f;
+        if (zero)
+            return core_error(TK_ERR_NONFINITE,
+                              "tensor '%s': every value is zero, which erases its layer's "
+                              "input (a damaged file?); --no-check-tensors loads it anyway",
+                              name);
+    }
     *out = dst;
+    return TK_OK;
+}
+
+/* Every tensor of the file, checked for NaN and infinities (without
+ * decoding: float types value by value, block types by their scales). */
+static tk_status check_weights(const tk_model *m)
+{
+    for (int64_t i = 0; i < tk_gguf_n_tensors(m->gguf); i++) {
+        const tk_gguf_tensor *t = tk_gguf_tensor_at(m->gguf, i);
+        const int64_t n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+        const int64_t bad = tk_type_first_nonfinite(t->type, t->data, n);
+        if (bad >= 0)
+            return core_error(TK_ERR_NONFINITE,
+                              "tensor '%s': value %lld (row %lld, column %lld) is not finite "
+                              "(NaN or infinity): the file is damaged; --no-check-tensors loads "
+                              "it anyway",
+                              t->name, (long long)bad, (long long)(bad / t->ne[0]),
+                              (long long)(bad % t->ne[0]));
+    }
     return TK_OK;
 }
 
@@ -665,10 +693,16 @@ static tk_status load_tensors(tk_model *m)
 
 tk_status tk_model_load(const char *path, tk_model **out)
 {
+    return tk_model_load_ex(path, NULL, out);
+}
+
+tk_status tk_model_load_ex(const char *path, const tk_model_load_opts *opts, tk_model **out)
+{
     if (!path || !out) return core_error(TK_ERR_INVALID_ARG, "tk_model_load: NULL argument");
     *out = NULL;
     tk_model *m = core_calloc(1, sizeof *m);
     if (!m) return core_error(TK_ERR_NOMEM, "model: out of memory");
+    m->check_tensors = !(opts && opts->skip_tensor_check);
     m->kern = kernels_get();
     if (!m->kern) {
         /* TEKTRA_CPU names a level this CPU cannot run: refuse, with the
@@ -705,6 +739,7 @@ tk_status tk_model_load(const char *path, tk_model **out)
         goto fail;
     }
     if ((st = load_hparams(m)) != TK_OK) goto fail;
+    if (m->check_tensors && (st = check_weights(m)) != TK_OK) goto fail;
     if ((st = load_tensors(m)) != TK_OK) goto fail;
     if ((st = pack_weights(m)) != TK_OK) goto fail;
     drop_file_pages(m);

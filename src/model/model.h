@@ -126,7 +126,8 @@ struct tk_model {
     const float *rope_long;   /* optional [n_rot/2], for n_ctx > n_ctx_orig */
     model_layer *layers;      /* [n_layer], owned */
 
-    float *vec_arena; /* owned: converted vectors */
+    bool check_tensors; /* while loading: refuse non-finite weights, all-zero norms */
+    float *vec_arena;   /* owned: converted vectors */
     size_t vec_arena_len, vec_arena_used;
     void *packed;       /* owned: packed copies of the matrices whose type the kernels pack */
     size_t packed_size; /* bytes */
