@@ -143,6 +143,18 @@ int cmd_serve(int argc, char **argv)
     if (s.verbose) tk_log_set(NULL, NULL, TK_LOG_INFO);
     tk_gen_params_from_config(&p.defaults, &s.config);
 
+    /* A model the user named must exist before the server starts: serving
+     * the no-model guidance instead would look like success. (Whether it
+     * loads is known later; a failed load stops the server.) */
+    if (s.config.model_path[0]) {
+        char resolved[4096];
+        if (tk_hub_resolve(&s.config, &s.platform, s.config.model_path, resolved,
+                           sizeof resolved) != TK_OK) {
+            app_error("%s", tk_last_error());
+            return APP_EXIT_FAIL;
+        }
+    }
+
     /* Signals are taken by sigwait() below: blocked here before any thread
      * starts, so every thread inherits the mask. */
     sigset_t sigs;

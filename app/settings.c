@@ -168,7 +168,10 @@ int app_open_engine(const app_settings *s, tk_engine **out)
         return APP_EXIT_FAIL;
     }
     tk_status ls = tk_engine_load(e, model);
-    if (ls != TK_OK && ls != TK_ERR_NOT_FOUND) {
+    /* Without any model configured, the engine answers with guidance on
+     * getting one; a model the user named that cannot be loaded is an
+     * error. */
+    if (ls != TK_OK && (ls != TK_ERR_NOT_FOUND || model)) {
         app_error("%s", tk_last_error());
         tk_engine_free(e);
         return APP_EXIT_FAIL;

@@ -84,6 +84,27 @@ static void test_cli(void)
     }
 }
 
+/* A model the user named that cannot be loaded is an error (stderr, exit
+ * 1), never the no-model guidance on stdout; serve refuses to start. */
+static void test_named_model_missing(void)
+{
+    const char *cmds[] = {"-m missing.gguf -p hi", "run -m missing.gguf -p hi", "run -m . -p hi",
+                          "serve -m missing.gguf --port 0"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        run("timeout 20 $TK_BIN/tektra %s < /dev/null 2>/dev/null", cmds[i]);
+        CHECK_MSG(r.rc == 1, "'%s': rc %d", cmds[i], r.rc);
+        CHECK_MSG(r.out[0] == '\0', "'%s': wrote to stdout: %s", cmds[i], r.out);
+        run("timeout 20 $TK_BIN/tektra %s < /dev/null 2>&1 >/dev/null", cmds[i]);
+        CHECK_MSG(strstr(r.out, "tektra: ") &&
+                      (strstr(r.out, "missing.gguf") || strstr(r.out, "not a model")),
+                  "'%s': %s", cmds[i], r.out);
+    }
+    /* With no model configured at all, the honest no-model answer stays. */
+    run("$TK_BIN/tektra -p hi < /dev/null 2>/dev/null");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "no language model is loaded");
+}
+
 static void test_backend_choice(void)
 {
     if (mlx_built()) {
@@ -185,9 +206,9 @@ static void test_repl(void)
     CHECK_CONTAINS(r.out, "no language model is loaded");
     run("$TK_BIN/tektra < /dev/null");
     CHECK_INT(r.rc, 0);
-    /* A model path that does not exist: the answer says what was looked for. */
+    /* A model path that does not exist: an error that says what was looked for. */
     run("$TK_BIN/tektra -m /nowhere/m.gguf -p hi");
-    CHECK_INT(r.rc, 0);
+    CHECK_INT(r.rc, 1);
     CHECK_CONTAINS(r.out, "/nowhere/m.gguf");
     /* A file that is not a model is an error. */
     run("echo hello > notamodel.gguf && $TK_BIN/tektra -m notamodel.gguf -p hi");
@@ -201,6 +222,7 @@ int main(void)
     snprintf(setup, sizeof setup, "cd %s && export XDG_CONFIG_HOME=%s/xdg HOME=%s", dir, dir, dir);
     test_test_platform();
     test_cli();
+    test_named_model_missing();
     test_backend_choice();
     test_precedence();
     test_repl();
