@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Exit codes of the programs. */
-enum { APP_EXIT_OK = 0, APP_EXIT_FAIL = 1, APP_EXIT_USAGE = 2 };
+enum { APP_EXIT_OK = 0, APP_EXIT_FAIL = 1, APP_EXIT_USAGE = 2, APP_EXIT_INTERRUPTED = 130 };
 
 /* Every subcommand: `int cmd_<name>(int argc, char **argv)` where argv[0] is
  * the subcommand's name, returning an exit code; and a one-line summary for

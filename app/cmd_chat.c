@@ -140,18 +140,35 @@ static char *read_line(bool tty, const char *prompt)
     return line;
 }
 
-static int ask(tk_engine *e, chat_history *h, const tk_gen_params *g, tk_metrics *m, bool verbose)
+static bool was_interrupted(void *user)
+{
+    (void)user;
+    return interrupted != 0;
+}
+
+/* One answer. `one_shot` (-p): Ctrl-C exits 130 with the note on stderr,
+ * and no advice about chat commands. */
+static int ask(tk_engine *e, chat_history *h, const tk_gen_params *g, tk_metrics *m, bool verbose,
+               bool one_shot)
 {
     answer a = {0};
     interrupted = 0;
-    tk_status s = tk_engine_chat(e, h->msgs, h->n, g, on_text, &a, m);
+    tk_gen_params gi = *g;
+    gi.cancelled = was_interrupted; /* also while the prompt is evaluated */
+    tk_status s = tk_engine_chat(e, h->msgs, h->n, &gi, on_text, &a, m);
     if (a.len == 0 || a.text[a.len - 1] != '\n') putchar('\n');
-    if (interrupted) printf("[stopped]\n");
+    const bool stopped = interrupted != 0;
+    if (stopped && !one_shot) printf("[stopped]\n");
     interrupted = 0;
     fflush(stdout);
+    if (stopped && one_shot && s == TK_OK) {
+        fprintf(stderr, "tektra: stopped (Ctrl-C)\n");
+        free(a.text);
+        return APP_EXIT_INTERRUPTED;
+    }
     if (s != TK_OK) {
         app_error("%s", tk_last_error());
-        if (s == TK_ERR_CONTEXT_FULL)
+        if (s == TK_ERR_CONTEXT_FULL && !one_shot)
             fprintf(stderr, "tektra: the conversation no longer fits the context; /reset starts "
                             "a new one (or start tektra with a larger -c)\n");
         /* The message that was not answered leaves the history. */
@@ -162,7 +179,9 @@ static int ask(tk_engine *e, chat_history *h, const tk_gen_params *g, tk_metrics
         return APP_EXIT_FAIL;
     }
     if (m->finish == TK_FINISH_CONTEXT)
-        fprintf(stderr, "tektra: the context is full; /reset to start a new conversation\n");
+        fprintf(stderr, one_shot ? "tektra: stopped: the context is full\n"
+                                 : "tektra: the context is full; /reset to start a new "
+                                   "conversation\n");
     history_add(h, "assistant", a.text ? a.text : "");
     free(a.text);
     if (verbose) {
@@ -218,7 +237,7 @@ int cmd_chat(int argc, char **argv)
 
     if (s.prompt) {
         history_add(&h, "user", s.prompt);
-        rc = ask(e, &h, &g, &m, s.verbose);
+        rc = ask(e, &h, &g, &m, s.verbose, true);
         history_clear(&h, false);
         free(h.msgs);
         tk_engine_free(e);
@@ -280,7 +299,7 @@ int cmd_chat(int argc, char **argv)
         }
         history_add(&h, "user", line);
         free(line);
-        if (ask(e, &h, &g, &m, s.verbose) == APP_EXIT_OK) have_stats = true;
+        if (ask(e, &h, &g, &m, s.verbose, false) == APP_EXIT_OK) have_stats = true;
     }
     history_clear(&h, false);
     free(h.msgs);

@@ -11,6 +11,12 @@ const char cmd_run_summary[] = "answer one prompt, streamed to stdout";
 static volatile sig_atomic_t interrupted;
 static char last_char = '\n'; /* of what was printed, to end with one newline */
 
+static bool was_interrupted(void *user)
+{
+    (void)user;
+    return interrupted != 0;
+}
+
 static void on_sigint(int sig)
 {
     (void)sig;
@@ -125,6 +131,7 @@ int cmd_run(int argc, char **argv)
     tk_gen_params_from_config(&g, &s.config);
     g.stop = stops;
     g.n_stop = n_stops;
+    g.cancelled = was_interrupted; /* also while the prompt is evaluated */
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -154,6 +161,11 @@ int cmd_run(int argc, char **argv)
     if (st != TK_OK) {
         app_error("%s", tk_last_error());
         rc = APP_EXIT_FAIL;
+    } else if (interrupted) {
+        /* Ctrl-C: the answer so far stays on stdout, the note goes to
+         * stderr, and the exit code says it was interrupted (128 + SIGINT). */
+        fprintf(stderr, "tektra: stopped (Ctrl-C)\n");
+        rc = APP_EXIT_INTERRUPTED;
     } else {
         if (m.finish == TK_FINISH_CONTEXT)
             fprintf(stderr, "tektra: stopped: the context is full (%lld tokens)\n",

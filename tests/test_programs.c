@@ -105,6 +105,24 @@ static void test_named_model_missing(void)
     CHECK_CONTAINS(r.out, "no language model is loaded");
 }
 
+/* Ctrl-C in one-shot mode: exit 130, the note on stderr, the answer so far
+ * on stdout without "[stopped]" or chat advice. */
+static void test_one_shot_interrupt(void)
+{
+    const char *forms[] = {"run -m $TK_SHARED/models/stories260K.gguf",
+                           "-m $TK_SHARED/models/stories260K.gguf"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        run("rm -f o.txt; $TK_BIN/tektra %s -p Once -n 100000 --temp 1 -t 1 >o.txt 2>e.txt & p=$!; "
+            "while [ ! -s o.txt ]; do sleep 0.01; done; kill -INT $p; wait $p; echo rc=$?; "
+            "cat e.txt; grep -c stopped o.txt",
+            forms[i]);
+        CHECK_MSG(strstr(r.out, "rc=130") != NULL, "'%s': %s", forms[i], r.out);
+        CHECK_CONTAINS(r.out, "tektra: stopped (Ctrl-C)");
+        CHECK_MSG(strstr(r.out, "/reset") == NULL, "'%s': %s", forms[i], r.out);
+        CHECK_MSG(strstr(r.out, "\n0\n") != NULL, "'%s': [stopped] on stdout: %s", forms[i], r.out);
+    }
+}
+
 static void test_backend_choice(void)
 {
     if (mlx_built()) {
@@ -223,6 +241,7 @@ int main(void)
     test_test_platform();
     test_cli();
     test_named_model_missing();
+    test_one_shot_interrupt();
     test_backend_choice();
     test_precedence();
     test_repl();
