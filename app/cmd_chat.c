@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <histedit.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <editline/readline.h>
 #include <signal.h>
 #include <stdio.h>
@@ -140,6 +142,22 @@ static char *read_line(bool tty, const char *prompt)
     return line;
 }
 
+/* The line editor reads characters in the locale's encoding: in the C
+ * locale (no LANG at all, or LANG=C) it drops every non-ASCII byte. The
+ * chat is UTF-8 whatever the environment says, so the character type
+ * comes from the environment when that is UTF-8, else from C.UTF-8 (or
+ * en_US.UTF-8). Only LC_CTYPE changes: numbers print as before. */
+static void use_utf8_ctype(void)
+{
+    const char *set = setlocale(LC_CTYPE, "");
+    if (set) {
+        const char *cs = nl_langinfo(CODESET);
+        if (cs && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0)) return;
+    }
+    if (!setlocale(LC_CTYPE, "C.UTF-8") && !setlocale(LC_CTYPE, "C.utf8"))
+        setlocale(LC_CTYPE, "en_US.UTF-8");
+}
+
 static bool was_interrupted(void *user)
 {
     (void)user;
@@ -245,6 +263,7 @@ int cmd_chat(int argc, char **argv)
     }
 
     bool tty = isatty(STDIN_FILENO);
+    if (tty) use_utf8_ctype();
     if (tty) {
         printf("tektra %s - %s backend (%s)%s\n", tk_version(), tk_engine_backend_name(e),
                tk_engine_display_name(e), tk_engine_has_model(e) ? "" : ", no model loaded");

@@ -336,6 +336,45 @@ static void test_repl_pty(void)
     CHECK_MSG(rc == 0, "Ctrl-D: exit %d; output: %s", rc, p.out);
 }
 
+/* Non-ASCII typed at the prompt reaches the chat whole (the line editor
+ * works in UTF-8 even when no locale is set), under LANG=C.UTF-8 and with
+ * no locale variables at all: the editor echoes it, and the history holds
+ * it (recalled with the up arrow). */
+static void test_utf8_input_pty(void)
+{
+    static const char *const locales[] = {"C.UTF-8", NULL};
+    static const char text[] = "h\xc3\xa9llo \xf0\x9f\x98\x80 \xe4\xb8\x96\xe7\x95\x8c "
+                               "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 "
+                               "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7";
+    char bin[4096];
+    snprintf(bin, sizeof bin, "%s/tektra", getenv("TK_BIN") ? getenv("TK_BIN") : ".");
+    for (size_t i = 0; i < sizeof locales / sizeof locales[0]; i++) {
+        unsetenv("LC_ALL");
+        unsetenv("LC_CTYPE");
+        if (locales[i])
+            setenv("LANG", locales[i], 1);
+        else
+            unsetenv("LANG");
+        char *argv[] = {bin, "-m", model, "--temp", "0", "-n", "4", "-c", "4096", NULL};
+        pty_proc p;
+        CHECK(pty_start(&p, argv));
+        CHECK_MSG(pty_wait_for(&p, "Ctrl-D to leave", 20000), "no banner: %s", p.out);
+        p.len = 0;
+        p.out[0] = '\0';
+        pty_send(&p, text);
+        CHECK_MSG(pty_wait_for(&p, text, 20000), "LANG=%s: typed text not echoed whole: %s",
+                  locales[i] ? locales[i] : "(unset)", p.out);
+        pty_send(&p, "\r");
+        CHECK(pty_wait_prompt_after(&p, text, 20000));
+        p.len = 0;
+        p.out[0] = '\0';
+        pty_send(&p, "\x1b[A");
+        CHECK_MSG(pty_wait_for(&p, text, 20000), "LANG=%s: history lost the text: %s",
+                  locales[i] ? locales[i] : "(unset)", p.out);
+        CHECK_INT(pty_finish_with(&p, "\x15/quit\r"), 0);
+    }
+}
+
 int main(void)
 {
     snprintf(model, sizeof model, "%s", shared_path("models/stories260K.gguf"));
@@ -343,5 +382,6 @@ int main(void)
     test_model_names();
     test_repl_pipes();
     test_repl_pty();
+    test_utf8_input_pty();
     return check_summary();
 }
