@@ -26,6 +26,7 @@
 #include "tektra/hub.h"
 #include "tektra/chat.h"
 #include "tektra/sampling.h"
+#include "tektra/grammar.h"
 #include "tektra/backend.h"
 #include "tektra/server.h"
 

@@ -49,8 +49,9 @@ typedef struct tk_constraint tk_constraint;
 
 /* A constraint for `g` (borrowed; must outlive the constraint) over the
  * vocabulary of `t` (borrowed). Token byte strings are taken from the
- * tokenizer once and kept in a trie shared by all constraints of the same
- * tokenizer where possible. End-of-generation tokens are allowed exactly
+ * tokenizer once and kept in a trie (one per constraint for now). `t` may
+ * be NULL: a byte-level matcher (tk_constraint_accept_bytes) with no
+ * vocabulary. End-of-generation tokens are allowed exactly
  * when the grammar is complete. */
 tk_status tk_constraint_create(const tk_grammar *g, const tk_tokenizer *t, tk_constraint **out);
 void tk_constraint_free(tk_constraint *c);
@@ -67,6 +68,15 @@ tk_status tk_constraint_accept(tk_constraint *c, int32_t token);
 /* True when the text so far is a complete sentence of the grammar, and
  * true in *must_end (may be NULL) when nothing more can follow. */
 bool tk_constraint_complete(const tk_constraint *c, bool *must_end);
+
+/* Whether `token` may come next (cheap: runs only its bytes). Lets a caller
+ * sample first and mask only when the sampled token is refused. */
+bool tk_constraint_allows(tk_constraint *c, int32_t token);
+
+/* Advances by raw bytes (any split of UTF-8 characters), e.g. to test a
+ * grammar or to follow text forced by the caller. TK_ERR_INVALID_ARG (state
+ * unchanged) when the grammar refuses them. */
+tk_status tk_constraint_accept_bytes(tk_constraint *c, const char *bytes, size_t len);
 
 /* Back to the start of the grammar. */
 void tk_constraint_reset(tk_constraint *c);

@@ -8,6 +8,7 @@
 #include "backend/runner.h"
 
 #include "backend/stop.h"
+#include "backend/constrain.h"
 #include "core/core.h"
 #include "tektra/chat.h"
 #include "tektra/hub.h"
@@ -233,6 +234,7 @@ typedef struct runner_session {
     int32_t *cached; /* [n_ctx] the tokens in the KV cache */
     int32_t n_cached;
     float *logits; /* [n_vocab] of the last decoded token */
+    float *scratch; /* [n_vocab] biased / masked logits */
     tk_detok_stream *detok;
     atomic_bool cancel;
     const tk_gen_params *cur; /* the request being generated, for its cancel callback */
@@ -256,6 +258,7 @@ void runner_session_free(void *session)
     tk_detok_stream_free(s->detok);
     free(s->cached);
     free(s->logits);
+    free(s->scratch);
     free(s->infos);
     free(s->pinfo);
     free(s);
@@ -280,9 +283,10 @@ tk_status runner_session_create(void *ctx, void **out)
         }
         s->cached = core_calloc((size_t)b->n_ctx, sizeof *s->cached);
         s->logits = core_calloc((size_t)b->n_vocab, sizeof *s->logits);
+        s->scratch = core_calloc((size_t)b->n_vocab, sizeof *s->scratch);
         s->infos = core_calloc(MAX_PENDING_INFOS, sizeof *s->infos);
         s->pinfo = core_calloc(MAX_PENDING_INFOS, sizeof *s->pinfo);
-        if (!s->cached || !s->logits || !s->infos || !s->pinfo) {
+        if (!s->cached || !s->logits || !s->scratch || !s->infos || !s->pinfo) {
             runner_session_free(s);
             return core_error(TK_ERR_NOMEM, "out of memory");
         }
@@ -408,6 +412,8 @@ static tk_status generate_with(runner_session *s, const int32_t *prompt, size_t 
                           "it)",
                           n_prompt, b->n_ctx);
     if (g->max_tokens < 1) return core_error(TK_ERR_INVALID_ARG, "max_tokens must be >= 1");
+    tk_status bst = constrain_check_bias(g, b->n_vocab);
+    if (bst != TK_OK) return bst;
 
     /* Reuse the longest common prefix of the cache; at least the last
      * prompt token is evaluated again, for its logits. */
@@ -450,6 +456,14 @@ static tk_status generate_with(runner_session *s, const int32_t *prompt, size_t 
     tk_sampler *sampler;
     st = tk_sampler_create(&sp, b->n_vocab, &sampler);
     if (st != TK_OK) return st;
+    tk_constraint *cons = NULL;
+    if (g->grammar) {
+        st = tk_constraint_create(g->grammar, b->tok, &cons);
+        if (st != TK_OK) {
+            tk_sampler_free(sampler);
+            return core_error(st, "grammar: cannot build the constraint");
+        }
+    }
     size_t from = n_prompt > (size_t)sp.repeat_last_n ? n_prompt - (size_t)sp.repeat_last_n : 0;
     for (size_t i = from; i < n_prompt; i++) tk_sampler_accept(sampler, prompt[i]);
 
@@ -457,6 +471,7 @@ static tk_status generate_with(runner_session *s, const int32_t *prompt, size_t 
     st = stop_init(&gs.stop, g->stop, g->n_stop);
     if (st != TK_OK) {
         tk_sampler_free(sampler);
+        tk_constraint_free(cons);
         return st;
     }
     tk_detok_stream_reset(s->detok);
@@ -479,11 +494,19 @@ static tk_status generate_with(runner_session *s, const int32_t *prompt, size_t 
                             (long long)n_gen);
             break;
         }
-        int32_t id = tk_sampler_sample(sampler, s->logits);
+        int32_t id;
+        st = constrain_sample(sampler, s->logits, s->scratch, b->n_vocab, g, cons, &id);
+        if (st != TK_OK) break;
         if (n_gen == 0) t_first = core_now();
         if (tk_token_is_eog(b->tok, id)) {
             m->finish = TK_FINISH_STOP;
             break;
+        }
+        bool grammar_done = false;
+        if (cons) {
+            st = tk_constraint_accept(cons, id);
+            if (st != TK_OK) break;
+            tk_constraint_complete(cons, &grammar_done);
         }
         tk_sampler_accept(sampler, id);
         n_gen++;
@@ -526,6 +549,10 @@ static tk_status generate_with(runner_session *s, const int32_t *prompt, size_t 
             hit_stop = true;
             break;
         }
+        if (grammar_done) {
+            m->finish = TK_FINISH_STOP;
+            break;
+        }
         if (n_gen == g->max_tokens) break;
         if (s->n_cached + 1 > b->n_ctx) {
             m->finish = TK_FINISH_CONTEXT;
@@ -561,6 +588,7 @@ static tk_status generate_with(runner_session *s, const int32_t *prompt, size_t 
     }
     stop_free(&gs.stop);
     tk_sampler_free(sampler);
+    tk_constraint_free(cons);
 
     double t_end = core_now();
     m->total_s = t_end - t0;
