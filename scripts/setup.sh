@@ -6,6 +6,7 @@
 #   ... --with-mlx               also the packages that building Apple's MLX
 #                                from ../shared/deps/mlx needs (scripts/mlx.sh)
 #   ... --with-ccache            also ccache (the test script's compiler cache)
+#   ... --with-chromium          also chromium and nodejs (browser tests, playwright-core)
 # Works as root and through sudo; does nothing to the system when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ for a in "$@"; do
     --with-mlx) packages+=(g++ libopenblas-dev liblapacke-dev libfmt-dev nlohmann-json3-dev
                            ninja-build) ;;
     --with-ccache) packages+=(ccache) ;;
+    --with-chromium) packages+=(chromium nodejs) ;;
     *) echo "setup: unknown option '$a'" >&2; exit 2 ;;
     esac
 done

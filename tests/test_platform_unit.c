@@ -247,6 +247,14 @@ static void test_no_model_answer(void)
     CHECK_CONTAINS(big, "tektra pull qwen2.5-7b");
 }
 
+/* Only http(s) URLs reach the browser tool; nothing is opened here. */
+static void test_open_url_rejects(void)
+{
+    CHECK(tk_platform_open_url(NULL) == TK_ERR_INVALID_ARG);
+    CHECK(tk_platform_open_url("javascript:alert(1)") == TK_ERR_INVALID_ARG);
+    CHECK(tk_platform_open_url("file:///etc/passwd") == TK_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     test_detect();
@@ -254,5 +262,6 @@ int main(void)
     test_levels();
     test_selection_matrix();
     test_no_model_answer();
+    test_open_url_rejects();
     return check_summary();
 }

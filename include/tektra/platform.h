@@ -104,6 +104,11 @@ tk_kernel_level tk_kernel_level_select(const tk_platform *p);
  * instruction later. */
 tk_status tk_kernel_level_choose(const tk_platform *p, const char *env, tk_kernel_level *out);
 
+/* Opens `url` (http:// or https:// only, else TK_ERR_INVALID_ARG) in the
+ * default browser through xdg-open, open or ShellExecute; waits for that tool.
+ * TK_ERR_UNSUPPORTED when it cannot be started or reports failure. */
+tk_status tk_platform_open_url(const char *url);
+
 #ifdef __cplusplus
 }
 #endif
