@@ -157,6 +157,135 @@ static void test_json_object(void)
     free(text);
 }
 
+static int schema_matches(const char *schema, const char *json)
+{
+    char *text;
+    char err[256];
+    tk_status st = tk_json_schema_to_grammar(schema, NULL, &text, err, sizeof err);
+    if (st != TK_OK) {
+        fprintf(stderr, "schema %s: %s\n", schema, err);
+        return -1;
+    }
+    int r = matches(text, json);
+    free(text);
+    return r;
+}
+
+static void schema_refused(const char *schema, tk_status want, const char *word)
+{
+    char *text = NULL;
+    char err[256] = "";
+    tk_status st = tk_json_schema_to_grammar(schema, NULL, &text, err, sizeof err);
+    CHECK_MSG(st == want, "%s: status %d, want %d", schema, (int)st, (int)want);
+    CHECK_MSG(strstr(err, word) != NULL, "%s: error \"%s\" should name \"%s\"", schema, err, word);
+    CHECK(text == NULL);
+    free(text);
+}
+
+#define ACCEPT(schema, json) CHECK_MSG(schema_matches(schema, json) == 1, "%s should accept %s", schema, json)
+#define REJECT(schema, json) CHECK_MSG(schema_matches(schema, json) == 0, "%s should reject %s", schema, json)
+
+static void test_schema(void)
+{
+    const char *o = "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},"
+                    "\"b\":{\"type\":\"string\"},\"c\":{\"type\":\"boolean\"}},"
+                    "\"required\":[\"a\",\"c\"],\"additionalProperties\":false}";
+    ACCEPT(o, "{\"a\": 1, \"b\": \"x\", \"c\": true}");
+    ACCEPT(o, "{\"a\": -12, \"c\": false}");
+    REJECT(o, "{\"a\": 1.5, \"c\": false}");
+    REJECT(o, "{\"a\": 1}");
+    REJECT(o, "{\"c\": true, \"a\": 1}"); /* property order is kept */
+    REJECT(o, "{\"a\": 1, \"c\": true, \"d\": 1}");
+    const char *open = "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"null\"}}}";
+    ACCEPT(open, "{}");
+    ACCEPT(open, "{\"a\": null, \"z\": [1, {}]}");
+    ACCEPT(open, "{\"z\": 1}");
+    const char *typed = "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"number\"}}";
+    ACCEPT(typed, "{\"x\": 1.5e3, \"y\": 2}");
+    REJECT(typed, "{\"x\": \"1\"}");
+    ACCEPT("{\"type\":[\"string\",\"null\"]}", "null");
+    ACCEPT("{\"type\":[\"string\",\"null\"]}", "\"\\u00e9\\n\"");
+    REJECT("{\"type\":[\"string\",\"null\"]}", "1");
+    ACCEPT("{\"enum\":[\"red\",2,null]}", "\"red\"");
+    ACCEPT("{\"enum\":[\"red\",2,null]}", "2");
+    REJECT("{\"enum\":[\"red\",2,null]}", "\"blue\"");
+    ACCEPT("{\"const\":{\"k\":[1,\"v\"]}}", "{\"k\":[1,\"v\"]}");
+    REJECT("{\"const\":\"x\"}", "\"y\"");
+    const char *arr = "{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":3}";
+    ACCEPT(arr, "[1]");
+    ACCEPT(arr, "[1, 2, 3]");
+    REJECT(arr, "[]");
+    REJECT(arr, "[1, 2, 3, 4]");
+    REJECT(arr, "[\"a\"]");
+    ACCEPT("{\"type\":\"array\"}", "[]");
+    ACCEPT("{\"type\":\"array\"}", "[1, \"a\", [true]]");
+    const char *any = "{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"boolean\"}]}";
+    ACCEPT(any, "7");
+    ACCEPT(any, "true");
+    REJECT(any, "\"7\"");
+    ACCEPT("{\"oneOf\":[{\"const\":1},{\"const\":2}]}", "2");
+    ACCEPT("{\"allOf\":[{\"type\":\"boolean\"}]}", "false");
+    const char *rec = "{\"$ref\":\"#/$defs/node\",\"$defs\":{\"node\":{\"type\":\"object\","
+                      "\"properties\":{\"v\":{\"type\":\"integer\"},\"next\":{\"anyOf\":[{\"$ref\":"
+                      "\"#/$defs/node\"},{\"type\":\"null\"}]}},\"required\":[\"v\",\"next\"],"
+                      "\"additionalProperties\":false}}}";
+    ACCEPT(rec, "{\"v\": 1, \"next\": {\"v\": 2, \"next\": null}}");
+    REJECT(rec, "{\"v\": 1, \"next\": {\"v\": 2}}");
+    ACCEPT("{\"definitions\":{\"b\":{\"type\":\"boolean\"}},\"$ref\":\"#/definitions/b\"}", "true");
+    const char *len = "{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}";
+    ACCEPT(len, "\"ab\"");
+    ACCEPT(len, "\"\\n\\u00e9\u00e9\"");
+    REJECT(len, "\"a\"");
+    REJECT(len, "\"abcd\"");
+    const char *pat = "{\"type\":\"string\",\"pattern\":\"^[A-Z]{2}-\\\\d{3}(x|yz)?$\"}";
+    ACCEPT(pat, "\"AB-123\"");
+    ACCEPT(pat, "\"AB-123yz\"");
+    REJECT(pat, "\"AB-12\"");
+    REJECT(pat, "\"ab-123\"");
+    REJECT(pat, "\"AB-123y\"");
+    ACCEPT("{\"type\":\"string\",\"pattern\":\"ab+\"}", "\"xxabbby\""); /* unanchored */
+    ACCEPT("{\"type\":\"string\",\"format\":\"date\"}", "\"2024-02-29\"");
+    REJECT("{\"type\":\"string\",\"format\":\"date\"}", "\"2024-13-01\"");
+    ACCEPT("{\"type\":\"string\",\"format\":\"time\"}", "\"23:59:59.5Z\"");
+    ACCEPT("{\"type\":\"string\",\"format\":\"date-time\"}", "\"2024-01-31T10:00:00+02:00\"");
+    REJECT("{\"type\":\"string\",\"format\":\"date-time\"}", "\"2024-01-31 10:00:00Z\"");
+    ACCEPT("{\"type\":\"string\",\"format\":\"uuid\"}", "\"123e4567-e89b-12d3-a456-426614174000\"");
+    REJECT("{\"type\":\"string\",\"format\":\"uuid\"}", "\"123e4567\"");
+    ACCEPT("{\"title\":\"t\",\"description\":\"d\",\"default\":1,\"examples\":[1],\"$schema\":\"x\","
+           "\"$id\":\"y\",\"$comment\":\"z\",\"type\":\"integer\"}", "5");
+    ACCEPT("true", "{\"x\": [null]}");
+    ACCEPT("{}", "\"s\"");
+
+    schema_refused("{\"type\":\"string\",\"pattern\":\"^(?=a)\"}", TK_ERR_UNSUPPORTED, "pattern");
+    schema_refused("{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}", TK_ERR_UNSUPPORTED, "pattern");
+    schema_refused("{\"type\":\"string\",\"format\":\"email\"}", TK_ERR_UNSUPPORTED, "format");
+    schema_refused("{\"type\":\"integer\",\"multipleOf\":2}", TK_ERR_UNSUPPORTED, "multipleOf");
+    schema_refused("{\"type\":\"integer\",\"minimum\":2}", TK_ERR_UNSUPPORTED, "minimum");
+    schema_refused("{\"type\":\"integer\",\"maximum\":2}", TK_ERR_UNSUPPORTED, "maximum");
+    schema_refused("{\"type\":\"object\",\"patternProperties\":{}}", TK_ERR_UNSUPPORTED,
+                   "patternProperties");
+    schema_refused("{\"type\":\"array\",\"uniqueItems\":true}", TK_ERR_UNSUPPORTED, "uniqueItems");
+    schema_refused("{\"allOf\":[{},{}]}", TK_ERR_UNSUPPORTED, "allOf");
+    schema_refused("{\"$ref\":\"http://x/y\"}", TK_ERR_UNSUPPORTED, "$ref");
+    schema_refused("{\"$ref\":\"#/$defs/none\"}", TK_ERR_INVALID_ARG, "not found");
+    schema_refused("{\"type\":\"thing\"}", TK_ERR_INVALID_ARG, "thing");
+    schema_refused("{not json", TK_ERR_INVALID_ARG, "JSON");
+
+    /* prefixed: two schemas in one grammar */
+    char *a, *b;
+    CHECK(tk_json_schema_to_grammar("{\"type\":\"integer\"}", "t1-", &a, NULL, 0) == TK_OK);
+    CHECK(tk_json_schema_to_grammar("{\"type\":\"boolean\"}", "t2-", &b, NULL, 0) == TK_OK);
+    size_t n = strlen(a) + strlen(b) + 64;
+    char *both = malloc(n);
+    snprintf(both, n, "root ::= t1-root | t2-root\n%s%s", a, b);
+    CHECK_INT(matches(both, "12"), 1);
+    CHECK_INT(matches(both, "true"), 1);
+    CHECK_INT(matches(both, "\"x\""), 0);
+    free(both);
+    free(a);
+    free(b);
+}
+
 static uint64_t rng_state;
 static uint32_t rnd(void)
 {
@@ -338,6 +467,7 @@ int main(void)
     test_parse_errors();
     test_matcher();
     test_json_object();
+    test_schema();
     tk_tokenizer *tok = load_tok(shared_path("models/stories260K.gguf"));
     CHECK_MSG(tok != NULL, "stories260K: %s", tk_last_error());
     if (tok) {
