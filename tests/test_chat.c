@@ -670,8 +670,10 @@ static bool has_token(const char *text, void *user)
 
 static void test_builtins(void)
 {
-    const tk_chat_msg msgs[] = {
-        {"system", "Be brief."}, {"user", "Hi"}, {"assistant", " Hello! "}, {"user", "Bye"}};
+    const tk_chat_msg msgs[] = {{.role = "system", .content = "Be brief."},
+                                {.role = "user", .content = "Hi"},
+                                {.role = "assistant", .content = " Hello! "},
+                                {.role = "user", .content = "Bye"}};
     for (size_t i = 0; i < sizeof builtin_cases / sizeof builtin_cases[0]; i++) {
         const char *tpl = tk_chat_builtin(builtin_cases[i].name);
         CHECK_MSG(tpl, "no builtin %s", builtin_cases[i].name);
@@ -718,12 +720,13 @@ static void test_system_merge(void)
     char *gemma = read_text(shared_path("templates/google-gemma-2-2b-it.jinja"));
     CHECK_MSG(gemma, "cannot read the gemma-2 template");
     if (!gemma) return;
-    const tk_chat_msg with_system[] = {{"system", "Answer in French."},
-                                       {"user", "Hello"},
-                                       {"assistant", "Bonjour"},
-                                       {"user", "Bye"}};
-    const tk_chat_msg merged_by_hand[] = {
-        {"user", "Answer in French.\n\nHello"}, {"assistant", "Bonjour"}, {"user", "Bye"}};
+    const tk_chat_msg with_system[] = {{.role = "system", .content = "Answer in French."},
+                                       {.role = "user", .content = "Hello"},
+                                       {.role = "assistant", .content = "Bonjour"},
+                                       {.role = "user", .content = "Bye"}};
+    const tk_chat_msg merged_by_hand[] = {{.role = "user", .content = "Answer in French.\n\nHello"},
+                                          {.role = "assistant", .content = "Bonjour"},
+                                          {.role = "user", .content = "Bye"}};
     tk_chat_opts o = {0};
     o.add_generation_prompt = true;
     o.bos_token = "<bos>";
@@ -746,7 +749,9 @@ static void test_system_merge(void)
                    "<start_of_turn>model\n");
     free(out);
     /* an error that has nothing to do with the system role stays an error */
-    const tk_chat_msg bad_order[] = {{"system", "S"}, {"assistant", "A"}, {"user", "U"}};
+    const tk_chat_msg bad_order[] = {{.role = "system", .content = "S"},
+                                     {.role = "assistant", .content = "A"},
+                                     {.role = "user", .content = "U"}};
     CHECK_INT(tk_chat_render(gemma, bad_order, 3, &o, &out, NULL, &merged), TK_ERR_TEMPLATE);
     CHECK_CONTAINS(tk_last_error(), "Conversation roles must alternate");
     CHECK(!merged);
@@ -769,7 +774,7 @@ static void test_system_merge(void)
     free(out);
     t.tools_json = "[oops]";
     CHECK_INT(tk_chat_render(tpl, with_system + 1, 1, &t, &out, NULL, NULL), TK_ERR_FORMAT);
-    const tk_chat_msg bad_utf8[] = {{"user", "\xc3("}};
+    const tk_chat_msg bad_utf8[] = {{.role = "user", .content = "\xc3("}};
     CHECK_INT(tk_chat_render("{{ messages }}", bad_utf8, 1, NULL, &out, NULL, NULL),
               TK_ERR_INVALID_ARG);
     CHECK_INT(tk_chat_render("x", NULL, 0, NULL, &out, NULL, NULL), TK_OK);

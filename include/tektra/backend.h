@@ -102,6 +102,10 @@ typedef struct tk_gen_params {
      * definitions, given to the chat template as `tools`. NULL = none.
      * Borrowed. */
     const char *tools_json;
+    /* Whether the text of control tokens is part of the answer (tool-call
+     * markers such as Mistral's [TOOL_CALLS] or Llama's <|python_tag|> are
+     * control tokens); end-of-generation tokens still end it. */
+    bool render_special;
 } tk_gen_params;
 
 void tk_gen_params_from_config(tk_gen_params *g, const tk_config *c);
@@ -176,6 +180,10 @@ int64_t tk_engine_n_ctx(const tk_engine *e);
 /* A short name of the loaded model (its file name without .gguf, or its
  * directory's name), "" when none. */
 const char *tk_engine_model_name(const tk_engine *e);
+/* The Jinja source of the chat template chats are rendered with (the
+ * model's own, or the built-in one chosen for its vocabulary); NULL
+ * without a model. Borrowed: lives as long as the loaded model. */
+const char *tk_engine_chat_template(const tk_engine *e);
 
 /* What the loaded model is (all zero and arch "" without a model). */
 typedef struct tk_model_info {

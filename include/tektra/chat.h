@@ -53,11 +53,20 @@ tk_status tk_template_render_ex(const char *template_src, size_t template_len,
                                 const char *context_json, size_t context_len,
                                 const tk_template_opts *opts, char **out, size_t *out_len);
 
-/* One chat turn. Both strings are borrowed and must be UTF-8; a NULL
- * content renders as an empty string. */
+/* One chat turn. Every string is borrowed and must be UTF-8; a NULL
+ * content renders as an empty string. The tool fields may be NULL (not
+ * defined for the template): `tool_calls_json` is a JSON array of OpenAI
+ * tool calls [{"id", "type", "function": {"name", "arguments"}}] given to
+ * the template as message.tool_calls (an `arguments` string holding a JSON
+ * object is given as that object, which is what templates that write
+ * `arguments | tojson` expect); `tool_call_id` and `name` become
+ * message.tool_call_id and message.name. */
 typedef struct tk_chat_msg {
     const char *role; /* "system", "user", "assistant", "tool", ... */
     const char *content;
+    const char *tool_calls_json;
+    const char *tool_call_id;
+    const char *name;
 } tk_chat_msg;
 
 /* Settings of tk_chat_render(); zero-initialize, then set what you need. */

@@ -231,6 +231,8 @@ tk_status tk_detok_stream_create(const tk_tokenizer *t, unsigned flags, tk_detok
 void tk_detok_stream_free(tk_detok_stream *s);
 /* Forgets held bytes and the first-piece state. */
 void tk_detok_stream_reset(tk_detok_stream *s);
+/* Changes the TK_DETOK_* flags (from the next piece on). */
+void tk_detok_stream_set_flags(tk_detok_stream *s, unsigned flags);
 /* Feeds one id. *text receives the newly complete text (NUL-terminated,
  * borrowed, valid until the next call on s) and *len its length (may be 0).
  * TK_ERR_INVALID_ARG for ids out of range (the stream is unchanged). */

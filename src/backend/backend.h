@@ -28,6 +28,7 @@ typedef struct backend_vtable {
     bool (*has_model)(const void *ctx);
     int64_t (*n_ctx)(const void *ctx);
     const char *(*model_name)(const void *ctx);
+    const char *(*chat_template)(const void *ctx); /* NULL = none */
     uint64_t (*memory)(const void *ctx);
     void (*model_info)(const void *ctx, tk_model_info *out);
 

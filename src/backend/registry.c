@@ -194,6 +194,11 @@ int64_t tk_engine_n_ctx(const tk_engine *e)
     return e->vt->n_ctx(e->ctx);
 }
 
+const char *tk_engine_chat_template(const tk_engine *e)
+{
+    return e->vt->chat_template && e->vt->has_model(e->ctx) ? e->vt->chat_template(e->ctx) : NULL;
+}
+
 const char *tk_engine_model_name(const tk_engine *e)
 {
     return e->vt->model_name(e->ctx);

@@ -196,6 +196,11 @@ const char *runner_model_name(const void *ctx)
     return ((const runner *)ctx)->model_name;
 }
 
+const char *runner_chat_template(const void *ctx)
+{
+    return ((const runner *)ctx)->template_src;
+}
+
 uint64_t runner_memory(const void *ctx)
 {
     const runner *b = ctx;
@@ -233,7 +238,7 @@ typedef struct runner_session {
     void *ctx;       /* the backend's context (KV cache); NULL in no-model mode */
     int32_t *cached; /* [n_ctx] the tokens in the KV cache */
     int32_t n_cached;
-    float *logits; /* [n_vocab] of the last decoded token */
+    float *logits;  /* [n_vocab] of the last decoded token */
     float *scratch; /* [n_vocab] biased / masked logits */
     tk_detok_stream *detok;
     atomic_bool cancel;
@@ -475,6 +480,7 @@ static tk_status generate_with(runner_session *s, const int32_t *prompt, size_t 
         return st;
     }
     tk_detok_stream_reset(s->detok);
+    tk_detok_stream_set_flags(s->detok, g->render_special ? TK_DETOK_RENDER_SPECIAL : 0);
     s->n_infos = 0;
     int n_top = g->logprobs ? TK_MAX(0, TK_MIN(g->top_logprobs, MAX_TOP_LOGPROBS)) : 0;
     m->finish = TK_FINISH_LENGTH;
@@ -618,18 +624,23 @@ static tk_status generate(runner_session *s, const int32_t *prompt, size_t n_pro
 /* Renders the conversation with the model's template; when that fails (a
  * template feature or check this conversation trips), with the built-in
  * template for the vocabulary, saying so. *text is owned by the caller. */
-static tk_status render_chat(runner_session *s, const tk_message *msgs, int n_msgs, char **text)
+static tk_status render_chat(runner_session *s, const tk_message *msgs, int n_msgs,
+                             const char *tools_json, char **text)
 {
     runner *b = s->b;
-    tk_chat_msg stack_msgs[16] = {{NULL, NULL}};
+    tk_chat_msg stack_msgs[16];
+    memset(stack_msgs, 0, sizeof stack_msgs);
     tk_chat_msg *cm = n_msgs <= 16 ? stack_msgs : core_calloc((size_t)n_msgs, sizeof *cm);
     if (!cm) return core_error(TK_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < n_msgs; i++) cm[i] = (tk_chat_msg){msgs[i].role, msgs[i].content};
+    for (int i = 0; i < n_msgs; i++)
+        cm[i] = (tk_chat_msg){msgs[i].role, msgs[i].content, msgs[i].tool_calls_json,
+                              msgs[i].tool_call_id, msgs[i].name};
     tk_chat_opts opts;
     memset(&opts, 0, sizeof opts);
     opts.add_generation_prompt = true;
     opts.bos_token = b->bos_text;
     opts.eos_token = b->eos_text;
+    opts.tools_json = tools_json;
     bool merged = false;
     tk_status st = tk_chat_render(b->template_src, cm, n_msgs, &opts, text, NULL, &merged);
     if (st != TK_OK && !b->template_builtin) {
@@ -678,12 +689,12 @@ static tk_status tokenize_chat(runner_session *s, const char *text, int32_t **id
 
 /* The prompt tokens of a conversation: rendered, then tokenized.
  * *ids is owned by the caller. */
-static tk_status chat_tokens(runner_session *s, const tk_message *msgs, int n_msgs, int32_t **ids,
-                             size_t *n)
+static tk_status chat_tokens(runner_session *s, const tk_message *msgs, int n_msgs,
+                             const char *tools_json, int32_t **ids, size_t *n)
 {
     if (n_msgs == 0) return core_error(TK_ERR_INVALID_ARG, "no messages");
     char *text;
-    tk_status st = render_chat(s, msgs, n_msgs, &text);
+    tk_status st = render_chat(s, msgs, n_msgs, tools_json, &text);
     if (st != TK_OK) return st;
     st = tokenize_chat(s, text, ids, n);
     free(text);
@@ -697,7 +708,7 @@ tk_status runner_session_chat(void *session, const tk_message *msgs, int n_msgs,
     if (!s->ctx) return answer_without_model(s, fn, user, m);
     int32_t *ids;
     size_t n;
-    tk_status st = chat_tokens(s, msgs, n_msgs, &ids, &n);
+    tk_status st = chat_tokens(s, msgs, n_msgs, g->tools_json, &ids, &n);
     if (st != TK_OK) return st;
     bool strip = strcmp(tk_tokenizer_model(s->b->tok), "spm") == 0;
     st = generate(s, ids, n, strip, g, fn, user, m);
@@ -728,7 +739,7 @@ tk_status runner_session_count(void *session, const tk_message *msgs, int n_msgs
     if (!s->ctx) return core_error(TK_ERR_NO_MODEL, "no model is loaded");
     int32_t *ids;
     size_t n;
-    tk_status st = chat_tokens(s, msgs, n_msgs, &ids, &n);
+    tk_status st = chat_tokens(s, msgs, n_msgs, NULL, &ids, &n);
     if (st != TK_OK) return st;
     free(ids);
     *n_tokens = (int64_t)n;

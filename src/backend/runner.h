@@ -58,6 +58,8 @@ tk_status runner_load(void *ctx, const char *path);
 bool runner_has_model(const void *ctx);
 int64_t runner_n_ctx(const void *ctx);
 const char *runner_model_name(const void *ctx);
+/* The chat template in use (the model's or a built-in one), NULL without a model. */
+const char *runner_chat_template(const void *ctx);
 uint64_t runner_memory(const void *ctx);
 void runner_model_info(const void *ctx, tk_model_info *out);
 

@@ -124,6 +124,41 @@ static cv message(chat_env *e, cv role, cv content)
     return cv_dict(d);
 }
 
+/* message.tool_calls: the JSON array, with each function's `arguments`
+ * string replaced by the object it holds (when it holds one). */
+static cv tool_calls_value(chat_env *e, const char *json, int index)
+{
+    cv calls = chat_json_parse(e, json, strlen(json));
+    if (calls.type != CV_LIST)
+        chat_fail_raw(e, TK_ERR_INVALID_ARG, "chat message %d: tool_calls must be a JSON array",
+                      index);
+    for (size_t i = 0; i < calls.u.l->n; i++) {
+        cv call = calls.u.l->items[i];
+        if (call.type != CV_DICT) continue;
+        const cv *fn = chat_dict_gets(call.u.d, "function");
+        if (!fn || fn->type != CV_DICT) continue;
+        const cv *args = chat_dict_gets(fn->u.d, "arguments");
+        if (!args || args->type != CV_STR || !args->u.s->len || args->u.s->s[0] != '{') continue;
+        cv obj = chat_json_try_parse(e, args->u.s->s, args->u.s->len);
+        if (obj.type == CV_DICT) chat_dict_set(e, fn->u.d, cv_cstr(e, "arguments"), obj);
+    }
+    return calls;
+}
+
+/* The message dict of msgs[i] with `role` and `content` given. */
+static cv full_message(chat_env *e, const tk_chat_msg *m, int i, cv role, cv content)
+{
+    cv d = message(e, role, content);
+    if (m->tool_calls_json)
+        chat_dict_set(e, d.u.d, cv_cstr(e, "tool_calls"),
+                      tool_calls_value(e, m->tool_calls_json, i));
+    if (m->tool_call_id)
+        chat_dict_set(e, d.u.d, cv_cstr(e, "tool_call_id"),
+                      text_value(e, m->tool_call_id, "tool_call_id", i));
+    if (m->name) chat_dict_set(e, d.u.d, cv_cstr(e, "name"), text_value(e, m->name, "name", i));
+    return d;
+}
+
 static cv build_msgs(chat_env *e, const void *user)
 {
     const msg_ctx *m = user;
@@ -147,7 +182,7 @@ static cv build_msgs(chat_env *e, const void *user)
             content = cv_str(chat_str_cat(e, chat_str_cat(e, system.u.s, sep), content.u.s));
             merged = true;
         }
-        chat_list_push(e, list, message(e, role, content));
+        chat_list_push(e, list, full_message(e, &m->msgs[i], i, role, content));
     }
     if (!merged) {
         /* No user turn to merge into: the system text becomes one. */

@@ -400,6 +400,8 @@ int64_t chat_len(chat_env *e, cv v, uint32_t pos);
  * dicts (a repeated key keeps its first position and last value, as
  * Python's json.loads), integers without fraction/exponent become ints. */
 cv chat_json_parse(chat_env *e, const char *text, size_t len);
+/* The same, but text that is not JSON gives CV_UNDEF instead of an error. */
+cv chat_json_try_parse(chat_env *e, const char *text, size_t len);
 
 typedef struct chat_json_opts {
     const char *indent;   /* NULL: compact one-line form */

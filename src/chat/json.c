@@ -266,6 +266,24 @@ cv chat_json_parse(chat_env *e, const char *text, size_t len)
     return v;
 }
 
+cv chat_json_try_parse(chat_env *e, const char *text, size_t len)
+{
+    /* The error exit is borrowed for the parse and given back either way;
+     * what the parse allocated stays in the arena. */
+    jmp_buf saved;
+    memcpy(saved, e->jb, sizeof saved);
+    tk_status status = e->status;
+    if (setjmp(e->jb) == 0) {
+        cv v = chat_json_parse(e, text, len);
+        memcpy(e->jb, saved, sizeof saved);
+        return v;
+    }
+    memcpy(e->jb, saved, sizeof saved);
+    e->status = status;
+    e->err[0] = '\0';
+    return cv_undef();
+}
+
 /* ------------------------------------------------------------------------ */
 /* json.dumps                                                                */
 /* ------------------------------------------------------------------------ */

@@ -108,6 +108,12 @@ struct job {
     int64_t n_lp;       /* tokens in lp */
     size_t text_offset; /* completion logprobs: offset of the next token's text */
     bool first_sent;    /* stream: the first chunk (role, echo) is out */
+    /* Streamed with tool calls: the whole answer, how much of it went out
+     * as content, and whether a call has begun (the rest is held). */
+    server_buf answer;
+    size_t released;
+    bool call_started;
+    uint64_t tool_seed; /* for the ids of tool calls */
 };
 
 /* ---- jobs ------------------------------------------------------------------- */
@@ -127,6 +133,7 @@ static void job_release(job *j)
     if (refs > 0) return;
     server_request_free(&j->req);
     server_buf_free(&j->out);
+    server_buf_free(&j->answer);
     for (int i = 0; i < 4; i++) server_buf_free(&j->lp[i]);
     close(j->wake[0]);
     close(j->wake[1]);
@@ -180,6 +187,7 @@ static job *job_new(tk_server *s, server_request *req, int client_fd)
     snprintf(j->id, sizeof j->id, "%s%016llx%08llx",
              j->req.endpoint == SERVER_CHAT ? "chatcmpl-" : "cmpl-", (unsigned long long)a,
              (unsigned long long)(b >> 32));
+    j->tool_seed = splitmix64(a ^ b);
     j->created = (int64_t)time(NULL);
     j->model = s->model_name;
     j->client_fd = client_fd;
@@ -261,8 +269,9 @@ static void job_cancel(job *j, bool shutdown)
 
 /* ---- writing answers ----------------------------------------------------- */
 
-static const char *finish_name(tk_finish f)
+static const char *finish_name(tk_finish f, bool tool_calls)
 {
+    if (tool_calls) return "tool_calls";
     /* A full context ends the answer for lack of room: OpenAI's "length". */
     return f == TK_FINISH_LENGTH || f == TK_FINISH_CONTEXT ? "length" : "stop";
 }
@@ -444,6 +453,55 @@ static void put_chunk(job *j, const char *text, size_t len, const tk_token_info 
     server_buf_puts(b, "}\n\n");
 }
 
+/* Tool calls as stream chunks, in OpenAI's shape: for each call one chunk
+ * with its index, id, type and name (arguments ""), then one with its
+ * arguments. */
+static void put_tool_chunks(job *j, const server_tool_calls *tc)
+{
+    server_buf *b = &j->out;
+    for (int i = 0; i < tc->n; i++) {
+        const server_tool_call *c = &tc->v[i];
+        for (int part = 0; part < 2; part++) {
+            server_buf_puts(b, "data: ");
+            put_head(b, j, "chat.completion.chunk");
+            server_buf_puts(b, "{\"index\":0,\"delta\":{");
+            if (!j->first_sent) server_buf_puts(b, "\"role\":\"assistant\",\"content\":null,");
+            j->first_sent = true;
+            server_buf_printf(b, "\"tool_calls\":[{\"index\":%d,", i);
+            if (part == 0) {
+                server_buf_puts(b, "\"id\":");
+                put_str(b, c->id);
+                server_buf_puts(b, ",\"type\":\"function\",\"function\":{\"name\":");
+                put_str(b, c->name);
+                server_buf_puts(b, ",\"arguments\":\"\"}}]},");
+            } else {
+                server_buf_puts(b, "\"function\":{\"arguments\":");
+                put_str(b, c->arguments);
+                server_buf_puts(b, "}}]},");
+            }
+            server_buf_puts(b, "\"logprobs\":null,\"finish_reason\":null}]");
+            if (j->req.include_usage) server_buf_puts(b, ",\"usage\":null");
+            server_buf_puts(b, "}\n\n");
+        }
+    }
+}
+
+/* The tool_calls array of a message. */
+static void put_tool_calls(server_buf *b, const server_tool_calls *tc)
+{
+    server_buf_puts(b, "[");
+    for (int i = 0; i < tc->n; i++) {
+        server_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
+        put_str(b, tc->v[i].id);
+        server_buf_puts(b, ",\"type\":\"function\",\"function\":{\"name\":");
+        put_str(b, tc->v[i].name);
+        server_buf_puts(b, ",\"arguments\":");
+        put_str(b, tc->v[i].arguments);
+        server_buf_puts(b, "}}");
+    }
+    server_buf_puts(b, "]");
+}
+
 /* ---- the slot workers ----------------------------------------------------- */
 
 /* The session's stream callback, on the worker's thread. */
@@ -462,7 +520,21 @@ static bool on_text(const char *text, size_t len, const tk_token_info *infos, in
         pthread_mutex_unlock(&j->mu);
         return true;
     }
-    if (r->stream) {
+    if (r->stream && r->tool_format != TOOLFMT_NONE) {
+        /* Text that is (or may become) a tool call is held back. */
+        server_buf *a = &j->answer;
+        server_buf_append(a, text, len);
+        size_t hold = j->released; /* once a call has begun, nothing more goes out */
+        if (!j->call_started && !a->failed)
+            hold = server_tools_hold_from(r->tool_format, a->data, a->len, &j->call_started);
+        if (hold > j->released) {
+            put_chunk(j, a->data + j->released, hold - j->released, infos, n_infos, NULL);
+            j->released = hold;
+        } else if (n_infos > 0) {
+            put_chunk(j, NULL, 0, infos, n_infos, NULL);
+        }
+        if (a->failed) j->oom = true;
+    } else if (r->stream) {
         put_chunk(j, text, len, infos, n_infos, NULL);
     } else {
         server_buf_append(&j->out, text, len);
@@ -491,8 +563,23 @@ static void finish_stream(job *j)
 {
     server_buf *b = &j->out;
     if (j->status == TK_OK && !j->cancelled && !j->oom) {
+        bool tool_calls = false;
+        if (j->req.tool_format != TOOLFMT_NONE && j->released < j->answer.len) {
+            /* The held text: tool calls, or content after all. */
+            const char *rest = j->answer.data + j->released;
+            size_t n = j->answer.len - j->released;
+            server_tool_calls tc;
+            tool_calls = server_tools_parse(j->req.tool_format, rest, n, j->tool_seed, &tc);
+            if (tool_calls) {
+                if (tc.content[0]) put_chunk(j, tc.content, strlen(tc.content), NULL, 0, NULL);
+                put_tool_chunks(j, &tc);
+                server_tool_calls_free(&tc);
+            } else {
+                put_chunk(j, rest, n, NULL, 0, NULL);
+            }
+        }
         if (!j->first_sent && j->req.endpoint == SERVER_CHAT) put_chunk(j, NULL, 0, NULL, 0, NULL);
-        put_chunk(j, NULL, 0, NULL, 0, finish_name(j->m.finish));
+        put_chunk(j, NULL, 0, NULL, 0, finish_name(j->m.finish, tool_calls));
         if (j->req.include_usage) {
             server_buf_puts(b, "data: ");
             put_head(b, j,
@@ -828,9 +915,22 @@ static void put_answer(const job *j, server_buf *b)
     put_head(b, j, chat ? "chat.completion" : "text_completion");
     server_buf_puts(b, "{\"index\":0,");
     const char *text = j->out.data ? j->out.data : "";
+    server_tool_calls tc;
+    bool tool_calls =
+        chat && server_tools_parse(r->tool_format, text, j->out.len, j->tool_seed, &tc);
     if (chat) {
         server_buf_puts(b, "\"message\":{\"role\":\"assistant\",\"content\":");
-        server_buf_json_str(b, text, j->out.len);
+        if (!tool_calls) {
+            server_buf_json_str(b, text, j->out.len);
+        } else {
+            if (tc.content[0])
+                put_str(b, tc.content);
+            else
+                server_buf_puts(b, "null");
+            server_buf_puts(b, ",\"tool_calls\":");
+            put_tool_calls(b, &tc);
+            server_tool_calls_free(&tc);
+        }
         server_buf_puts(b, "},\"logprobs\":");
         if (r->g.logprobs) {
             server_buf_puts(b, "{\"content\":[");
@@ -851,7 +951,7 @@ static void put_answer(const job *j, server_buf *b)
         }
     }
     server_buf_puts(b, ",\"finish_reason\":");
-    put_str(b, finish_name(j->m.finish));
+    put_str(b, finish_name(j->m.finish, tool_calls));
     server_buf_puts(b, "}],\"usage\":");
     put_usage(b, &j->m);
     server_buf_puts(b, ",\"timings\":");
@@ -889,6 +989,14 @@ static enum MHD_Result handle_post(tk_server *s, struct MHD_Connection *c, conn_
                               &req, &err))
         return respond_error(c, cr, &err, NULL, NULL, NULL, NULL);
     server_buf_free(&cr->body);
+    if (tk_engine_has_model(s->engine)) {
+        tk_model_info mi;
+        tk_engine_model_info(s->engine, &mi);
+        if (!server_request_bind(&req, tk_engine_chat_template(s->engine), mi.n_vocab, &err)) {
+            server_request_free(&req);
+            return respond_error(c, cr, &err, NULL, NULL, NULL, NULL);
+        }
+    }
 
     /* An answer may take longer than the idle timeout between two bytes
      * (a long prompt, a long wait in the queue): no timeout until the

@@ -211,6 +211,11 @@ void tk_detok_stream_reset(tk_detok_stream *s)
     s->first = true;
 }
 
+void tk_detok_stream_set_flags(tk_detok_stream *s, unsigned flags)
+{
+    if (s) s->flags = flags;
+}
+
 static const char replacement[3] = {'\xef', '\xbf', '\xbd'}; /* U+FFFD */
 
 tk_status tk_detok_stream_feed(tk_detok_stream *s, int32_t id, const char **text, size_t *len)

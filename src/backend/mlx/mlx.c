@@ -275,6 +275,7 @@ const backend_vtable backend_mlx = {
     .has_model = runner_has_model,
     .n_ctx = runner_n_ctx,
     .model_name = runner_model_name,
+    .chat_template = runner_chat_template,
     .memory = runner_memory,
     .model_info = runner_model_info,
     .session_create = runner_session_create,

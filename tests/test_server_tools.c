@@ -1,0 +1,545 @@
+/* Tool calls, structured output and logit_bias in the server: the format
+ * detection over the real templates of ../shared/templates, the parser of
+ * every format, the grammars, and the real `tektra serve` over loopback
+ * with stories260K given the chat templates of real model families (its
+ * output is random text, which is what the constraints must tame). */
+#include "server_harness.h"
+
+#include "tektra/grammar.h"
+#include "tektra/tokenizer.h"
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static const char *const weather_tools =
+    "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+    "\"description\":\"The weather in a city\",\"parameters\":{\"type\":\"object\","
+    "\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":12},"
+    "\"unit\":{\"type\":\"string\",\"enum\":[\"celsius\",\"fahrenheit\"]}},"
+    "\"required\":[\"city\",\"unit\"],\"additionalProperties\":false}}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"parameters\":{"
+    "\"type\":\"object\",\"properties\":{\"zone\":{\"type\":\"integer\",\"enum\":[0,1,2]}},"
+    "\"required\":[\"zone\"],\"additionalProperties\":false}}}]";
+
+/* ---- unit: formats ------------------------------------------------------- */
+
+static void test_detect(void)
+{
+    static const struct {
+        const char *file;
+        server_tool_format f;
+        bool knows;
+    } cases[] = {
+        {"templates/Qwen-Qwen2.5-7B-Instruct.jinja", TOOLFMT_HERMES, true},
+        {"templates/Qwen-Qwen3-0.6B.jinja", TOOLFMT_HERMES, true},
+        {"templates/extra/NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", TOOLFMT_HERMES, true},
+        {"templates/extra/Qwen3-Coder.jinja", TOOLFMT_QWEN3_CODER, true},
+        {"templates/meta-llama-Llama-3.1-8B-Instruct.jinja", TOOLFMT_LLAMA3, true},
+        {"templates/meta-llama-Llama-3.2-3B-Instruct.jinja", TOOLFMT_LLAMA3, true},
+        {"templates/extra/meta-llama-Llama-3.3-70B-Instruct.jinja", TOOLFMT_LLAMA3, true},
+        {"templates/mistralai-Mistral-Nemo-Instruct-2407.jinja", TOOLFMT_MISTRAL, true},
+        {"templates/extra/mistralai-Ministral-3-14B-Reasoning-2512.jinja", TOOLFMT_MISTRAL_ARGS,
+         true},
+        {"templates/ibm-granite-granite-3.3-2B-Instruct.jinja", TOOLFMT_GRANITE, true},
+        {"templates/google-gemma-2-2b-it.jinja", TOOLFMT_NONE, false},
+        {"templates/microsoft-Phi-3.5-mini-instruct.jinja", TOOLFMT_NONE, false},
+        {"templates/deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", TOOLFMT_NONE, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *t = read_file(shared_path(cases[i].file));
+        CHECK_MSG(t, "cannot read %s", cases[i].file);
+        if (!t) continue;
+        bool knows;
+        server_tool_format f = server_tools_detect(t, &knows);
+        CHECK_MSG(f == cases[i].f && knows == cases[i].knows, "%s: format %s, knows %d",
+                  cases[i].file, server_tools_format_name(f), knows);
+        free(t);
+    }
+}
+
+/* Parses `text` in `f`: expects `n` calls named `names` (comma-separated)
+ * with `args` (the first call's arguments) and `content`; n = 0: no calls. */
+static void parse_case(server_tool_format f, const char *text, int n, const char *names,
+                       const char *args, const char *content)
+{
+    server_tool_calls tc;
+    bool ok = server_tools_parse(f, text, strlen(text), 42, &tc);
+    CHECK_MSG(ok == (n > 0), "%s: parsed %d for %s", server_tools_format_name(f), ok, text);
+    if (!ok) return;
+    CHECK_INT(tc.n, n);
+    char got[256] = "";
+    for (int i = 0; i < tc.n; i++) {
+        if (i) strcat(got, ",");
+        strncat(got, tc.v[i].name, 100);
+        CHECK(tc.v[i].id && tc.v[i].id[0]);
+        if (f == TOOLFMT_MISTRAL || f == TOOLFMT_MISTRAL_ARGS)
+            CHECK_MSG(strlen(tc.v[i].id) == 9, "mistral id %s", tc.v[i].id);
+        cJSON *a = cJSON_Parse(tc.v[i].arguments);
+        CHECK_MSG(cJSON_IsObject(a), "arguments %s", tc.v[i].arguments);
+        cJSON_Delete(a);
+    }
+    CHECK_STR(got, names);
+    if (args) CHECK_STR(tc.v[0].arguments, args);
+    CHECK_STR(tc.content, content);
+    if (tc.n > 1) CHECK(strcmp(tc.v[0].id, tc.v[1].id) != 0);
+    server_tool_calls_free(&tc);
+}
+
+static void test_parse(void)
+{
+    parse_case(TOOLFMT_HERMES,
+               "Let me look.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+               "\"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": "
+               "{}}\n</tool_call>",
+               2, "get_weather,get_time", "{\"city\":\"Paris\"}", "Let me look.");
+    parse_case(TOOLFMT_HERMES, "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}", 1,
+               "f", "{\"a\":1}", "");
+    parse_case(TOOLFMT_HERMES, "no call here", 0, NULL, NULL, NULL);
+    parse_case(TOOLFMT_HERMES, "<tool_call>\n{\"name\": \"f\", \"argum", 0, NULL, NULL, NULL);
+    parse_case(TOOLFMT_HERMES, "<tool_call>\n[1, 2]\n</tool_call>", 0, NULL, NULL, NULL);
+    parse_case(TOOLFMT_LLAMA3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\"}}",
+               1, "get_weather", "{\"city\":\"Oslo\"}", "");
+    parse_case(TOOLFMT_LLAMA3,
+               "<|python_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", "
+               "\"parameters\": {\"x\": [1]}}",
+               2, "a,b", "{}", "");
+    parse_case(TOOLFMT_LLAMA3, "The answer is {\"name\": 1}", 0, NULL, NULL, NULL);
+    parse_case(TOOLFMT_MISTRAL,
+               "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}, "
+               "\"id\": \"abcDEF123\"}, {\"name\": \"get_time\", \"arguments\": {}}]",
+               2, "get_weather,get_time", "{\"city\":\"Rome\"}", "");
+    parse_case(TOOLFMT_MISTRAL_ARGS,
+               "Sure.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Bern\"}[TOOL_CALLS]get_time[ARGS]{}",
+               2, "get_weather,get_time", "{\"city\":\"Bern\"}", "Sure.");
+    parse_case(TOOLFMT_GRANITE,
+               "<|tool_call|>[{\"name\": \"get_time\", \"arguments\": {\"zone\": 1}}]", 1,
+               "get_time", "{\"zone\":1}", "");
+    parse_case(TOOLFMT_QWEN3_CODER,
+               "<tool_call>\n<function=get_weather>\n<parameter=city>\nSan Jose\n</parameter>\n"
+               "<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>",
+               1, "get_weather", "{\"city\":\"San Jose\",\"days\":3}", "");
+
+    /* Held back while streaming: from a marker, or its possible start. */
+    bool started;
+    const char *t = "Hello <tool_call>{";
+    CHECK_INT(server_tools_hold_from(TOOLFMT_HERMES, t, strlen(t), &started), 6);
+    CHECK(started);
+    t = "Hello <tool_";
+    CHECK_INT(server_tools_hold_from(TOOLFMT_HERMES, t, strlen(t), &started), 6);
+    CHECK(!started);
+    t = "Hello <b>";
+    CHECK_INT(server_tools_hold_from(TOOLFMT_HERMES, t, strlen(t), &started), strlen(t));
+    t = "  {\"na";
+    CHECK_INT(server_tools_hold_from(TOOLFMT_LLAMA3, t, strlen(t), &started), 0);
+    CHECK(started);
+    t = "Paris is";
+    CHECK_INT(server_tools_hold_from(TOOLFMT_LLAMA3, t, strlen(t), &started), strlen(t));
+}
+
+/* The grammar of tool_choice "required" in each format accepts a call of
+ * that format (which parses back) and refuses plain text. */
+static void test_grammars(void)
+{
+    cJSON *tools = cJSON_Parse(weather_tools);
+    static const struct {
+        server_tool_format f;
+        const char *call;
+    } cases[] = {
+        {TOOLFMT_HERMES, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+                         "\"Paris\", \"unit\": \"celsius\"}}\n</tool_call>"},
+        {TOOLFMT_LLAMA3, "{\"name\": \"get_time\", \"parameters\": {\"zone\": 2}}"},
+        {TOOLFMT_MISTRAL, "[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {\"zone\": 0}}, "
+                          "{\"name\": \"get_time\", \"arguments\": {\"zone\": 1}}]"},
+        {TOOLFMT_MISTRAL_ARGS, "[TOOL_CALLS]get_time[ARGS]{\"zone\": 1}"},
+        {TOOLFMT_GRANITE, "<|tool_call|>[{\"name\": \"get_time\", \"arguments\": {\"zone\": 0}}]"},
+        {TOOLFMT_QWEN3_CODER, "<tool_call>\n<function=get_weather>\n<parameter=city>\nOslo\n"
+                              "</parameter>\n</function>\n</tool_call>"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        server_error err;
+        char *tc = server_tools_grammar(cases[i].f, tools, NULL, true, &err);
+        CHECK_MSG(tc, "%s: %s", server_tools_format_name(cases[i].f), err.message);
+        if (!tc) continue;
+        size_t n = strlen(tc) + 64;
+        char *text = malloc(n);
+        snprintf(text, n, "root ::= tc-root\n%s", tc);
+        tk_grammar *g = NULL;
+        char why[256];
+        CHECK_MSG(tk_grammar_parse(text, &g, why, sizeof why) == TK_OK, "%s: %s",
+                  server_tools_format_name(cases[i].f), why);
+        tk_constraint *c = NULL;
+        if (g) CHECK(tk_constraint_create(g, NULL, &c) == TK_OK);
+        if (c) {
+            CHECK_MSG(tk_constraint_accept_bytes(c, cases[i].call, strlen(cases[i].call)) == TK_OK,
+                      "%s refuses %s", server_tools_format_name(cases[i].f), cases[i].call);
+            CHECK_MSG(tk_constraint_complete(c, NULL), "%s: incomplete after %s",
+                      server_tools_format_name(cases[i].f), cases[i].call);
+            tk_constraint_reset(c);
+            CHECK(tk_constraint_accept_bytes(c, "Sure", 4) != TK_OK);
+            tk_constraint_free(c);
+        }
+        server_tool_calls parsed;
+        CHECK(server_tools_parse(cases[i].f, cases[i].call, strlen(cases[i].call), 1, &parsed));
+        server_tool_calls_free(&parsed);
+        tk_grammar_free(g);
+        free(text);
+        free(tc);
+    }
+    /* A named function: only that one. */
+    server_error err;
+    char *tc = server_tools_grammar(TOOLFMT_HERMES, tools, "get_time", false, &err);
+    CHECK(tc && strstr(tc, "get_time") && !strstr(tc, "get_weather"));
+    free(tc);
+    cJSON_Delete(tools);
+}
+
+/* ---- unit: request fields -------------------------------------------------- */
+
+static void parse_fails(const char *body, const char *param, const char *in_message)
+{
+    tk_gen_params d;
+    memset(&d, 0, sizeof d);
+    d.max_tokens = 16;
+    server_request r;
+    server_error e;
+    bool ok = server_request_parse(SERVER_CHAT, body, strlen(body), &d, &r, &e);
+    CHECK_MSG(!ok, "accepted: %s", body);
+    if (ok) {
+        server_request_free(&r);
+        return;
+    }
+    CHECK_INT(e.status, 400);
+    CHECK_STR(e.param, param);
+    CHECK_MSG(strstr(e.message, in_message), "message '%s' lacks '%s'", e.message, in_message);
+}
+
+static void test_request_fields(void)
+{
+#define MSG "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
+    parse_fails("{" MSG ",\"tools\":{}}", "tools", "must be an array");
+    parse_fails("{" MSG ",\"tools\":[{\"type\":\"retrieval\"}]}", "tools[0]", "only 'function'");
+    parse_fails("{" MSG ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a b\"}}]}",
+                "tools[0]", "letters, digits");
+    parse_fails("{" MSG ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\"}},"
+                "{\"type\":\"function\",\"function\":{\"name\":\"a\"}}]}",
+                "tools[1]", "two tools are named 'a'");
+    parse_fails("{" MSG ",\"tool_choice\":\"required\"}", "tool_choice", "no 'tools'");
+    parse_fails("{" MSG ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\"}}],"
+                "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"b\"}}}",
+                "tool_choice", "not in 'tools'");
+    parse_fails("{" MSG ",\"tool_choice\":\"always\"}", "tool_choice", "\"required\"");
+    parse_fails("{" MSG ",\"response_format\":{\"type\":\"xml\"}}", "response_format.type",
+                "json_schema");
+    parse_fails("{" MSG ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{"
+                "\"name\":\"x\",\"schema\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":"
+                "\"number\",\"multipleOf\":3}}}}}}",
+                "response_format.json_schema.schema", "multipleOf");
+    parse_fails("{" MSG ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{"
+                "\"name\":\"x\"}}}",
+                "response_format.json_schema.schema", "required");
+    parse_fails("{" MSG ",\"logit_bias\":{\"abc\":1}}", "logit_bias", "not a token id");
+    parse_fails("{" MSG ",\"logit_bias\":{\"12\":101}}", "logit_bias", "-100 to 100");
+    parse_fails("{\"messages\":[{\"role\":\"tool\",\"content\":\"5\"}]}",
+                "messages[0].tool_call_id", "required");
+    parse_fails("{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"tool_calls\":[]}]}",
+                "messages[0].tool_calls", "only allowed on assistant");
+    parse_fails("{\"messages\":[{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
+                "\"1\",\"function\":{\"name\":\"f\",\"arguments\":{}}}]}]}",
+                "messages[0].tool_calls", "\"arguments\": string");
+
+    /* A whole tool conversation parses; the tool result gets its call's name. */
+    const char *ok = "{\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"},"
+                     "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\","
+                     "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":"
+                     "\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
+                     "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"22 C\"}],"
+                     "\"logit_bias\":{\"5\":-100,\"7\":2.5}}";
+    tk_gen_params d;
+    memset(&d, 0, sizeof d);
+    d.max_tokens = 16;
+    server_request r;
+    server_error e;
+    CHECK_MSG(server_request_parse(SERVER_CHAT, ok, strlen(ok), &d, &r, &e), "%s", e.message);
+    CHECK_STR(r.msgs[2].role, "tool");
+    CHECK_STR(r.msgs[2].name, "get_weather");
+    CHECK_STR(r.msgs[2].tool_call_id, "c1");
+    CHECK(r.msgs[1].tool_calls_json && strstr(r.msgs[1].tool_calls_json, "get_weather"));
+    CHECK_INT(r.g.n_bias, 2);
+    CHECK(!server_request_bind(&r, NULL, 6, &e));
+    CHECK(strstr(e.message, "token id 7") != NULL);
+    CHECK(server_request_bind(&r, NULL, 8, &e));
+    server_request_free(&r);
+#undef MSG
+}
+
+/* ---- end to end -------------------------------------------------------------- */
+
+/* stories260K with `template_file`'s template, written to dir/name.gguf. */
+static bool write_model(const char *name, const char *template_file, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s.gguf", dir, name);
+    char *tmpl = read_file(shared_path(template_file));
+    CHECK_MSG(tmpl, "cannot read %s", template_file);
+    if (!tmpl) return false;
+    tk_gguf *g = NULL;
+    tk_gguf_writer *w = NULL;
+    bool ok = tk_gguf_open(model, &g) == TK_OK && tk_gguf_writer_create(&w) == TK_OK;
+    for (int64_t i = 0; ok && i < tk_gguf_n_kv(g); i++)
+        ok = tk_gguf_writer_copy_kv(w, g, i) == TK_OK;
+    ok = ok && tk_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl) == TK_OK;
+    for (int64_t i = 0; ok && i < tk_gguf_n_tensors(g); i++) {
+        const tk_gguf_tensor *t = tk_gguf_tensor_at(g, i);
+        ok = tk_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size) ==
+             TK_OK;
+    }
+    ok = ok && tk_gguf_writer_write(w, path) == TK_OK;
+    CHECK_MSG(ok, "writing %s: %s", path, tk_last_error());
+    tk_gguf_writer_free(w);
+    tk_gguf_close(g);
+    free(tmpl);
+    return ok;
+}
+
+static cJSON *post_json(int port, const char *body, long want_status)
+{
+    resp r;
+    http(&r, port, "POST", "/v1/chat/completions", body);
+    CHECK_MSG(r.status == want_status, "status %ld: %s", r.status, body_of(&r));
+    cJSON *j = cJSON_Parse(body_of(&r));
+    resp_free(&r);
+    return j;
+}
+
+/* Checks arguments against the weather tools' schemas. */
+static bool args_valid(const char *name, const char *args)
+{
+    cJSON *a = cJSON_Parse(args);
+    bool ok = cJSON_IsObject(a);
+    if (ok && strcmp(name, "get_weather") == 0) {
+        const cJSON *city = cJSON_GetObjectItem(a, "city"), *unit = cJSON_GetObjectItem(a, "unit");
+        ok = cJSON_GetArraySize(a) == 2 && cJSON_IsString(city) &&
+             strlen(city->valuestring) <= 12 * 4 && cJSON_IsString(unit) &&
+             (strcmp(unit->valuestring, "celsius") == 0 ||
+              strcmp(unit->valuestring, "fahrenheit") == 0);
+    } else if (ok) {
+        const cJSON *z = cJSON_GetObjectItem(a, "zone");
+        ok = strcmp(name, "get_time") == 0 && cJSON_GetArraySize(a) == 1 && cJSON_IsNumber(z) &&
+             z->valueint >= 0 && z->valueint <= 2;
+    }
+    cJSON_Delete(a);
+    return ok;
+}
+
+/* Reassembles the tool calls of a stream into a message-like JSON array
+ * text, in the order of their index; checks the chunk shapes. */
+static char *stream_tool_calls(const char *raw, char *finish, size_t fsize)
+{
+    cJSON *calls = cJSON_CreateArray();
+    finish[0] = '\0';
+    for (const char *p = strstr(raw, "data: "); p; p = strstr(p + 1, "data: ")) {
+        if (strncmp(p + 6, "[DONE]", 6) == 0) break;
+        const char *e = strstr(p, "\n\n");
+        char *ev = strndup(p + 6, e ? (size_t)(e - p - 6) : strlen(p + 6));
+        cJSON *j = cJSON_Parse(ev);
+        free(ev);
+        CHECK(j != NULL);
+        const cJSON *fr = jget(j, "choices.0.finish_reason");
+        if (cJSON_IsString(fr)) snprintf(finish, fsize, "%s", fr->valuestring);
+        const cJSON *tcs = jget(j, "choices.0.delta.tool_calls");
+        const cJSON *tc;
+        cJSON_ArrayForEach(tc, tcs)
+        {
+            int idx = (int)jnum(tc, "index");
+            while (cJSON_GetArraySize(calls) <= idx) {
+                cJSON *c = cJSON_CreateObject();
+                cJSON_AddStringToObject(c, "id", "");
+                cJSON_AddStringToObject(c, "name", "");
+                cJSON_AddStringToObject(c, "arguments", "");
+                cJSON_AddItemToArray(calls, c);
+            }
+            cJSON *c = cJSON_GetArrayItem(calls, idx);
+            static const char *const keys[3][2] = {
+                {"id", "id"}, {"function.name", "name"}, {"function.arguments", "arguments"}};
+            for (int k = 0; k < 3; k++) {
+                const char *v = jstr(tc, keys[k][0]);
+                if (!v) continue;
+                const char *old = cJSON_GetObjectItem(c, keys[k][1])->valuestring;
+                size_t n = strlen(old) + strlen(v) + 1;
+                char *cat = malloc(n);
+                snprintf(cat, n, "%s%s", old, v);
+                cJSON_ReplaceItemInObject(c, keys[k][1], cJSON_CreateString(cat));
+                free(cat);
+            }
+        }
+        cJSON_Delete(j);
+    }
+    char *s = cJSON_PrintUnformatted(calls);
+    cJSON_Delete(calls);
+    return s;
+}
+
+/* The tool calls of a whole answer in the same shape as stream_tool_calls. */
+static char *answer_tool_calls(const cJSON *j)
+{
+    cJSON *calls = cJSON_CreateArray();
+    const cJSON *tc;
+    cJSON_ArrayForEach(tc, jget(j, "choices.0.message.tool_calls"))
+    {
+        cJSON *c = cJSON_CreateObject();
+        CHECK_STR(jstr(tc, "type"), "function");
+        cJSON_AddStringToObject(c, "id", jstr(tc, "id") ? jstr(tc, "id") : "");
+        cJSON_AddStringToObject(c, "name",
+                                jstr(tc, "function.name") ? jstr(tc, "function.name") : "");
+        cJSON_AddStringToObject(
+            c, "arguments", jstr(tc, "function.arguments") ? jstr(tc, "function.arguments") : "");
+        cJSON_AddItemToArray(calls, c);
+    }
+    char *s = cJSON_PrintUnformatted(calls);
+    cJSON_Delete(calls);
+    return s;
+}
+
+/* One model family: tool_choice required (several seeds, streamed and
+ * not), a named function, the round trip with the tool's result. */
+static void family_tools(const char *name, const char *template_file)
+{
+    char path[512], args[600];
+    if (!write_model(name, template_file, path, sizeof path)) return;
+    snprintf(args, sizeof args, "-m %s", path);
+    server_proc sp;
+    if (!server_spawn(&sp, args) || !wait_ready(&sp)) {
+        CHECK_MSG(false, "%s: server did not start", name);
+        return;
+    }
+    char body[4096];
+    for (int seed = 1; seed <= 4; seed++) {
+        const char *choice = seed == 4
+                                 ? "{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}}"
+                                 : "\"required\"";
+        snprintf(body, sizeof body,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"What is the weather in "
+                 "Paris?\"}],\"tools\":%s,\"tool_choice\":%s,\"temperature\":1,\"seed\":%d,"
+                 "\"parallel_tool_calls\":false,\"max_tokens\":400%%s}",
+                 weather_tools, choice, seed);
+        char plain[4096], streamed[4096];
+        snprintf(plain, sizeof plain, body, "");
+        snprintf(streamed, sizeof streamed, body, ",\"stream\":true");
+        cJSON *j = post_json(sp.port, plain, 200);
+        CHECK_MSG(j && jstr(j, "choices.0.finish_reason") &&
+                      strcmp(jstr(j, "choices.0.finish_reason"), "tool_calls") == 0,
+                  "%s seed %d: %s", name, seed, j ? cJSON_PrintUnformatted(j) : "?");
+        const cJSON *tc;
+        int n = 0;
+        cJSON_ArrayForEach(tc, jget(j, "choices.0.message.tool_calls"))
+        {
+            const char *fn = jstr(tc, "function.name"), *a = jstr(tc, "function.arguments");
+            CHECK_MSG(fn && a && args_valid(fn, a), "%s seed %d: call %s(%s)", name, seed,
+                      fn ? fn : "?", a ? a : "?");
+            if (seed == 4) CHECK_STR(fn, "get_time");
+            CHECK(jstr(tc, "id") && strlen(jstr(tc, "id")) >= 9);
+            n++;
+        }
+        CHECK_MSG(n >= 1, "%s seed %d: no tool calls", name, seed);
+        /* The stream reassembles to the same calls (ids aside: each request
+         * makes its own). */
+        resp r;
+        http(&r, sp.port, "POST", "/v1/chat/completions", streamed);
+        CHECK_INT(r.status, 200);
+        char finish[32];
+        char *s_calls = stream_tool_calls(body_of(&r), finish, sizeof finish);
+        char *a_calls = answer_tool_calls(j);
+        cJSON *sa = cJSON_Parse(s_calls), *aa = cJSON_Parse(a_calls);
+        const cJSON *x;
+        cJSON_ArrayForEach(x, sa)
+            cJSON_ReplaceItemInObject((cJSON *)x, "id", cJSON_CreateString(""));
+        cJSON_ArrayForEach(x, aa)
+            cJSON_ReplaceItemInObject((cJSON *)x, "id", cJSON_CreateString(""));
+        char *s1 = cJSON_PrintUnformatted(sa), *s2 = cJSON_PrintUnformatted(aa);
+        CHECK_MSG(strcmp(s1, s2) == 0, "%s seed %d: stream %s vs %s", name, seed, s1, s2);
+        CHECK_STR(finish, "tool_calls");
+        free(s1);
+        free(s2);
+        cJSON_Delete(sa);
+        cJSON_Delete(aa);
+        free(s_calls);
+        free(a_calls);
+        resp_free(&r);
+
+        if (seed == 1 && n >= 1) {
+            /* Round trip: the call and its result go back; the model answers. */
+            const cJSON *c0 = cJSON_GetArrayItem(jget(j, "choices.0.message.tool_calls"), 0);
+            char *call = cJSON_PrintUnformatted(c0);
+            char round[8192];
+            snprintf(round, sizeof round,
+                     "{\"messages\":[{\"role\":\"user\",\"content\":\"What is the weather in "
+                     "Paris?\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[%s]},"
+                     "{\"role\":\"tool\",\"tool_call_id\":\"%s\",\"content\":\"22 C, sunny\"}],"
+                     "\"tools\":%s,\"temperature\":0,\"max_tokens\":8}",
+                     call, jstr(c0, "id"), weather_tools);
+            cJSON *k = post_json(sp.port, round, 200);
+            CHECK_MSG(k && jget(k, "choices.0.message"), "%s: round trip failed", name);
+            CHECK(jnum(k, "usage.prompt_tokens") > 30);
+            cJSON_Delete(k);
+            free(call);
+        }
+        cJSON_Delete(j);
+    }
+    CHECK_INT(server_stop(&sp), 0);
+    server_release(&sp);
+}
+
+static void test_families(void)
+{
+    family_tools("qwen25", "templates/Qwen-Qwen2.5-7B-Instruct.jinja");
+    family_tools("llama31", "templates/meta-llama-Llama-3.1-8B-Instruct.jinja");
+    family_tools("nemo", "templates/mistralai-Mistral-Nemo-Instruct-2407.jinja");
+    family_tools("ministral", "templates/extra/mistralai-Ministral-3-14B-Reasoning-2512.jinja");
+    family_tools("granite", "templates/ibm-granite-granite-3.3-2B-Instruct.jinja");
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    static char model_path[4096];
+    snprintf(model_path, sizeof model_path, "%s", shared_path("models/stories260K.gguf"));
+    model = model_path;
+
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } parts[] = {
+        {"detect", test_detect},     {"parse", test_parse},
+        {"grammars", test_grammars}, {"request_fields", test_request_fields},
+        {"families", test_families},
+    };
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        double t0 = now_s();
+        parts[i].fn();
+        printf("%s: %.2f s\n", parts[i].name, now_s() - t0);
+        fflush(stdout);
+    }
+    curl_global_cleanup();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return check_summary();
+}
