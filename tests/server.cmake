@@ -6,7 +6,7 @@ add_dependencies(test_server tektra_bin)
 
 # Tool calls, structured output and logit_bias: units and the real server
 # with real chat templates.
-tk_test(NAME test_server_tools SOURCES test_server_tools.c LABELS e2e MODULES server gguf grammar
+tk_test(NAME test_server_tools SOURCES test_server_tools.c LABELS e2e MODULES server gguf grammar tokenizer
         TIMEOUT 240)
 target_link_libraries(test_server_tools PRIVATE PkgConfig::CURL PkgConfig::CJSON)
 add_dependencies(test_server_tools tektra_bin)

@@ -166,8 +166,9 @@ static void test_grammars(void)
                           "{\"name\": \"get_time\", \"arguments\": {\"zone\": 1}}]"},
         {TOOLFMT_MISTRAL_ARGS, "[TOOL_CALLS]get_time[ARGS]{\"zone\": 1}"},
         {TOOLFMT_GRANITE, "<|tool_call|>[{\"name\": \"get_time\", \"arguments\": {\"zone\": 0}}]"},
-        {TOOLFMT_QWEN3_CODER, "<tool_call>\n<function=get_weather>\n<parameter=city>\nOslo\n"
-                              "</parameter>\n</function>\n</tool_call>"},
+        {TOOLFMT_QWEN3_CODER, "<tool_call>\n<function=get_weather>\n<parameter=city>\n\"Oslo\"\n"
+                              "</parameter>\n<parameter=unit>\n\"celsius\"\n</parameter>\n"
+                              "</function>\n</tool_call>"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         server_error err;
@@ -415,7 +416,7 @@ static char *answer_tool_calls(const cJSON *j)
 
 /* One model family: tool_choice required (several seeds, streamed and
  * not), a named function, the round trip with the tool's result. */
-static void family_tools(const char *name, const char *template_file)
+static void family_tools(const char *name, const char *template_file, bool schema_enforced)
 {
     char path[512], args[600];
     if (!write_model(name, template_file, path, sizeof path)) return;
@@ -447,8 +448,10 @@ static void family_tools(const char *name, const char *template_file)
         cJSON_ArrayForEach(tc, jget(j, "choices.0.message.tool_calls"))
         {
             const char *fn = jstr(tc, "function.name"), *a = jstr(tc, "function.arguments");
-            CHECK_MSG(fn && a && args_valid(fn, a), "%s seed %d: call %s(%s)", name, seed,
-                      fn ? fn : "?", a ? a : "?");
+            cJSON *aj = a ? cJSON_Parse(a) : NULL;
+            CHECK_MSG(fn && cJSON_IsObject(aj) && (!schema_enforced || args_valid(fn, a)),
+                      "%s seed %d: call %s(%s)", name, seed, fn ? fn : "?", a ? a : "?");
+            cJSON_Delete(aj);
             if (seed == 4) CHECK_STR(fn, "get_time");
             CHECK(jstr(tc, "id") && strlen(jstr(tc, "id")) >= 9);
             n++;
@@ -504,11 +507,186 @@ static void family_tools(const char *name, const char *template_file)
 
 static void test_families(void)
 {
-    family_tools("qwen25", "templates/Qwen-Qwen2.5-7B-Instruct.jinja");
-    family_tools("llama31", "templates/meta-llama-Llama-3.1-8B-Instruct.jinja");
-    family_tools("nemo", "templates/mistralai-Mistral-Nemo-Instruct-2407.jinja");
-    family_tools("ministral", "templates/extra/mistralai-Ministral-3-14B-Reasoning-2512.jinja");
-    family_tools("granite", "templates/ibm-granite-granite-3.3-2B-Instruct.jinja");
+    family_tools("qwen25", "templates/Qwen-Qwen2.5-7B-Instruct.jinja", true);
+    family_tools("qwen3", "templates/Qwen-Qwen3-0.6B.jinja", true);
+    family_tools("llama31", "templates/meta-llama-Llama-3.1-8B-Instruct.jinja", true);
+    family_tools("nemo", "templates/mistralai-Mistral-Nemo-Instruct-2407.jinja", true);
+    family_tools("ministral", "templates/extra/mistralai-Ministral-3-14B-Reasoning-2512.jinja",
+                 true);
+    family_tools("granite", "templates/ibm-granite-granite-3.3-2B-Instruct.jinja", true);
+    family_tools("qwen3coder", "templates/extra/Qwen3-Coder.jinja", true);
+}
+
+/* A Pydantic-style schema: nested object through $defs, enum, integer
+ * range by enum, optional field, array with bounds, anyOf with null. */
+static const char *const person_schema =
+    "{\"$defs\":{\"Pet\":{\"type\":\"object\",\"properties\":{\"kind\":{\"enum\":[\"cat\","
+    "\"dog\"]},\"name\":{\"type\":\"string\",\"maxLength\":8}},\"required\":[\"kind\","
+    "\"name\"],\"additionalProperties\":false}},"
+    "\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,"
+    "\"maxLength\":10},\"age\":{\"type\":\"integer\"},\"ok\":{\"type\":\"boolean\"},"
+    "\"pets\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/Pet\"},\"maxItems\":2},"
+    "\"nick\":{\"anyOf\":[{\"type\":\"string\",\"maxLength\":5},{\"type\":\"null\"}]}},"
+    "\"required\":[\"name\",\"age\",\"ok\",\"pets\",\"nick\"],\"additionalProperties\":false}";
+
+static bool person_valid(const cJSON *p)
+{
+    if (!cJSON_IsObject(p) || cJSON_GetArraySize(p) != 5) return false;
+    const cJSON *name = cJSON_GetObjectItem(p, "name"), *age = cJSON_GetObjectItem(p, "age");
+    const cJSON *ok = cJSON_GetObjectItem(p, "ok"), *pets = cJSON_GetObjectItem(p, "pets");
+    const cJSON *nick = cJSON_GetObjectItem(p, "nick");
+    if (!cJSON_IsString(name) || !name->valuestring[0] || !cJSON_IsNumber(age) ||
+        age->valuedouble != (double)(int64_t)age->valuedouble || !cJSON_IsBool(ok) ||
+        !cJSON_IsArray(pets) || cJSON_GetArraySize(pets) > 2 ||
+        !(cJSON_IsNull(nick) || cJSON_IsString(nick)))
+        return false;
+    const cJSON *pet;
+    cJSON_ArrayForEach(pet, pets)
+    {
+        const cJSON *kind = cJSON_GetObjectItem(pet, "kind");
+        if (!cJSON_IsObject(pet) || cJSON_GetArraySize(pet) != 2 || !cJSON_IsString(kind) ||
+            (strcmp(kind->valuestring, "cat") != 0 && strcmp(kind->valuestring, "dog") != 0) ||
+            !cJSON_IsString(cJSON_GetObjectItem(pet, "name")))
+            return false;
+    }
+    return true;
+}
+
+/* The id of the token whose piece is `text`, or -1. */
+static int32_t piece_id(const tk_tokenizer *tok, const char *text)
+{
+    /* From the top: byte tokens (<0x2C>) have the same pieces as the
+     * merged ones, and come first. */
+    for (int32_t id = tk_tokenizer_n_vocab(tok) - 1; id >= 0; id--) {
+        char piece[64];
+        size_t n = 0;
+        if (tk_token_piece(tok, id, false, piece, sizeof piece, &n) == TK_OK && n == strlen(text) &&
+            memcmp(piece, text, n) == 0)
+            return id;
+    }
+    return -1;
+}
+
+/* response_format and logit_bias on plain stories260K (built-in ChatML
+ * template, which knows no tools). */
+static void test_structured(void)
+{
+    char args[600];
+    snprintf(args, sizeof args, "-m %s", model);
+    server_proc sp;
+    if (!server_spawn(&sp, args) || !wait_ready(&sp)) {
+        CHECK_MSG(false, "server did not start");
+        return;
+    }
+    /* A model of random text rarely closes a string of its own accord: a
+     * bias towards '"' and '}' keeps the answers within max_tokens (and
+     * tries logit_bias and the grammar together). */
+    tk_gguf *g = NULL;
+    tk_tokenizer *tok = NULL;
+    CHECK(tk_gguf_open(model, &g) == TK_OK && tk_tokenizer_load(g, &tok) == TK_OK);
+    char closing[128] = "";
+    if (tok)
+        snprintf(closing, sizeof closing, ",\"logit_bias\":{\"%d\":3,\"%d\":3,\"%d\":8}",
+                 (int)piece_id(tok, "\""), (int)piece_id(tok, " \""), (int)piece_id(tok, "}"));
+    char body[4096];
+    int n_object = 0, n_schema = 0;
+    for (int seed = 1; seed <= 12; seed++) {
+        bool schema = seed % 2 == 0;
+        char rf[2048];
+        if (schema)
+            snprintf(rf, sizeof rf,
+                     "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"person\","
+                     "\"strict\":true,\"schema\":%s}}",
+                     person_schema);
+        else
+            snprintf(rf, sizeof rf, "{\"type\":\"json_object\"}");
+        snprintf(body, sizeof body,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"Describe a person.\"}],"
+                 "\"response_format\":%s,\"temperature\":1,\"seed\":%d,\"max_tokens\":600%s}",
+                 rf, seed, closing);
+        cJSON *j = post_json(sp.port, body, 200);
+        const char *content = j ? jstr(j, "choices.0.message.content") : NULL;
+        cJSON *v = content ? cJSON_Parse(content) : NULL;
+        CHECK_MSG(cJSON_IsObject(v), "seed %d: not a JSON object (finish %s): %s", seed,
+                  j ? jstr(j, "choices.0.finish_reason") : "?", content ? content : "?");
+        if (schema) {
+            CHECK_MSG(person_valid(v), "seed %d: does not validate: %s", seed, content);
+            n_schema++;
+        } else {
+            n_object++;
+        }
+        cJSON_Delete(v);
+        cJSON_Delete(j);
+    }
+    CHECK(n_object == 6 && n_schema == 6);
+    /* The same through /v1/completions. */
+    resp r;
+    snprintf(body, sizeof body,
+             "{\"prompt\":\"Once upon a time\",\"response_format\":{\"type\":\"json_object\"},"
+             "\"temperature\":1,\"seed\":3,\"max_tokens\":600%s}",
+             closing);
+    http(&r, sp.port, "POST", "/v1/completions", body);
+    cJSON *j = cJSON_Parse(body_of(&r));
+    cJSON *v = j && jstr(j, "choices.0.text") ? cJSON_Parse(jstr(j, "choices.0.text")) : NULL;
+    CHECK_MSG(cJSON_IsObject(v), "completion: %s", body_of(&r));
+    cJSON_Delete(v);
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    /* A keyword that cannot be enforced, a template without tools. */
+    http(&r, sp.port, "POST", "/v1/chat/completions",
+         "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{"
+         "\"type\":\"json_schema\",\"json_schema\":{\"name\":\"n\",\"schema\":{\"type\":"
+         "\"string\",\"contentEncoding\":\"base64\"}}}}");
+    check_error(&r, 400, "contentEncoding", "response_format.json_schema.schema", NULL);
+    resp_free(&r);
+    snprintf(body, sizeof body,
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":%s}", weather_tools);
+    http(&r, sp.port, "POST", "/v1/chat/completions", body);
+    check_error(&r, 400, "no notion of tools", "tools", NULL);
+    resp_free(&r);
+    /* tool_choice none: the tools are not offered, the answer is text. */
+    snprintf(body, sizeof body,
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":%s,"
+             "\"tool_choice\":\"none\",\"max_tokens\":4}",
+             weather_tools);
+    cJSON_Delete(post_json(sp.port, body, 200));
+
+    /* logit_bias: -100 bans the greedy first token, 100 forces another. */
+    if (tok) {
+        const char *greedy = "{\"prompt\":\"Once upon a time\",\"temperature\":0,"
+                             "\"max_tokens\":1%s}";
+        char req[512];
+        snprintf(req, sizeof req, greedy, "");
+        char *first = ask(sp.port, "/v1/completions", req, NULL);
+        int32_t first_id = piece_id(tok, first);
+        CHECK_MSG(first_id >= 0, "no token is '%s'", first);
+        char bias[128];
+        snprintf(bias, sizeof bias, ",\"logit_bias\":{\"%d\":-100}", (int)first_id);
+        snprintf(req, sizeof req, greedy, bias);
+        char *second = ask(sp.port, "/v1/completions", req, NULL);
+        CHECK_MSG(strcmp(first, second) != 0, "banned token still chosen: '%s'", second);
+        char piece[64];
+        size_t plen = 0;
+        CHECK(tk_token_piece(tok, 300, false, piece, sizeof piece, &plen) == TK_OK);
+        piece[plen] = '\0';
+        snprintf(bias, sizeof bias, ",\"logit_bias\":{\"300\":100}");
+        snprintf(req, sizeof req, greedy, bias);
+        char *forced = ask(sp.port, "/v1/completions", req, NULL);
+        CHECK_MSG(strstr(forced, piece[0] == ' ' ? piece + 1 : piece) != NULL,
+                  "forced token 300 '%s' not in '%s'", piece, forced);
+        free(first);
+        free(second);
+        free(forced);
+        snprintf(req, sizeof req, greedy, ",\"logit_bias\":{\"999999\":5}");
+        http(&r, sp.port, "POST", "/v1/completions", req);
+        check_error(&r, 400, "999999", "logit_bias", NULL);
+        resp_free(&r);
+    }
+    tk_tokenizer_free(tok);
+    tk_gguf_close(g);
+    CHECK_INT(server_stop(&sp), 0);
+    server_release(&sp);
 }
 
 int main(void)
@@ -529,7 +707,7 @@ int main(void)
     } parts[] = {
         {"detect", test_detect},     {"parse", test_parse},
         {"grammars", test_grammars}, {"request_fields", test_request_fields},
-        {"families", test_families},
+        {"families", test_families}, {"structured", test_structured},
     };
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         double t0 = now_s();

@@ -2,6 +2,7 @@
 
 #include "core/core.h"
 
+#include <math.h>
 #include <string.h>
 
 tk_status constrain_check_bias(const tk_gen_params *g, int32_t n_vocab)
@@ -17,13 +18,16 @@ tk_status constrain_check_bias(const tk_gen_params *g, int32_t n_vocab)
 }
 
 tk_status constrain_sample(tk_sampler *sampler, const float *logits, float *scratch,
-                           int32_t n_vocab, const tk_gen_params *g, tk_constraint *c,
-                           int32_t *out)
+                           int32_t n_vocab, const tk_gen_params *g, tk_constraint *c, int32_t *out)
 {
     const float *lg = logits;
     if (g->n_bias > 0) {
         memcpy(scratch, logits, (size_t)n_vocab * sizeof *scratch);
-        for (int i = 0; i < g->n_bias; i++) scratch[g->bias_ids[i]] += g->bias_values[i];
+        /* -100 bans the token outright, as OpenAI's documentation says,
+         * however far ahead its logit was. */
+        for (int i = 0; i < g->n_bias; i++)
+            scratch[g->bias_ids[i]] =
+                g->bias_values[i] <= -100 ? -INFINITY : scratch[g->bias_ids[i]] + g->bias_values[i];
         lg = scratch;
     }
     int32_t id = tk_sampler_sample(sampler, lg);

@@ -140,27 +140,64 @@ static bool args_rules(gbuf *b, const cJSON *tool, int i, server_error *err)
 }
 
 /* Qwen3-Coder writes arguments as <parameter=NAME>\nVALUE\n</parameter>
- * blocks, VALUE being raw text: the names are those of the schema, the
- * values any text without '<'. */
-static void coder_args_rules(gbuf *b, const cJSON *tool, int i)
+ * blocks, in the schema's order, required ones always. A forced VALUE is
+ * JSON of the property's schema (a string in quotes), which the parser
+ * reads back as that value. */
+static bool coder_args_rules(gbuf *b, const cJSON *tool, int i, server_error *err)
 {
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(fn, "parameters"), "properties");
-    gprintf(b, "t%d-name ::= ", i);
-    int n = 0;
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(params, "properties");
+    const cJSON *required = cJSON_GetObjectItemCaseSensitive(params, "required");
+    gprintf(b, "t%d-root ::= \"\"", i);
+    int k = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, props)
     {
-        bool plain = true;
-        for (const char *c = p->string; *c; c++) plain = plain && (is_word_char(*c) || *c == '-');
-        if (!plain || !*p->string) continue;
-        gprintf(b, "%s\"%s\"", n++ ? " | " : "", p->string);
+        bool req = false;
+        const cJSON *r;
+        cJSON_ArrayForEach(r, required) req =
+            req || (cJSON_IsString(r) && strcmp(r->valuestring, p->string) == 0);
+        gprintf(b, " t%dp%d-param%s", i, k++, req ? "" : "?");
     }
-    if (n == 0) gputs(b, "[a-zA-Z0-9_-]+");
-    gprintf(b,
-            "\nt%d-root ::= ( \"<parameter=\" t%d-name \">\\n\" [^<]* \"\\n</parameter>\\n\" )*\n",
-            i, i);
+    gputs(b, "\n");
+    k = 0;
+    cJSON_ArrayForEach(p, props)
+    {
+        gprintf(b, "t%dp%d-param ::= \"<parameter=", i, k);
+        for (const char *c = p->string; *c; c++) {
+            char one[3] = {*c, 0, 0};
+            if (*c == '"' || *c == '\\') {
+                one[0] = '\\';
+                one[1] = *c;
+            } else if ((unsigned char)*c < 0x20) {
+                continue;
+            }
+            gputs(b, one);
+        }
+        gprintf(b, ">\\n\" t%dp%d-root \"\\n</parameter>\\n\"\n", i, k);
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "t%dp%d-", i, k);
+        char *schema = cJSON_PrintUnformatted(p);
+        char *rules = NULL, why[400];
+        tk_status st = schema ? tk_json_schema_to_grammar(schema, prefix, &rules, why, sizeof why)
+                              : TK_ERR_NOMEM;
+        free(schema);
+        if (st != TK_OK) {
+            if (st == TK_ERR_NOMEM)
+                return server_error_set(err, 500, "server_error", NULL, NULL, "out of memory");
+            char param[64];
+            snprintf(param, sizeof param, "tools[%d].function.parameters", i);
+            return server_error_set(err, 400, "invalid_request_error", NULL, param,
+                                    "the parameter '%.64s' of tool '%s' cannot be enforced for "
+                                    "tool_choice \"required\": %s",
+                                    p->string, tool_name(tool), why);
+        }
+        gputs(b, rules);
+        free(rules);
+        k++;
+    }
+    return true;
 }
 
 char *server_tools_grammar(server_tool_format f, const void *tools_v, const char *only_name,
@@ -206,9 +243,9 @@ char *server_tools_grammar(server_tool_format f, const void *tools_v, const char
     cJSON_ArrayForEach(t, tools)
     {
         if (!only_name || strcmp(only_name, tool_name(t)) == 0) {
-            if (f == TOOLFMT_QWEN3_CODER)
-                coder_args_rules(&b, t, i);
-            else if (!args_rules(&b, t, i, err)) {
+            bool ok = f == TOOLFMT_QWEN3_CODER ? coder_args_rules(&b, t, i, err)
+                                               : args_rules(&b, t, i, err);
+            if (!ok) {
                 free(b.s);
                 return NULL;
             }
