@@ -689,6 +689,45 @@ static void test_structured(void)
     server_release(&sp);
 }
 
+/* The official openai npm client (tests/openai/agent.mjs) against the
+ * server with Qwen2.5's template: tools in a manual loop and with
+ * runTools, parse() with a JSON schema, a streamed tool call. */
+static void test_openai_client(void)
+{
+    const char *src = getenv("TK_SRC");
+    char cmd[4096], npm[2048] = "";
+    snprintf(cmd, sizeof cmd, "cd '%s' && scripts/npm-cache.sh openai", src ? src : ".");
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (!fgets(npm, sizeof npm, p)) npm[0] = '\0';
+        npm[strcspn(npm, "\n")] = '\0';
+        if (pclose(p) != 0) npm[0] = '\0';
+    }
+    if (!npm[0]) {
+        /* Where CI runs, the client is part of the suite: no skipping. */
+        CHECK_MSG(!getenv("CI"), "the openai npm package cannot be installed");
+        printf("openai_client: SKIPPED: npm or the openai package is not available\n");
+        return;
+    }
+    char path[512], args[600];
+    if (!write_model("agent", "templates/Qwen-Qwen2.5-7B-Instruct.jinja", path, sizeof path))
+        return;
+    snprintf(args, sizeof args, "-m %s", path);
+    server_proc sp;
+    if (!server_spawn(&sp, args) || !wait_ready(&sp)) {
+        CHECK_MSG(false, "server did not start");
+        return;
+    }
+    snprintf(cmd, sizeof cmd,
+             "NODE_PATH='%s/node_modules' node '%s/tests/openai/agent.mjs' "
+             "http://127.0.0.1:%d/v1",
+             npm, src ? src : ".", sp.port);
+    int rc = system(cmd);
+    CHECK_MSG(rc == 0, "the openai client's checks failed (exit %d)", rc);
+    CHECK_INT(server_stop(&sp), 0);
+    server_release(&sp);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -707,7 +746,9 @@ int main(void)
     } parts[] = {
         {"detect", test_detect},     {"parse", test_parse},
         {"grammars", test_grammars}, {"request_fields", test_request_fields},
-        {"families", test_families}, {"structured", test_structured},
+        {"families", test_families},
+        {"structured", test_structured},
+        {"openai_client", test_openai_client},
     };
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         double t0 = now_s();
