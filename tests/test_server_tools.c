@@ -572,12 +572,21 @@ static int32_t piece_id(const tk_tokenizer *tok, const char *text)
 static void test_structured(void)
 {
     char args[600];
-    snprintf(args, sizeof args, "-m %s", model);
+    snprintf(args, sizeof args, "-m %s -v", model);
     server_proc sp;
     if (!server_spawn(&sp, args) || !wait_ready(&sp)) {
         CHECK_MSG(false, "server did not start");
         return;
     }
+    /* No --parallel: the slots are chosen (2 or 4 with this small cache). */
+    CHECK_MSG(output_has(&sp, "2 slots (requests generated at once)") ||
+                  output_has(&sp, "4 slots (requests generated at once)"),
+              "no chosen slot count in: %s", sp.out.data);
+    /* Endpoints of OpenAI's API that are not served say so. */
+    resp nr;
+    http(&nr, sp.port, "POST", "/v1/embeddings", "{\"input\":\"x\"}");
+    check_error(&nr, 404, "not supported by tektra", NULL, "not_found");
+    resp_free(&nr);
     /* A model of random text rarely closes a string of its own accord: a
      * bias towards '"' and '}' keeps the answers within max_tokens (and
      * tries logit_bias and the grammar together). */

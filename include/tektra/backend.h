@@ -226,6 +226,9 @@ tk_status tk_session_decode(tk_session *s, const int32_t *tokens, int n, float *
                             bool all_logits);
 /* Empties the session's KV cache. */
 void tk_session_reset(tk_session *s);
+/* Bytes the session holds for its context (KV cache and buffers); 0 when
+ * the backend does not say. */
+uint64_t tk_session_memory(const tk_session *s);
 
 #ifdef __cplusplus
 }

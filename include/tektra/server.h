@@ -49,7 +49,10 @@ typedef struct tk_server tk_server;
 typedef struct tk_server_params {
     const char *host;        /* address or host name to listen on (copied); NULL = 127.0.0.1 */
     int port;                /* 0..65535; 0 = any free port (see tk_server_port) */
-    int n_parallel;          /* requests generated at once (slots, one KV cache each), >= 1 */
+    int n_parallel;          /* requests generated at once (slots, one KV cache each), 1..256;
+                                0 = chosen when the model is in: 2 (4 with 8 cores or more),
+                                fewer when their KV caches would take more than a quarter
+                                of the available memory */
     int n_queue;             /* requests that may wait for a slot, >= 0; more get 503 */
     const char *api_key;     /* NULL or "" = open; else required as "Authorization: Bearer
                                 KEY" on /v1/ (copied) */
@@ -60,7 +63,7 @@ typedef struct tk_server_params {
     tk_gen_params defaults;  /* generation settings a request does not set (stop not used) */
 } tk_server_params;
 
-/* Defaults: 127.0.0.1, port 8080, 1 slot, 16 queue places, no key, 1 MiB
+/* Defaults: 127.0.0.1, port 8080, slots chosen (0), 16 queue places, no key, 1 MiB
  * bodies, generation defaults of tk_config_defaults(). */
 void tk_server_default_params(tk_server_params *p);
 

@@ -46,6 +46,7 @@ typedef struct backend_vtable {
     tk_status (*session_decode)(void *session, const int32_t *tokens, int n, float *logits,
                                 bool all_logits);
     void (*session_reset)(void *session);
+    uint64_t (*session_memory)(const void *session); /* NULL = unknown */
 } backend_vtable;
 
 extern const backend_vtable backend_gguf;

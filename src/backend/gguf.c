@@ -126,6 +126,11 @@ static void gguf_reset(void *ctx)
     tk_context_reset(ctx);
 }
 
+static uint64_t gguf_ctx_memory(const void *ctx)
+{
+    return tk_context_memory(ctx);
+}
+
 static const runner_ops gguf_ops = {
     .check = gguf_check,
     .load = gguf_load_model,
@@ -142,6 +147,7 @@ static const runner_ops gguf_ops = {
     .decode = gguf_decode,
     .truncate = gguf_truncate,
     .reset = gguf_reset,
+    .ctx_memory = gguf_ctx_memory,
 };
 
 static tk_status gguf_create(const tk_platform *p, const tk_config *c, void **ctx)
@@ -174,4 +180,5 @@ const backend_vtable backend_gguf = {
     .session_count = runner_session_count,
     .session_decode = runner_session_decode,
     .session_reset = runner_session_reset,
+    .session_memory = runner_session_memory,
 };

@@ -269,6 +269,11 @@ void tk_session_reset(tk_session *s)
     if (s) s->vt->session_reset(s->impl);
 }
 
+uint64_t tk_session_memory(const tk_session *s)
+{
+    return s && s->vt->session_memory ? s->vt->session_memory(s->impl) : 0;
+}
+
 static tk_status own_session(tk_engine *e)
 {
     if (e->session) return TK_OK;

@@ -764,3 +764,9 @@ void runner_session_reset(void *session)
     s->n_cached = 0;
     if (s->ctx) s->b->ops->reset(s->ctx);
 }
+
+uint64_t runner_session_memory(const void *session)
+{
+    const runner_session *s = session;
+    return s->ctx && s->b->ops->ctx_memory ? s->b->ops->ctx_memory(s->ctx) : 0;
+}

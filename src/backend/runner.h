@@ -47,6 +47,8 @@ typedef struct runner_ops {
     /* Keeps the first n_past positions (as tk_context_truncate). */
     tk_status (*truncate)(void *ctx, int32_t n_past);
     void (*reset)(void *ctx);
+    /* Bytes a context holds (its KV cache and buffers); NULL = unknown. */
+    uint64_t (*ctx_memory)(const void *ctx);
 } runner_ops;
 
 /* The backend vtable's functions, shared. runner_create takes the backend's
@@ -75,5 +77,6 @@ tk_status runner_session_count(void *session, const tk_message *msgs, int n_msgs
 tk_status runner_session_decode(void *session, const int32_t *tokens, int n, float *logits,
                                 bool all_logits);
 void runner_session_reset(void *session);
+uint64_t runner_session_memory(const void *session);
 
 #endif

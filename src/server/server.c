@@ -40,6 +40,10 @@
 /* Connections beyond the slots and the queue, for /health, /v1/models and
  * requests that are about to be told 503. */
 #define SERVER_SPARE_CONNECTIONS 64
+/* With n_parallel 0 the slots are chosen when the model is in: 2, or 4 on a
+ * machine with 8 cores or more, as long as their KV caches take at most a
+ * quarter of the memory available. */
+#define SERVER_AUTO_PARALLEL_MAX 4
 
 typedef enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE } job_state;
 
@@ -52,6 +56,7 @@ struct tk_server {
     char *cors;    /* owned, NULL when no CORS headers are sent */
     size_t max_body;
     int n_parallel, n_queue;
+    bool auto_parallel; /* n_parallel is the most; set_engine chooses */
     tk_gen_params defaults;
     int listen_fd;
     int port;
@@ -1089,8 +1094,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            "Authorization, Content-Type");
         }
         if (cr->route == ROUTE_NONE) {
-            char msg[200];
-            snprintf(msg, sizeof msg, "no such endpoint: %.150s", url);
+            char msg[300];
+            static const char *const unserved[] = {"/v1/embeddings", "/v1/responses", "/v1/audio/",
+                                                   "/v1/images/", "/v1/moderations"};
+            const char *known = NULL;
+            for (size_t i = 0; i < sizeof unserved / sizeof unserved[0]; i++)
+                if (strncmp(url, unserved[i], strlen(unserved[i])) == 0) known = unserved[i];
+            if (known)
+                snprintf(msg, sizeof msg,
+                         "%.150s is not supported by tektra: it serves /v1/chat/completions, "
+                         "/v1/completions and /v1/models",
+                         url);
+            else
+                snprintf(msg, sizeof msg, "no such endpoint: %.150s", url);
             return fail(c, cr, 404, "invalid_request_error", "not_found", NULL, msg);
         }
         bool post = cr->route == ROUTE_CHAT || cr->route == ROUTE_COMPLETIONS;
@@ -1197,7 +1213,7 @@ void tk_server_default_params(tk_server_params *p)
     memset(p, 0, sizeof *p);
     p->host = "127.0.0.1";
     p->port = 8080;
-    p->n_parallel = 1;
+    p->n_parallel = 0;
     p->n_queue = 16;
     p->max_body = 1u << 20;
     tk_config c;
@@ -1267,8 +1283,8 @@ static uint64_t random_seed(void)
 tk_status tk_server_start(const tk_server_params *p, tk_server **out)
 {
     *out = NULL;
-    if (p->n_parallel < 1 || p->n_parallel > 256)
-        return core_error(TK_ERR_INVALID_ARG, "n_parallel %d is outside [1, 256]", p->n_parallel);
+    if (p->n_parallel < 0 || p->n_parallel > 256)
+        return core_error(TK_ERR_INVALID_ARG, "n_parallel %d is outside [0, 256]", p->n_parallel);
     if (p->n_queue < 0 || p->n_queue > 4096)
         return core_error(TK_ERR_INVALID_ARG, "n_queue %d is outside [0, 4096]", p->n_queue);
     if (p->port < 0 || p->port > 65535)
@@ -1280,12 +1296,13 @@ tk_status tk_server_start(const tk_server_params *p, tk_server **out)
     s->api_key = p->api_key && p->api_key[0] ? strdup(p->api_key) : NULL;
     s->cors = p->cors_origin && p->cors_origin[0] ? strdup(p->cors_origin) : NULL;
     s->max_body = p->max_body ? p->max_body : (1u << 20);
-    s->n_parallel = p->n_parallel;
+    s->auto_parallel = p->n_parallel == 0;
+    s->n_parallel = s->auto_parallel ? SERVER_AUTO_PARALLEL_MAX : p->n_parallel;
     s->n_queue = p->n_queue;
     s->defaults = p->defaults;
     s->defaults.stop = NULL;
     s->defaults.n_stop = 0;
-    s->q_cap = p->n_parallel + p->n_queue;
+    s->q_cap = s->n_parallel + p->n_queue;
     s->queue = calloc((size_t)s->q_cap, sizeof *s->queue);
     s->id_seed = random_seed();
     atomic_init(&s->id_counter, 0);
@@ -1333,9 +1350,22 @@ tk_status tk_server_set_engine(tk_server *s, tk_engine *e)
         return core_error(TK_ERR_INVALID_ARG, "the server already has an engine or is stopping");
     slot *slots = calloc((size_t)s->n_parallel, sizeof *slots);
     if (!slots) return core_error(TK_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < s->n_parallel; i++) {
+    int want = s->n_parallel;
+    if (s->auto_parallel) {
+        tk_platform pf;
+        tk_platform_detect(&pf);
+        want = pf.n_physical_cores >= 8 ? 4 : 2;
+    }
+    for (int i = 0; i < want; i++) {
         slots[i].srv = s;
         tk_status st = tk_session_create(e, &slots[i].session);
+        if (st == TK_OK && i == 0 && s->auto_parallel) {
+            tk_platform pf;
+            tk_platform_detect(&pf);
+            uint64_t per = tk_session_memory(slots[0].session);
+            while (want > 1 && pf.ram_available && per * (uint64_t)want > pf.ram_available / 4)
+                want--;
+        }
         if (st != TK_OK) {
             core_error_prefix("slot %d of %d", i + 1, s->n_parallel);
             for (int k = 0; k < i; k++) tk_session_free(slots[k].session);
@@ -1349,6 +1379,10 @@ tk_status tk_server_set_engine(tk_server *s, tk_engine *e)
     core_strlcpy(s->model_name, name && *name ? name : "none", sizeof s->model_name);
     s->model_created = (int64_t)time(NULL);
     s->slots = slots;
+    s->n_parallel = want;
+    if (s->auto_parallel)
+        core_log(TK_LOG_INFO,
+                 "%d slots (requests generated at once); --parallel sets another number", want);
     for (int i = 0; i < s->n_parallel; i++) {
         if (pthread_create(&slots[i].thread, NULL, worker_main, &slots[i]) != 0) {
             pthread_mutex_unlock(&s->mu);

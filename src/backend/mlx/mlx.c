@@ -286,6 +286,7 @@ const backend_vtable backend_mlx = {
     .session_count = runner_session_count,
     .session_decode = runner_session_decode,
     .session_reset = runner_session_reset,
+    .session_memory = runner_session_memory,
 #else
     .destroy = runner_noop_destroy,
 #endif
