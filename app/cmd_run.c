@@ -1,6 +1,8 @@
 /* tektra run: one prompt, streamed to stdout. */
 #include "settings.h"
 
+#include "tektra/grammar.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,10 @@ static void usage(void)
            "      --chat             format the prompt as a chat message\n"
            "      --system TEXT      system message (with --chat)\n"
            "      --stop TEXT        stop when this text is generated (repeatable)\n"
+           "      --grammar FILE     only generate text of this grammar (tektra's grammar\n"
+           "                         language: docs/grammar.md)\n"
+           "      --json-schema FILE only generate JSON that validates against this JSON\n"
+           "                         schema (a keyword that cannot be enforced is an error)\n"
            "      --no-echo          do not print the prompt first (raw mode)\n"
            "  -h, --help             show this help\n",
            app_settings_help);
@@ -49,6 +55,38 @@ static bool on_text(const char *text, size_t len, const tk_token_info *infos, in
     fwrite(text, 1, len, stdout);
     fflush(stdout);
     return !interrupted;
+}
+
+/* The grammar of --grammar FILE or --json-schema FILE (one of them NULL).
+ * Errors name the file and the problem. */
+static int load_grammar(const char *grammar_file, const char *schema_file, tk_grammar **out)
+{
+    const char *path = grammar_file ? grammar_file : schema_file;
+    const char *flag = grammar_file ? "--grammar" : "--json-schema";
+    char *text = NULL;
+    size_t len = 0;
+    if (tk_read_file(path, 4u << 20, &text, &len) != TK_OK) {
+        app_error("%s: %s", flag, tk_last_error());
+        return APP_EXIT_FAIL;
+    }
+    char why[512];
+    if (schema_file) {
+        char *rules = NULL;
+        tk_status st = tk_json_schema_to_grammar(text, NULL, &rules, why, sizeof why);
+        free(text);
+        if (st != TK_OK) {
+            app_error("--json-schema %s: %s", path, why[0] ? why : tk_status_str(st));
+            return APP_EXIT_FAIL;
+        }
+        text = rules;
+    }
+    tk_status st = tk_grammar_parse(text, out, why, sizeof why);
+    free(text);
+    if (st != TK_OK) {
+        app_error("%s %s: %s", flag, path, why[0] ? why : tk_status_str(st));
+        return APP_EXIT_FAIL;
+    }
+    return APP_EXIT_OK;
 }
 
 /* Reads all of standard input (at most 16 MiB). */
@@ -88,7 +126,7 @@ int cmd_run(int argc, char **argv)
     int rc = app_settings_load(&s, argc, argv);
     if (rc != APP_EXIT_OK) return rc;
     bool chat = false, echo = true;
-    const char *system_text = NULL;
+    const char *system_text = NULL, *grammar_file = NULL, *schema_file = NULL;
     const char *stops[16];
     int n_stops = 0;
     for (int i = 1; i < argc; i++) {
@@ -101,6 +139,10 @@ int cmd_run(int argc, char **argv)
             echo = false;
         } else if (app_flag_is(argv[i], "--system")) {
             if (!(system_text = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
+        } else if (app_flag_is(argv[i], "--grammar")) {
+            if (!(grammar_file = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
+        } else if (app_flag_is(argv[i], "--json-schema")) {
+            if (!(schema_file = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
         } else if (app_flag_is(argv[i], "--stop")) {
             const char *v = app_flag_value(argc, argv, &i);
             if (!v) return APP_EXIT_USAGE;
@@ -112,12 +154,22 @@ int cmd_run(int argc, char **argv)
     }
     if (!s.prompt) return app_usage_error("run", "missing -p PROMPT");
     if (system_text && !chat) return app_usage_error("run", "--system needs --chat");
+    if (grammar_file && schema_file)
+        return app_usage_error("run", "--grammar and --json-schema cannot be used together");
+    tk_grammar *grammar = NULL;
+    if (grammar_file || schema_file) {
+        rc = load_grammar(grammar_file, schema_file, &grammar);
+        if (rc != APP_EXIT_OK) return rc;
+    }
 
     char *stdin_prompt = NULL;
     const char *prompt = s.prompt;
     if (strcmp(prompt, "-") == 0) {
         stdin_prompt = read_stdin();
-        if (!stdin_prompt) return APP_EXIT_FAIL;
+        if (!stdin_prompt) {
+            tk_grammar_free(grammar);
+            return APP_EXIT_FAIL;
+        }
         prompt = stdin_prompt;
     }
 
@@ -125,6 +177,7 @@ int cmd_run(int argc, char **argv)
     rc = app_open_engine(&s, &e);
     if (rc != APP_EXIT_OK) {
         free(stdin_prompt);
+        tk_grammar_free(grammar);
         return rc;
     }
     tk_gen_params g;
@@ -132,6 +185,7 @@ int cmd_run(int argc, char **argv)
     g.stop = stops;
     g.n_stop = n_stops;
     g.cancelled = was_interrupted; /* also while the prompt is evaluated */
+    g.grammar = grammar;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -179,6 +233,7 @@ int cmd_run(int argc, char **argv)
                     (double)m.peak_rss / (1 << 20));
     }
     tk_engine_free(e);
+    tk_grammar_free(grammar);
     free(stdin_prompt);
     return rc;
 }

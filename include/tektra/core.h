@@ -66,6 +66,11 @@ typedef void (*tk_log_fn)(tk_log_level level, const char *msg, void *user);
  * stderr). Messages below `min_level` are dropped. */
 void tk_log_set(tk_log_fn fn, void *user, tk_log_level min_level);
 
+/* Reads a whole file of at most `max` bytes into a NUL-terminated buffer
+ * (*out: caller frees with free(); *len may be NULL). TK_ERR_NOT_FOUND,
+ * TK_ERR_IO or TK_ERR_LIMIT with a message naming the path. */
+tk_status tk_read_file(const char *path, size_t max, char **out, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

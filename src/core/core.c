@@ -276,3 +276,11 @@ uint64_t core_peak_rss(void)
     return (uint64_t)ru.ru_maxrss * 1024u;
 #endif
 }
+
+tk_status tk_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    size_t n = 0;
+    tk_status st = core_read_file(path, max, out, &n);
+    if (len) *len = n;
+    return st;
+}
