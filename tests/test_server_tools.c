@@ -55,6 +55,8 @@ static void test_detect(void)
         {"templates/extra/mistralai-Ministral-3-14B-Reasoning-2512.jinja", TOOLFMT_MISTRAL_ARGS,
          true},
         {"templates/ibm-granite-granite-3.3-2B-Instruct.jinja", TOOLFMT_GRANITE, true},
+        {"templates/extra/openai-gpt-oss-120b.jinja", TOOLFMT_HARMONY, true},
+        {"templates/extra/google-gemma-4-31B-it.jinja", TOOLFMT_GEMMA4, true},
         {"templates/google-gemma-2-2b-it.jinja", TOOLFMT_NONE, false},
         {"templates/microsoft-Phi-3.5-mini-instruct.jinja", TOOLFMT_NONE, false},
         {"templates/deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", TOOLFMT_NONE, false},
@@ -133,6 +135,23 @@ static void test_parse(void)
                "<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>",
                1, "get_weather", "{\"city\":\"San Jose\",\"days\":3}", "");
 
+    parse_case(
+        TOOLFMT_HARMONY,
+        "<|channel|>analysis<|message|>Need weather.<|end|><|start|>assistant<|channel|>"
+        "commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\": \"Lima\"}",
+        1, "get_weather", "{\"city\":\"Lima\"}",
+        "<|channel|>analysis<|message|>Need weather.<|end|><|start|>assistant<|channel|>"
+        "commentary");
+    parse_case(TOOLFMT_GEMMA4,
+               "<|tool_call>call:get_weather{city:<|\"|>New York<|\"|>,days:3,ok:true,"
+               "tags:[<|\"|>a<|\"|>,<|\"|>b<|\"|>],opt:{x:1.5}}<tool_call|>"
+               "<|tool_call>call:get_time{}<tool_call|>",
+               2, "get_weather,get_time",
+               "{\"city\":\"New York\",\"days\":3,\"ok\":true,\"tags\":[\"a\",\"b\"],"
+               "\"opt\":{\"x\":1.5}}",
+               "");
+    parse_case(TOOLFMT_GEMMA4, "<|tool_call>call:f{a:<|\"|>open", 0, NULL, NULL, NULL);
+
     /* Held back while streaming: from a marker, or its possible start. */
     bool started;
     const char *t = "Hello <tool_call>{";
@@ -166,6 +185,8 @@ static void test_grammars(void)
                           "{\"name\": \"get_time\", \"arguments\": {\"zone\": 1}}]"},
         {TOOLFMT_MISTRAL_ARGS, "[TOOL_CALLS]get_time[ARGS]{\"zone\": 1}"},
         {TOOLFMT_GRANITE, "<|tool_call|>[{\"name\": \"get_time\", \"arguments\": {\"zone\": 0}}]"},
+        {TOOLFMT_HARMONY, "<|channel|>commentary to=functions.get_time <|constrain|>json<|message|>"
+                          "{\"zone\": 0}"},
         {TOOLFMT_QWEN3_CODER, "<tool_call>\n<function=get_weather>\n<parameter=city>\n\"Oslo\"\n"
                               "</parameter>\n<parameter=unit>\n\"celsius\"\n</parameter>\n"
                               "</function>\n</tool_call>"},
@@ -200,6 +221,10 @@ static void test_grammars(void)
         free(text);
         free(tc);
     }
+    /* Gemma 4's arguments are not JSON: its calls are read, not forced. */
+    server_error gerr;
+    CHECK(server_tools_grammar(TOOLFMT_GEMMA4, tools, NULL, true, &gerr) == NULL);
+    CHECK_INT(gerr.status, 400);
     /* A named function: only that one. */
     server_error err;
     char *tc = server_tools_grammar(TOOLFMT_HERMES, tools, "get_time", false, &err);
@@ -515,6 +540,7 @@ static void test_families(void)
                  true);
     family_tools("granite", "templates/ibm-granite-granite-3.3-2B-Instruct.jinja", true);
     family_tools("qwen3coder", "templates/extra/Qwen3-Coder.jinja", true);
+    family_tools("gptoss", "templates/extra/openai-gpt-oss-120b.jinja", true);
 }
 
 /* A Pydantic-style schema: nested object through $defs, enum, integer
@@ -753,8 +779,10 @@ int main(void)
         const char *name;
         void (*fn)(void);
     } parts[] = {
-        {"detect", test_detect},     {"parse", test_parse},
-        {"grammars", test_grammars}, {"request_fields", test_request_fields},
+        {"detect", test_detect},
+        {"parse", test_parse},
+        {"grammars", test_grammars},
+        {"request_fields", test_request_fields},
         {"families", test_families},
         {"structured", test_structured},
         {"openai_client", test_openai_client},

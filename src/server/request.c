@@ -678,8 +678,8 @@ bool server_request_bind(server_request *r, const char *template_src, int32_t n_
         if (f == TOOLFMT_NONE)
             return BAD(err, "tools",
                        "this model's chat template takes tools, but writes tool calls in a format "
-                       "tektra does not read (it reads the Hermes/Qwen, Llama 3, Mistral, Granite "
-                       "and Qwen3-Coder formats)");
+                       "tektra does not read (it reads the Hermes/Qwen, Llama 3, Mistral, Granite, "
+                       "Qwen3-Coder, gpt-oss and Gemma 4 formats)");
         r->tool_format = f;
         r->g.tools_json = r->tools_json;
         r->g.render_special = true;

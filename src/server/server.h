@@ -81,6 +81,8 @@ typedef enum server_tool_format {
     TOOLFMT_MISTRAL_ARGS, /* [TOOL_CALLS]name[ARGS]{...}: Ministral 3, Magistral, Devstral */
     TOOLFMT_GRANITE,     /* <|tool_call|>[{"name", "arguments"}, ...]: Granite 3 */
     TOOLFMT_QWEN3_CODER, /* <tool_call><function=name><parameter=p>v</parameter>...: Qwen3-Coder */
+    TOOLFMT_HARMONY,     /* to=functions.name ...<|message|>{...}: gpt-oss */
+    TOOLFMT_GEMMA4,      /* <|tool_call>call:name{key:<|"|>v<|"|>,...}<tool_call|>: Gemma 4 */
 } server_tool_format;
 
 /* A checked request. Strings point into `json` or into `owned` storage and
@@ -158,7 +160,8 @@ const char *server_tools_format_name(server_tool_format f);
  * only tool calls of `tools` (a cJSON array) in format `f`: any of them, or
  * only `only_name` when not NULL; one call, or several when `parallel`.
  * Returns NULL with `err` filled when a tool's parameters cannot be
- * enforced. Caller frees with free(). */
+ * enforced, or when the format cannot be forced (Gemma 4, whose arguments
+ * are not JSON). Caller frees with free(). */
 char *server_tools_grammar(server_tool_format f, const void *tools, const char *only_name,
                            bool parallel, server_error *err);
 

@@ -29,6 +29,8 @@ static const format_info formats[] = {
     [TOOLFMT_MISTRAL_ARGS] = {"mistral-args", "[TOOL_CALLS]"},
     [TOOLFMT_GRANITE] = {"granite", "<|tool_call|>"},
     [TOOLFMT_QWEN3_CODER] = {"qwen3-coder", "<tool_call>"},
+    [TOOLFMT_HARMONY] = {"harmony", "to=functions."},
+    [TOOLFMT_GEMMA4] = {"gemma4", "<|tool_call>call:"},
 };
 
 const char *server_tools_format_name(server_tool_format f)
@@ -58,6 +60,9 @@ server_tool_format server_tools_detect(const char *t, bool *knows_tools)
     if (strstr(t, "[TOOL_CALLS]"))
         return strstr(t, "[ARGS]") ? TOOLFMT_MISTRAL_ARGS : TOOLFMT_MISTRAL;
     if (strstr(t, "<|tool_call|>")) return TOOLFMT_GRANITE;
+    if (strstr(t, "to=functions.") || strstr(t, "\"functions.\" + tool_call.name"))
+        return TOOLFMT_HARMONY;
+    if (strstr(t, "<|tool_call>call:")) return TOOLFMT_GEMMA4;
     if (strstr(t, "<|python_tag|>") ||
         (strstr(t, "\"parameters\"") && strstr(t, "<|start_header_id|>")))
         return TOOLFMT_LLAMA3;
@@ -204,6 +209,12 @@ char *server_tools_grammar(server_tool_format f, const void *tools_v, const char
                            bool parallel, server_error *err)
 {
     const cJSON *tools = tools_v;
+    if (f == TOOLFMT_GEMMA4) {
+        server_error_set(err, 400, "invalid_request_error", NULL, "tool_choice",
+                         "this model writes tool arguments in Gemma 4's own notation, which "
+                         "tektra reads but cannot enforce: use \"tool_choice\": \"auto\"");
+        return NULL;
+    }
     gbuf b = {0};
     /* tc-fn: one of the allowed functions, its name then its arguments, in
      * the format's words. */
@@ -232,6 +243,10 @@ char *server_tools_grammar(server_tool_format f, const void *tools_v, const char
             case TOOLFMT_QWEN3_CODER:
                 gprintf(&b, "%s\"<function=%s>\\n\" t%d-root \"</function>\\n\"", sep, name, i);
                 break;
+            case TOOLFMT_HARMONY:
+                gprintf(&b, "%s\"%s <|constrain|>json<|message|>\" t%d-root", sep, name, i);
+                break;
+            case TOOLFMT_GEMMA4:
             case TOOLFMT_NONE:
                 break;
             }
@@ -280,6 +295,12 @@ char *server_tools_grammar(server_tool_format f, const void *tools_v, const char
     case TOOLFMT_MISTRAL_ARGS:
         gprintf(&b, "tc-root ::= ( \"[TOOL_CALLS]\" tc-fn )%s\n", parallel ? "+" : "");
         break;
+    case TOOLFMT_HARMONY:
+        /* After the template's "<|start|>assistant": one call on the
+         * commentary channel, ended by <|call|>. */
+        gputs(&b, "tc-root ::= \"<|channel|>commentary to=functions.\" tc-fn\n");
+        break;
+    case TOOLFMT_GEMMA4:
     case TOOLFMT_NONE:
         break;
     }
@@ -411,7 +432,7 @@ static cJSON *coder_value(const char *p, const char *end)
 {
     if (p < end && *p == '\n') p++;
     if (end > p && end[-1] == '\n') end--;
-    const char *next;
+    const char *next = p;
     cJSON *v = json_at(p, end, &next);
     if (v && skip_space(next, end) == end) return v;
     cJSON_Delete(v);
@@ -455,13 +476,91 @@ static void coder_call(parse_state *ps, const char *p, const char *end)
     if (!args) ps->failed = true;
 }
 
+/* A value in Gemma 4's notation: <|"|>text<|"|>, {key:value,...} (keys
+ * bare or quoted), [value,...], or a bare number, true, false, null. */
+static cJSON *gemma_value(const char **pp, const char *end, int depth)
+{
+    static const char q[] = "<|\"|>";
+    const char *p = skip_space(*pp, end);
+    cJSON *v = NULL;
+    if (depth > 32 || p >= end) return NULL;
+    if (starts(p, end, q)) {
+        const char *close = find(p + 5, (size_t)(end - p - 5), q);
+        if (!close) return NULL;
+        char *s = strndup(p + 5, (size_t)(close - p - 5));
+        v = s ? cJSON_CreateString(s) : NULL;
+        free(s);
+        p = close + 5;
+    } else if (*p == '{' || *p == '[') {
+        bool obj = *p == '{';
+        v = obj ? cJSON_CreateObject() : cJSON_CreateArray();
+        p = skip_space(p + 1, end);
+        if (p < end && *p == (obj ? '}' : ']')) {
+            *pp = p + 1;
+            return v;
+        }
+        while (v) {
+            char *key = NULL;
+            if (obj) {
+                p = skip_space(p, end);
+                const char *ks = p, *ke;
+                if (starts(p, end, q)) {
+                    ks = p + 5;
+                    ke = find(ks, (size_t)(end - ks), q);
+                    p = ke ? ke + 5 : end;
+                } else {
+                    ke = p;
+                    while (ke < end && *ke != ':' && *ke != '}' && *ke != ',') ke++;
+                    p = ke;
+                }
+                if (!ke || p >= end || *p != ':') break;
+                key = strndup(ks, (size_t)(ke - ks));
+                p++;
+            }
+            cJSON *item = gemma_value(&p, end, depth + 1);
+            if (!item || (obj && !key)) {
+                cJSON_Delete(item);
+                free(key);
+                break;
+            }
+            if (obj)
+                cJSON_AddItemToObject(v, key, item);
+            else
+                cJSON_AddItemToArray(v, item);
+            free(key);
+            p = skip_space(p, end);
+            if (p < end && *p == ',') {
+                p++;
+                continue;
+            }
+            if (p < end && *p == (obj ? '}' : ']')) {
+                *pp = p + 1;
+                return v;
+            }
+            break;
+        }
+        cJSON_Delete(v);
+        return NULL;
+    } else {
+        const char *e = p;
+        while (e < end && *e != ',' && *e != '}' && *e != ']') e++;
+        char *s = strndup(p, (size_t)(e - p));
+        v = s ? cJSON_Parse(s) : NULL;
+        if (!v && s) v = cJSON_CreateString(s);
+        free(s);
+        p = e;
+    }
+    *pp = p;
+    return v;
+}
+
 /* Reads calls from `p` (at a marker, or at the JSON of a Llama 3 call);
  * returns where they end. */
 static const char *parse_calls(parse_state *ps, const char *p, const char *end)
 {
     const char *marker = formats[ps->f].marker;
     size_t mlen = strlen(marker);
-    const char *next;
+    const char *next = p;
     switch (ps->f) {
     case TOOLFMT_HERMES:
     case TOOLFMT_QWEN3_CODER:
@@ -520,6 +619,39 @@ static const char *parse_calls(parse_state *ps, const char *p, const char *end)
             add_call(ps, p, (size_t)(a - p), args, NULL);
             cJSON_Delete(args);
             p = next;
+            const char *q = skip_space(p, end);
+            if (starts(q, end, marker)) p = q;
+        }
+        return p;
+    case TOOLFMT_HARMONY: {
+        /* to=functions.NAME[ <|constrain|>json]<|message|>{...} */
+        const char *name = p + mlen, *ne = name;
+        while (ne < end && (is_word_char(*ne) || *ne == '-' || *ne == '.')) ne++;
+        const char *msg = find(ne, (size_t)(end - ne), "<|message|>");
+        cJSON *args = msg ? json_at(skip_space(msg + 11, end), end, &next) : NULL;
+        if (ne == name || !cJSON_IsObject(args)) {
+            cJSON_Delete(args);
+            ps->failed = true;
+            return p;
+        }
+        add_call(ps, name, (size_t)(ne - name), args, NULL);
+        cJSON_Delete(args);
+        return next;
+    }
+    case TOOLFMT_GEMMA4:
+        while (!ps->failed && starts(p, end, marker)) {
+            const char *name = p + mlen, *ne = name;
+            while (ne < end && *ne != '{') ne++;
+            p = ne;
+            cJSON *args = ne > name && ne < end ? gemma_value(&p, end, 0) : NULL;
+            if (!cJSON_IsObject(args) || !starts(p, end, "<tool_call|>")) {
+                cJSON_Delete(args);
+                ps->failed = true;
+                return p;
+            }
+            add_call(ps, name, (size_t)(ne - name), args, NULL);
+            cJSON_Delete(args);
+            p += 12;
             const char *q = skip_space(p, end);
             if (starts(q, end, marker)) p = q;
         }
