@@ -1,5 +1,5 @@
-/* tektra serve: the OpenAI-compatible HTTP API (include/tektra/server.h).
- * The server listens first and loads the model in a thread meanwhile, so
+/* tektra serve: the OpenAI-compatible HTTP API (include/tektra/server.h)
+ * and the chat page at /. The server listens first and loads the model in a thread meanwhile, so
  * /health can say "loading"; SIGINT or SIGTERM stop it cleanly. */
 #include "settings.h"
 #include "tektra/server.h" /* until tektra.h includes it */
@@ -11,18 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char cmd_serve_summary[] = "serve an OpenAI-compatible HTTP API (chat, completions, SSE)";
+const char cmd_serve_summary[] =
+    "serve a chat page and an OpenAI-compatible HTTP API (chat, completions, SSE)";
 
 static void usage(void)
 {
     printf("Usage: tektra serve -m MODEL [OPTIONS]\n\n"
-           "Serves the model over an OpenAI-compatible HTTP API:\n"
+           "Serves the model over an OpenAI-compatible HTTP API, with a chat page:\n"
+           "  GET  /                     the chat page (built into this program; works\n"
+           "                             offline; open it in a browser)\n"
            "  POST /v1/chat/completions  chat through the model's chat template\n"
            "  POST /v1/completions       raw completion of a prompt\n"
            "  GET  /v1/models            the loaded model\n"
+           "  GET  /props                model, backend, kernel level, context size, slots\n"
            "  GET  /health               200 {\"status\":\"ok\"} when ready, 503 while loading\n"
-           "It listens at once, prints 'tektra: listening on http://HOST:PORT', loads the\n"
-           "model and prints 'tektra: ready'. Ctrl-C (SIGINT) or SIGTERM stops it: running\n"
+           "It listens at once, prints 'tektra: listening on http://HOST:PORT (chat page:\n"
+           "http://HOST:PORT/)', loads the model and prints 'tektra: ready'. Ctrl-C (SIGINT) or SIGTERM stops it: running\n"
            "answers are cancelled and everything is freed. With -v it logs every request.\n\n"
            "Options:\n%s"
            "      --host ADDR        address to listen on (default 127.0.0.1: this machine\n"
@@ -32,11 +36,15 @@ static void usage(void)
            "                         of --ctx-size tokens (default 1, at most 256)\n"
            "      --queue N          requests that may wait for a free slot (default 16, at\n"
            "                         most 4096); beyond that: 503 with Retry-After\n"
-           "      --api-key KEY      require 'Authorization: Bearer KEY' on /v1/ (default:\n"
-           "                         TEKTRA_API_KEY from the environment; none = open)\n"
+           "      --api-key KEY      require 'Authorization: Bearer KEY' on /v1/ and /props\n"
+           "                         (default: TEKTRA_API_KEY from the environment; none =\n"
+           "                         open); the chat page itself stays open and asks for\n"
+           "                         the key, which it keeps until the browser tab closes\n"
            "      --cors ORIGIN      let web pages from ORIGIN (e.g. http://localhost:3000,\n"
            "                         or * for any) call the API from a browser (default:\n"
            "                         no CORS headers, so other sites' pages cannot)\n"
+           "      --open             open the chat page in the default browser (xdg-open,\n"
+           "                         open on macOS); says so when that is not possible\n"
            "  -h, --help             show this help\n\n"
            "Requests. Settings a request leaves out come from the flags above, the\n"
            "environment and tektra.toml. Fields: messages (content: a string, an array of\n"
@@ -94,6 +102,17 @@ static void *load_main(void *arg)
     return NULL;
 }
 
+/* The address of the chat page for a server on `host`:`port`. An address
+ * that means "every interface" is reached through this machine's loopback
+ * address. */
+static void page_url(const char *host, int port, char *out, size_t size)
+{
+    if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
+    if (strcmp(host, "::") == 0 || strcmp(host, "[::]") == 0) host = "::1";
+    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+    snprintf(out, size, "http://%s%s%s:%d/", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
 int cmd_serve(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -107,6 +126,7 @@ int cmd_serve(int argc, char **argv)
     if (rc != APP_EXIT_OK) return rc;
     tk_server_params p;
     tk_server_default_params(&p);
+    bool open_page = false;
     const char *env_key = getenv("TEKTRA_API_KEY");
     p.api_key = env_key && *env_key ? env_key : NULL;
     for (int i = 1; i < argc; i++) {
@@ -133,6 +153,8 @@ int cmd_serve(int argc, char **argv)
         } else if (app_flag_is(flag, "--cors")) {
             if (!(p.cors_origin = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
             if (!*p.cors_origin) return app_usage_error("serve", "--cors: empty origin");
+        } else if (app_flag_is(flag, "--open")) {
+            open_page = true;
         } else if (app_flag_is(flag, "--api-key")) {
             if (!(p.api_key = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
             if (!*p.api_key) return app_usage_error("serve", "--api-key: empty key");
@@ -171,8 +193,10 @@ int cmd_serve(int argc, char **argv)
         return APP_EXIT_FAIL;
     }
     bool v6 = strchr(p.host, ':') != NULL;
-    printf("tektra: listening on http://%s%s%s:%d\n", v6 ? "[" : "", p.host, v6 ? "]" : "",
-           tk_server_port(srv));
+    char page[320];
+    page_url(p.host, tk_server_port(srv), page, sizeof page);
+    printf("tektra: listening on http://%s%s%s:%d (chat page: %s)\n", v6 ? "[" : "", p.host,
+           v6 ? "]" : "", tk_server_port(srv), page);
     fflush(stdout);
 
     loader l = {.settings = &s, .server = srv, .main_thread = pthread_self()};
@@ -182,6 +206,18 @@ int cmd_serve(int argc, char **argv)
         app_error("cannot start the loading thread");
         tk_server_free(srv);
         return APP_EXIT_FAIL;
+    }
+    /* The page answers while the model loads (it shows "loading"), so the
+     * browser can open now. Children must not inherit our blocked signals:
+     * tk_platform_open_url clears the mask in the child. */
+    if (open_page) {
+        if (tk_platform_open_url(page) == TK_OK)
+            fprintf(stderr, "tektra: opened %s in the browser\n", page);
+        else
+            fprintf(stderr,
+                    "tektra: could not open a browser here (no working xdg-open or open); "
+                    "open %s yourself\n",
+                    page);
     }
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0) {
