@@ -517,6 +517,39 @@ async function testApiKey(browser) {
     await context.close();
 }
 
+// --open with a stand-in for xdg-open (and macOS's open): it is called with
+// the page's address, and starts with no signals blocked although the
+// server blocks SIGINT and SIGTERM for itself.
+async function testOpen() {
+    log('--open calls the browser opener');
+    const bin = path.join(home, 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    const record = path.join(home, 'opened.txt');
+    // Python where there is one: a shell and node clear their signal mask
+    // when they start, so they cannot tell what they inherited.
+    const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => fs.existsSync(p));
+    const script = python
+        ? `#!${python}
+import sys
+blocked = ''
+try:
+    blocked = [l.strip() for l in open('/proc/self/status') if l.startswith('SigBlk')][0]
+except OSError:
+    pass
+open(${JSON.stringify(record)}, 'w').write(sys.argv[1] + '\\n' + blocked + '\\n')
+`
+        : `#!/bin/sh\necho "$1" > "${record}"\n`;
+    for (const name of ['xdg-open', 'open']) {
+        fs.writeFileSync(path.join(bin, name), script, { mode: 0o755 });
+    }
+    const srv = await startServer(['--open'], { PATH: `${bin}:/usr/bin:/bin` });
+    await waitFor('the opener to run', () => /opened http:\/\/127\.0\.0\.1:\d+\/ in the browser/.test(srv.err));
+    const lines = fs.readFileSync(record, 'utf8').split('\n');
+    assert.equal(lines[0], srv.url);
+    if (python && process.platform === 'linux') assert.match(lines[1], /^SigBlk:\s+0+$/);
+    await stopServer(srv);
+}
+
 async function main() {
     const srv = await startServer(['-c', '32768', '-t', '1', '-v']);
     log(`server on ${srv.url}`);
@@ -557,6 +590,7 @@ async function main() {
         assert.deepEqual(pageErrors, [], 'no script errors');
         assert.deepEqual(unexpected, [], 'no console errors (CSP violations among them)');
         await testApiKey(browser);
+        await testOpen();
     } catch (e) {
         if (page) {
             fs.mkdirSync(ARTIFACTS, { recursive: true });
