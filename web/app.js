@@ -75,6 +75,10 @@ function formatCtx(n) {
 }
 
 function showProps(p) {
+    if (!p.has_model) {
+        $('model-info').textContent = 'no model loaded: answers explain how to get one';
+        return;
+    }
     const parts = [p.model, p.backend.toUpperCase()];
     if (p.kernel_level) parts.push(p.kernel_level);
     parts.push(`${formatCtx(p.n_ctx)} context`);
@@ -383,14 +387,22 @@ function setStreaming(on) {
 }
 
 let renderQueued = false;
+let savedAt = 0;
 
+// Shows the streaming answer at the next frame, and saves it now and then,
+// so a reload mid-answer keeps what had come.
 function queueRender() {
     if (renderQueued) return;
     renderQueued = true;
     requestAnimationFrame(() => {
         renderQueued = false;
         const s = state.streaming;
-        if (!s || !s.node || !s.node.isConnected) return;
+        if (!s) return;
+        if (performance.now() - savedAt > 1000) {
+            savedAt = performance.now();
+            persist();
+        }
+        if (!s.node || !s.node.isConnected) return;
         const stick = nearBottom();
         fillAnswer(s.node, s.msg);
         if (stick) scrollToBottom();
@@ -526,6 +538,8 @@ $('input').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
         send();
+    } else if (e.key === 'Escape' && state.streaming) {
+        state.streaming.controller.abort();
     }
 });
 $('input').addEventListener('input', autoGrow);

@@ -53,7 +53,8 @@ function clean(c) {
             const msg = { role: m.role, content: typeof m.content === 'string' ? m.content : '' };
             if (m.timings && typeof m.timings === 'object') msg.timings = m.timings;
             if (typeof m.finish === 'string') msg.finish = m.finish;
-            if (m.stopped === true) msg.stopped = true;
+            // An answer still coming when the page closed ends where it was.
+            if (m.stopped === true || m.pending === true) msg.stopped = true;
             if (m.client && typeof m.client === 'object') msg.client = m.client;
             if (m.error && typeof m.error === 'object') {
                 msg.error = { title: String(m.error.title || ''), detail: String(m.error.detail || '') };

@@ -183,6 +183,21 @@ async function testStop(page, srv) {
     assert.equal((await answerState(page)).text.length, len, 'the text stopped growing');
     await waitFor('the server to log the cancellation', () => /finish cancelled/.test(srv.err), 5000);
 
+    // A reload in the middle of an answer keeps what had come (saved as
+    // it streams), marked as stopped; the server cancels this one too.
+    await sendMessage(page, 'One more long story');
+    await waitFor('the answer to start', async () => {
+        const x = await answerState(page);
+        return x && x.pending && x.text.length > 0;
+    });
+    await new Promise((r) => setTimeout(r, 1300));
+    await page.reload();
+    await page.waitForSelector('#messages .msg.assistant');
+    const kept = await answerState(page);
+    assert.ok(kept.text.length > 0, 'the partial answer survived the reload');
+    assert.match(kept.stats, /stopped/);
+    await waitFor('the second cancellation', () => (srv.err.match(/finish cancelled/g) || []).length >= 2, 5000);
+
     // The next message works.
     await setSetting(page, '#set-max-tokens', 40);
     await sendMessage(page, 'And another one');
