@@ -40,9 +40,9 @@ static void test_files(void)
         if (f) CHECK_STR(f->mime, want[i].mime);
     }
     /* Only exact paths of the table: nothing is read from disk. */
-    static const char *const none[] = {"",           "app.js",     "/app.js/", "/../app.js",
-                                       "/./app.js",  "//app.js",   "/APP.JS",  "/index",
-                                       "/v1/models", "/props",     "/health",  "/web/app.js"};
+    static const char *const none[] = {"",           "app.js",   "/app.js/", "/../app.js",
+                                       "/./app.js",  "//app.js", "/APP.JS",  "/index",
+                                       "/v1/models", "/props",   "/health",  "/web/app.js"};
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
         CHECK_MSG(server_web_find(none[i]) == NULL, "'%s' found", none[i]);
     CHECK(server_web_find(NULL) == NULL);

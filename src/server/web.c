@@ -11,8 +11,8 @@
  * posting elsewhere. Model text is never HTML, and this makes sure that a
  * mistake there still cannot run anything. */
 #define WEB_CSP                                                                                    \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "                   \
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "                \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "                    \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "                 \
     "frame-ancestors 'none'"
 
 const server_web_file *server_web_find(const char *url)
@@ -61,7 +61,8 @@ void server_web_props(server_buf *b, const tk_engine *e, const char *model_name,
         server_buf_json_str(b, k->name, strlen(k->name));
     else
         server_buf_puts(b, "null");
-    server_buf_printf(b, ",\"n_ctx\":%lld,\"n_parallel\":%d,\"arch\":", (long long)tk_engine_n_ctx(e),
+    server_buf_printf(b,
+                      ",\"n_ctx\":%lld,\"n_parallel\":%d,\"arch\":", (long long)tk_engine_n_ctx(e),
                       n_parallel);
     const char *arch = mi.arch ? mi.arch : "";
     server_buf_json_str(b, arch, strlen(arch));
