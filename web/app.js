@@ -388,25 +388,33 @@ function setStreaming(on) {
 
 let renderQueued = false;
 let savedAt = 0;
+let renderCost = 0; // ms the last rendering of the streaming answer took
 
 // Shows the streaming answer at the next frame, and saves it now and then,
-// so a reload mid-answer keeps what had come.
+// so a reload mid-answer keeps what had come. The whole answer is rendered
+// each time; when that gets slow (a very long answer), it is done less
+// often, so the page stays responsive.
 function queueRender() {
     if (renderQueued) return;
     renderQueued = true;
-    requestAnimationFrame(() => {
-        renderQueued = false;
-        const s = state.streaming;
-        if (!s) return;
-        if (performance.now() - savedAt > 1000) {
-            savedAt = performance.now();
-            persist();
-        }
-        if (!s.node || !s.node.isConnected) return;
-        const stick = nearBottom();
-        fillAnswer(s.node, s.msg);
-        if (stick) scrollToBottom();
-    });
+    const frame = () =>
+        requestAnimationFrame(() => {
+            renderQueued = false;
+            const s = state.streaming;
+            if (!s) return;
+            if (performance.now() - savedAt > 1000) {
+                savedAt = performance.now();
+                persist();
+            }
+            if (!s.node || !s.node.isConnected) return;
+            const stick = nearBottom();
+            const t0 = performance.now();
+            fillAnswer(s.node, s.msg);
+            renderCost = performance.now() - t0;
+            if (stick) scrollToBottom();
+        });
+    if (renderCost > 8) setTimeout(frame, Math.min(renderCost * 4, 1000));
+    else frame();
 }
 
 async function generate(conv) {
@@ -458,6 +466,7 @@ async function generate(conv) {
     }
     delete msg.pending;
     state.streaming = null;
+    renderCost = 0;
     conv.updated = Date.now();
     persist();
     setStreaming(false);

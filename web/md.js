@@ -29,12 +29,31 @@ export function safeHref(raw) {
     return LINK_PROTOCOLS.has(url.protocol) ? url.href : null;
 }
 
-const FENCE_RE = /^( {0,3})(`{3,}|~{3,})[ \t]*([^\s`]*)[^`]*$/;
-const HEADING_RE = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
+// Kept free of nested or overlapping quantifiers, so that no line, however
+// long or odd, makes a match slow.
+const FENCE_RE = /^( {0,3})(`{3,}|~{3,})(.*)$/;
+const HEADING_RE = /^ {0,3}(#{1,6})(?:[ \t](.*))?$/;
 const HR_RE = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
 const QUOTE_RE = /^ {0,3}> ?(.*)$/;
 const LIST_RE = /^( *)([-*+]|\d{1,9}[.)])(?:[ \t]+(.*))?$/;
 const TABLE_SEP_RE = /^ *\|? *:?-+:? *(\| *:?-+:? *)*\|? *$/;
+
+// The opening fence of a code block: its indent, fence and language; null
+// when `line` is not one (a backtick fence's info text has no backtick).
+function fenceOf(line) {
+    const m = FENCE_RE.exec(line);
+    if (!m || (m[2][0] === '`' && m[3].includes('`'))) return null;
+    return { pad: m[1].length, fence: m[2], lang: m[3].trim().split(/\s/)[0] || '' };
+}
+
+// The text of an ATX heading without its closing #s.
+function headingText(raw) {
+    let t = (raw || '').trim();
+    let k = t.length;
+    while (k > 0 && t[k - 1] === '#') k--;
+    if (k === 0 || t[k - 1] === ' ' || t[k - 1] === '\t') t = t.slice(0, k).trim();
+    return t;
+}
 
 function isBlank(line) {
     return /^\s*$/.test(line);
@@ -56,7 +75,7 @@ function isTableStart(lines, i) {
 function startsBlock(lines, i) {
     const line = lines[i];
     return (
-        FENCE_RE.test(line) ||
+        fenceOf(line) !== null ||
         HEADING_RE.test(line) ||
         HR_RE.test(line) ||
         QUOTE_RE.test(line) ||
@@ -153,8 +172,21 @@ function codeBlock(code, lang, doc) {
 
 const ESCAPABLE = '\\`*_{}[]()#+-.!|~<>';
 
+// Model output can be long and degenerate ("**" ten thousand times), and an
+// answer is rendered again as it streams, so every search below is linear:
+// a failed search is remembered (nothing closes later either), bracket pairs
+// are found in one pass, and nesting deeper than MAX_DEPTH is plain text.
+const MAX_DEPTH = 16;
+
+// The scanner state of one string.
+function scanner(src) {
+    return { src, noCode: new Map(), noClose: new Map(), brackets: null };
+}
+
 // The end of a code span of `n` backticks starting after index `from`, or -1.
-function codeSpanEnd(src, from, n) {
+function codeSpanEnd(sc, from, n) {
+    const src = sc.src;
+    if (from >= (sc.noCode.get(n) ?? Infinity)) return -1;
     for (let j = from; j < src.length; j++) {
         if (src[j] !== '`') continue;
         let k = j;
@@ -162,12 +194,15 @@ function codeSpanEnd(src, from, n) {
         if (k - j === n) return j;
         j = k - 1;
     }
+    sc.noCode.set(n, from);
     return -1;
 }
 
 // Where delimiter `d` closes emphasis opened at `from`, or -1. Code spans are
 // skipped; a single "*" or "_" does not close on half of a double one.
-function findClose(src, from, d) {
+function findClose(sc, from, d) {
+    const src = sc.src;
+    if (from >= (sc.noClose.get(d) ?? Infinity)) return -1;
     for (let j = from; j < src.length; j++) {
         const c = src[j];
         if (c === '\\') {
@@ -177,8 +212,8 @@ function findClose(src, from, d) {
         if (c === '`') {
             let n = 1;
             while (src[j + n] === '`') n++;
-            const end = codeSpanEnd(src, j + n, n);
-            if (end >= 0) j = end + n - 1;
+            const end = codeSpanEnd(sc, j + n, n);
+            j = end >= 0 ? end + n - 1 : j + n - 1;
             continue;
         }
         if (!src.startsWith(d, j)) continue;
@@ -187,7 +222,23 @@ function findClose(src, from, d) {
         if (d[0] === '_' && /[\p{L}\p{N}]/u.test(src[j + d.length] || '')) continue;
         return j;
     }
+    sc.noClose.set(d, from);
     return -1;
+}
+
+// The "]" that closes the "[" at `i` (brackets nest), or -1.
+function closingBracket(sc, i) {
+    if (!sc.brackets) {
+        const src = sc.src;
+        sc.brackets = new Map();
+        const open = [];
+        for (let j = 0; j < src.length; j++) {
+            if (src[j] === '\\') j++;
+            else if (src[j] === '[') open.push(j);
+            else if (src[j] === ']' && open.length) sc.brackets.set(open.pop(), j);
+        }
+    }
+    return sc.brackets.get(i) ?? -1;
 }
 
 const EMPHASIS = [
@@ -198,9 +249,15 @@ const EMPHASIS = [
     ['_', 'em'],
 ];
 
-const LINK_TAIL_RE = /^\(\s*<?([^\s<>()]*(?:\([^\s<>()]*\)[^\s<>()]*)*)>?(?:\s+"[^"]*")?\s*\)/;
-const AUTOLINK_RE = /^<((?:https?:\/\/|mailto:)[^\s<>]+)>/i;
-const BARE_URL_RE = /^https?:\/\/[^\s<>]*[^\s<>.,;:!?'")\]*_~]/i;
+// Sticky: matched at lastIndex.
+const LINK_TAIL_RE = /\(\s*<?([^\s<>()]*(?:\([^\s<>()]*\)[^\s<>()]*)*)>?(?:\s+"[^"]*")?\s*\)/y;
+const AUTOLINK_RE = /<((?:https?:\/\/|mailto:)[^\s<>]+)>/iy;
+const BARE_URL_RE = /https?:\/\/[^\s<>]*[^\s<>.,;:!?'")\]*_~]/iy;
+
+function matchAt(re, src, i) {
+    re.lastIndex = i;
+    return re.exec(src);
+}
 
 function appendLink(parent, href, doc, fill) {
     const a = doc.createElement('a');
@@ -212,7 +269,12 @@ function appendLink(parent, href, doc, fill) {
 }
 
 // Renders inline Markdown of `src` into `parent`.
-export function renderInline(src, parent, doc = document) {
+export function renderInline(src, parent, doc = document, depth = 0) {
+    if (depth > MAX_DEPTH) {
+        parent.append(doc.createTextNode(src));
+        return;
+    }
+    const sc = scanner(src);
     let buf = '';
     const flush = () => {
         if (buf) parent.append(doc.createTextNode(buf));
@@ -235,7 +297,7 @@ export function renderInline(src, parent, doc = document) {
         if (c === '`') {
             let n = 1;
             while (src[i + n] === '`') n++;
-            const end = codeSpanEnd(src, i + n, n);
+            const end = codeSpanEnd(sc, i + n, n);
             if (end < 0) {
                 buf += src.slice(i, i + n);
                 i += n;
@@ -257,11 +319,11 @@ export function renderInline(src, parent, doc = document) {
                 const open = i + d.length;
                 if (open >= src.length || /\s/.test(src[open])) continue;
                 if (d[0] === '_' && /[\p{L}\p{N}]/u.test(src[i - 1] || '')) continue;
-                const close = findClose(src, open, d);
+                const close = findClose(sc, open, d);
                 if (close <= open) continue;
                 flush();
                 const el = doc.createElement(tag);
-                renderInline(src.slice(open, close), el, doc);
+                renderInline(src.slice(open, close), el, doc, depth + 1);
                 parent.append(el);
                 i = close + d.length;
                 matched = true;
@@ -273,22 +335,15 @@ export function renderInline(src, parent, doc = document) {
             continue;
         }
         if (c === '[') {
-            // [text](url): brackets may nest inside the text.
-            let depth = 0;
-            let j = i;
-            for (; j < src.length; j++) {
-                if (src[j] === '\\') j++;
-                else if (src[j] === '[') depth++;
-                else if (src[j] === ']' && --depth === 0) break;
-            }
-            const tail = j < src.length ? LINK_TAIL_RE.exec(src.slice(j + 1)) : null;
+            const j = closingBracket(sc, i);
+            const tail = j >= 0 ? matchAt(LINK_TAIL_RE, src, j + 1) : null;
             if (tail) {
                 const href = safeHref(tail[1]);
                 const text = src.slice(i + 1, j);
                 const whole = src.slice(i, j + 1 + tail[0].length);
                 if (href && text) {
                     flush();
-                    appendLink(parent, href, doc, (a) => renderInline(text, a, doc));
+                    appendLink(parent, href, doc, (a) => renderInline(text, a, doc, depth + 1));
                 } else {
                     buf += whole; // not a link we follow: the characters as written
                 }
@@ -297,7 +352,7 @@ export function renderInline(src, parent, doc = document) {
             }
         }
         if (c === '<') {
-            const m = AUTOLINK_RE.exec(src.slice(i));
+            const m = matchAt(AUTOLINK_RE, src, i);
             const href = m && safeHref(m[1]);
             if (href) {
                 flush();
@@ -309,7 +364,7 @@ export function renderInline(src, parent, doc = document) {
             }
         }
         if ((c === 'h' || c === 'H') && !/[\p{L}\p{N}]/u.test(src[i - 1] || '')) {
-            const m = BARE_URL_RE.exec(src.slice(i));
+            const m = matchAt(BARE_URL_RE, src, i);
             const href = m && safeHref(m[0]);
             if (href) {
                 flush();
@@ -368,7 +423,7 @@ function renderTable(lines, i, parent, doc) {
     return i;
 }
 
-function renderList(lines, i, parent, doc) {
+function renderList(lines, i, parent, doc, depth) {
     const first = LIST_RE.exec(lines[i]);
     const indent = first[1].length;
     const ordered = /\d/.test(first[2]);
@@ -409,7 +464,7 @@ function renderList(lines, i, parent, doc) {
             i++;
         }
         const li = doc.createElement('li');
-        renderBlocks(body, li, doc);
+        renderBlocks(body, li, doc, depth + 1);
         list.append(li);
         // A blank line between items makes a loose list: paragraphs stay.
         let k = i;
@@ -430,7 +485,13 @@ function renderList(lines, i, parent, doc) {
     return i;
 }
 
-function renderBlocks(lines, parent, doc) {
+function renderBlocks(lines, parent, doc, depth = 0) {
+    if (depth > MAX_DEPTH) {
+        const p = doc.createElement('p');
+        p.textContent = lines.join('\n');
+        parent.append(p);
+        return;
+    }
     let i = 0;
     while (i < lines.length) {
         const line = lines[i];
@@ -438,10 +499,9 @@ function renderBlocks(lines, parent, doc) {
             i++;
             continue;
         }
-        let m = FENCE_RE.exec(line);
-        if (m) {
-            const fence = m[2];
-            const pad = m[1].length;
+        const f = fenceOf(line);
+        if (f) {
+            const { fence, pad } = f;
             const body = [];
             i++;
             while (i < lines.length) {
@@ -454,13 +514,13 @@ function renderBlocks(lines, parent, doc) {
                 body.push(lines[i].slice(Math.min(lead, pad)));
                 i++;
             }
-            parent.append(codeBlock(body.join('\n'), m[3], doc));
+            parent.append(codeBlock(body.join('\n'), f.lang, doc));
             continue;
         }
-        m = HEADING_RE.exec(line);
+        let m = HEADING_RE.exec(line);
         if (m) {
             const h = doc.createElement('h' + m[1].length);
-            renderInline(m[2] || '', h, doc);
+            renderInline(headingText(m[2]), h, doc);
             parent.append(h);
             i++;
             continue;
@@ -477,7 +537,7 @@ function renderBlocks(lines, parent, doc) {
                 i++;
             }
             const quote = doc.createElement('blockquote');
-            renderBlocks(body, quote, doc);
+            renderBlocks(body, quote, doc, depth + 1);
             parent.append(quote);
             continue;
         }
@@ -487,7 +547,7 @@ function renderBlocks(lines, parent, doc) {
         }
         m = LIST_RE.exec(line);
         if (m && m[3] !== undefined) {
-            i = renderList(lines, i, parent, doc);
+            i = renderList(lines, i, parent, doc, depth);
             continue;
         }
         const text = [line.trim()];

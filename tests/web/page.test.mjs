@@ -350,6 +350,54 @@ async function testMarkdown(page) {
     }
 }
 
+// Degenerate model output (long runs of delimiters, deep nesting, very long
+// lines) renders quickly and without a stack overflow: the page renders an
+// answer again and again while it streams.
+async function testMarkdownWorstCases(page) {
+    log('markdown renderer on degenerate input');
+    const r = await page.evaluate(async () => {
+        const md = await import('/md.js');
+        const cases = {
+            stars: 'a' + '**'.repeat(20000),
+            starA: '*a'.repeat(20000),
+            under: '_a'.repeat(20000),
+            ticks: '`a'.repeat(20000) + '``',
+            brackets: '['.repeat(20000) + '](x)'.repeat(50),
+            links: '[a](https://e.com/) '.repeat(3000),
+            fenceLine: '```' + 'a'.repeat(50000) + '`',
+            heading: '# a' + ' '.repeat(50000) + 'b',
+            quotes: '>'.repeat(5000) + ' deep',
+            lists: Array.from({ length: 300 }, (_, k) => ' '.repeat(2 * k) + '- x').join('\n'),
+            emph: '*_'.repeat(5000) + 'x' + '_*'.repeat(5000),
+            table: '|a|b|\n|-|-|\n' + '|x|y|\n'.repeat(5000),
+            pipes: '|'.repeat(30000) + '\n' + '-|'.repeat(15000),
+            url: 'see http://' + 'a.'.repeat(30000),
+        };
+        const out = {};
+        for (const [name, src] of Object.entries(cases)) {
+            const t0 = performance.now();
+            let error = '';
+            let n = 0;
+            try {
+                const div = document.createElement('div');
+                div.append(md.renderAnswer(src));
+                n = div.getElementsByTagName('*').length;
+                if (!div.textContent.length) error = 'empty';
+            } catch (e) {
+                error = String(e);
+            }
+            out[name] = { ms: performance.now() - t0, error, n };
+        }
+        return out;
+    });
+    for (const [name, c] of Object.entries(r)) {
+        assert.equal(c.error, '', `${name}: ${c.error}`);
+        assert.ok(c.ms < 2000, `${name} took ${c.ms.toFixed(0)} ms`);
+    }
+    assert.equal(r.links.n, 3000 + 1, 'every link rendered');
+    log(`  ${Object.entries(r).map(([k, c]) => `${k} ${c.ms.toFixed(0)}`).join(", ")} ms`);
+}
+
 function sse(events) {
     return events.map((e) => `data: ${typeof e === 'string' ? e : JSON.stringify(e)}\n\n`).join('');
 }
@@ -597,6 +645,7 @@ async function main() {
         await testRegenerateAndEdit(page);
         await testConversations(page);
         await testMarkdown(page);
+        await testMarkdownWorstCases(page);
         await testUnsafeText(page);
         await testErrors(page);
         await testScreenshots(page);
