@@ -3,7 +3,7 @@
 // goes into the page as text nodes (md.js), never as HTML.
 
 import { ApiError, apiKey, describeError, getProps, setApiKey, streamChat } from './api.js';
-import { renderAnswer } from './md.js';
+import { copyText, renderAnswer } from './md.js';
 import {
     SETTING_NAMES,
     loadConversations,
@@ -37,7 +37,6 @@ const state = {
     props: null,
     // The answer being streamed: { conv, msg, controller, node, t0, firstAt, pieces }.
     streaming: null,
-    editing: false, // the last user message is open for editing
 };
 
 // ---- storage -------------------------------------------------------------------
@@ -207,7 +206,6 @@ function confirmDelete(btn, conv) {
 
 function select(id) {
     state.currentId = id;
-    state.editing = false;
     saveCurrentId(id);
     closeSidebar();
     renderAll();
@@ -249,11 +247,16 @@ function formatMs(ms) {
 function statsText(msg) {
     const parts = [];
     const t = msg.timings;
-    if (t && typeof t.predicted_n === 'number') {
+    const n = (v) => typeof v === 'number' && Number.isFinite(v);
+    if (t && n(t.predicted_n)) {
         parts.push(`${t.predicted_n} tokens`);
-        if (t.predicted_per_second > 0) parts.push(`${t.predicted_per_second.toFixed(1)} tokens/s`);
-        if (typeof t.ttft_ms === 'number') parts.push(`first token ${formatMs(t.ttft_ms)}`);
-        if (t.prompt_n > 0) parts.push(`prompt ${t.prompt_n} tokens in ${formatMs(t.prompt_ms)}`);
+        if (n(t.predicted_per_second) && t.predicted_per_second > 0) {
+            parts.push(`${t.predicted_per_second.toFixed(1)} tokens/s`);
+        }
+        if (n(t.ttft_ms)) parts.push(`first token ${formatMs(t.ttft_ms)}`);
+        if (n(t.prompt_n) && t.prompt_n > 0 && n(t.prompt_ms)) {
+            parts.push(`prompt ${t.prompt_n} tokens in ${formatMs(t.prompt_ms)}`);
+        }
     } else if (msg.client && msg.client.pieces) {
         // Stopped: the server sent no timings; these are the page's counts.
         const c = msg.client;
@@ -313,16 +316,7 @@ function messageNode(conv, msg, index) {
         }
         if (msg.content && !msg.pending) {
             actions.append(
-                button('Copy', 'link copy-answer', (e) => {
-                    const b = e.currentTarget;
-                    navigator.clipboard?.writeText(msg.content).then(
-                        () => {
-                            b.textContent = 'Copied';
-                            setTimeout(() => (b.textContent = 'Copy'), 1500);
-                        },
-                        () => {},
-                    );
-                }),
+                button('Copy', 'link copy-answer', (e) => copyText(msg.content, e.currentTarget)),
             );
         }
     }
@@ -444,8 +438,8 @@ async function generate(conv) {
                 msg.content += ev.text;
                 queueRender();
             } else if (ev.finish) {
-                msg.finish = ev.finish;
-                if (ev.timings) msg.timings = ev.timings;
+                msg.finish = String(ev.finish);
+                if (ev.timings && typeof ev.timings === 'object') msg.timings = ev.timings;
             }
         }
     } catch (e) {

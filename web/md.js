@@ -114,7 +114,8 @@ function splitRow(line) {
     return cells;
 }
 
-function copyText(text, button) {
+// Copies `text` to the clipboard and says so on `button` for a moment.
+export function copyText(text, button) {
     const done = (ok) => {
         button.textContent = ok ? 'Copied' : 'Copy failed';
         setTimeout(() => {

@@ -35,6 +35,31 @@ function num(v) {
     return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
+// The server's timings the page shows (src/server/server.c put_timings).
+const TIMING_NAMES = [
+    'prompt_n',
+    'prompt_ms',
+    'predicted_n',
+    'predicted_ms',
+    'predicted_per_second',
+    'ttft_ms',
+];
+
+// The numeric fields `names` of `obj`, or null when there are none.
+function numbers(obj, names) {
+    if (!obj || typeof obj !== 'object') return null;
+    const out = {};
+    let any = false;
+    for (const name of names) {
+        const v = num(obj[name]);
+        if (v !== null) {
+            out[name] = v;
+            any = true;
+        }
+    }
+    return any ? out : null;
+}
+
 // A stored conversation, checked field by field (the storage may hold
 // anything: an older version, another page's data, a hand edit).
 function clean(c) {
@@ -51,11 +76,13 @@ function clean(c) {
         .filter((m) => m && (m.role === 'user' || m.role === 'assistant'))
         .map((m) => {
             const msg = { role: m.role, content: typeof m.content === 'string' ? m.content : '' };
-            if (m.timings && typeof m.timings === 'object') msg.timings = m.timings;
+            const timings = numbers(m.timings, TIMING_NAMES);
+            if (timings) msg.timings = timings;
             if (typeof m.finish === 'string') msg.finish = m.finish;
             // An answer still coming when the page closed ends where it was.
             if (m.stopped === true || m.pending === true) msg.stopped = true;
-            if (m.client && typeof m.client === 'object') msg.client = m.client;
+            const client = numbers(m.client, ['pieces', 'ttft_ms', 'elapsed_ms']);
+            if (client) msg.client = client;
             if (m.error && typeof m.error === 'object') {
                 msg.error = { title: String(m.error.title || ''), detail: String(m.error.detail || '') };
             }

@@ -423,7 +423,8 @@ async function testUnsafeText(page) {
     const answer =
         '<think>Pondering <b>this</b>.</think>Here: <script>alert(1)</script> and ' +
         '<img src=x onerror=alert(2)> and [click](javascript:alert(3)).\n\n' +
-        '| a | b |\n|---|---|\n| <img src=x onerror=alert(4)> | 2 |';
+        '| a | b |\n|---|---|\n| <img src=x onerror=alert(4)> | 2 |\n\n' +
+        '```html\n<script>alert(7)</script>\n```';
     await page.route('**/v1/chat/completions', (route) =>
         route.fulfill({
             status: 200,
@@ -468,6 +469,15 @@ async function testUnsafeText(page) {
     assert.equal(dom.think[1], 'Reasoning');
     assert.ok(dom.think[2].includes('Pondering <b>this</b>.'));
     assert.match(a.stats, /9 tokens · 3000\.0 tokens\/s · first token 1 ms/);
+
+    // The code block's Copy button copies the code as written.
+    assert.equal(await page.textContent('#messages .code-block code'), '<script>alert(7)</script>');
+    await page.click('#messages .code-block .copy');
+    await waitFor('Copied', async () => (await page.textContent('#messages .code-block .copy')) === 'Copied');
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), '<script>alert(7)</script>');
+    await page.click('#messages .copy-answer');
+    await waitFor('the answer in the clipboard', async () =>
+        (await page.evaluate(() => navigator.clipboard.readText())) === answer);
 }
 
 async function testErrors(page) {
@@ -622,7 +632,10 @@ async function main() {
     });
     let page;
     try {
-        const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+        const context = await browser.newContext({
+            viewport: { width: 1280, height: 800 },
+            permissions: ['clipboard-read', 'clipboard-write'],
+        });
         page = await context.newPage();
         const pageErrors = [];
         const consoleErrors = [];
