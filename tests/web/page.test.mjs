@@ -54,7 +54,11 @@ async function startServer(args, env = {}) {
     const s = { proc, out: '', err: '', exited: false };
     proc.stdout.on('data', (d) => (s.out += d));
     proc.stderr.on('data', (d) => (s.err += d));
-    proc.on('exit', () => (s.exited = true));
+    proc.on('exit', (code, signal) => {
+        s.exited = true;
+        s.code = code;
+        s.signal = signal;
+    });
     servers.push(s);
     const m = await waitFor('the listening line', () => {
         if (s.exited) throw new Error(`tektra serve exited:\n${s.out}${s.err}`);
@@ -67,10 +71,12 @@ async function startServer(args, env = {}) {
     return s;
 }
 
+// Stops a server with SIGTERM; it must exit cleanly (with sanitizers, a
+// leak or an error found on the way out makes this fail).
 async function stopServer(s) {
-    if (s.exited) return;
-    s.proc.kill('SIGTERM');
+    if (!s.exited) s.proc.kill('SIGTERM');
     await waitFor('the server to stop', () => s.exited, 10000);
+    assert.equal(s.code, 0, `tektra serve exited with ${s.code} (${s.signal}):\n${s.err.slice(-3000)}`);
 }
 
 // ---- page helpers ----------------------------------------------------------------
@@ -668,6 +674,7 @@ async function main() {
         assert.deepEqual(unexpected, [], 'no console errors (CSP violations among them)');
         await testApiKey(browser);
         await testOpen();
+        await stopServer(srv);
     } catch (e) {
         if (page) {
             fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -677,7 +684,7 @@ async function main() {
         throw e;
     } finally {
         await browser.close();
-        for (const s of servers) await stopServer(s).catch(() => s.proc.kill('SIGKILL'));
+        for (const s of servers) if (!s.exited) s.proc.kill('SIGKILL');
         fs.rmSync(home, { recursive: true, force: true });
     }
     log(`ok; screenshots in ${ARTIFACTS}`);
