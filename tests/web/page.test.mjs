@@ -549,6 +549,29 @@ async function testScreenshots(page) {
     await page.setViewportSize({ width: 1280, height: 800 });
 }
 
+// While the model loads, /props answers 503 model_loading: the header says
+// so and the page asks again until the model is there.
+async function testLoading(context, srv) {
+    log('loading state');
+    const page = await context.newPage();
+    let calls = 0;
+    await page.route('**/props', (route) => {
+        if (calls++ >= 2) return route.continue();
+        return route.fulfill({
+            status: 503,
+            headers: { 'Content-Type': 'application/json', 'Retry-After': '1' },
+            body: JSON.stringify({
+                error: { message: 'the model is still loading', type: 'server_error', param: null, code: 'model_loading' },
+            }),
+        });
+    });
+    await page.goto(srv.url);
+    await waitFor('"loading"', async () => /loading the model/.test(await page.textContent('#model-info')));
+    await waitFor('the header', async () => /stories260K/.test(await page.textContent('#model-info')), 5000);
+    assert.ok(calls >= 3);
+    await page.close();
+}
+
 async function testApiKey(browser) {
     log('API key, context overflow, --open without a browser, server gone');
     const srv = await startServer(['--api-key', 'sekrit', '-c', '64', '--open'], { PATH: '/nonexistent' });
@@ -668,6 +691,7 @@ async function main() {
         await testUnsafeText(page);
         await testErrors(page);
         await testScreenshots(page);
+        await testLoading(context, srv);
         // Expected console errors: the failed requests of testErrors.
         const unexpected = consoleErrors.filter((e) => !/status of 503/.test(e));
         assert.deepEqual(pageErrors, [], 'no script errors');
