@@ -243,6 +243,7 @@ function closingBracket(sc, i) {
 }
 
 const EMPHASIS = [
+    ['***', 'strong em'],
     ['**', 'strong'],
     ['__', 'strong'],
     ['~~', 'del'],
@@ -323,8 +324,11 @@ export function renderInline(src, parent, doc = document, depth = 0) {
                 const close = findClose(sc, open, d);
                 if (close <= open) continue;
                 flush();
-                const el = doc.createElement(tag);
-                renderInline(src.slice(open, close), el, doc, depth + 1);
+                const tags = tag.split(' ');
+                const el = doc.createElement(tags[0]);
+                let inner = el;
+                if (tags[1]) inner = el.appendChild(doc.createElement(tags[1]));
+                renderInline(src.slice(open, close), inner, doc, depth + 1);
                 parent.append(el);
                 i = close + d.length;
                 matched = true;
@@ -504,10 +508,12 @@ function renderBlocks(lines, parent, doc, depth = 0) {
         if (f) {
             const { fence, pad } = f;
             const body = [];
+            let closed = false;
             i++;
             while (i < lines.length) {
                 const close = /^ {0,3}(`{3,}|~{3,})[ \t]*$/.exec(lines[i]);
                 if (close && close[1][0] === fence[0] && close[1].length >= fence.length) {
+                    closed = true;
                     i++;
                     break;
                 }
@@ -515,6 +521,8 @@ function renderBlocks(lines, parent, doc, depth = 0) {
                 body.push(lines[i].slice(Math.min(lead, pad)));
                 i++;
             }
+            // Still streaming in: the line being written may be empty yet.
+            if (!closed) while (body.length && isBlank(body[body.length - 1])) body.pop();
             parent.append(codeBlock(body.join('\n'), f.lang, doc));
             continue;
         }

@@ -354,6 +354,37 @@ async function testMarkdown(page) {
     for (const tag of r.tags) {
         assert.ok(!['SCRIPT', 'IMG', 'IFRAME', 'B', 'STYLE'].includes(tag), `no ${tag} element`);
     }
+
+    // Smaller cases: strong and emphasis at once; a fence still streaming in;
+    // a heading's closing #s; reasoning still going on.
+    const small = await page.evaluate(async () => {
+        const md = await import('/md.js');
+        const html = (src) => {
+            const d = document.createElement('div');
+            d.append(md.renderMarkdown(src));
+            return d.innerHTML;
+        };
+        const answer = (src) => {
+            const d = document.createElement('div');
+            d.append(md.renderAnswer(src));
+            const t = d.querySelector('details.think');
+            return [t && t.querySelector('summary').textContent, d.querySelector(':scope > p')?.textContent ?? ''];
+        };
+        return {
+            both: html('***both***'),
+            open: html('```py\nprint(1)\n'),
+            heading: html('## Done ##\n# C#'),
+            thinking: answer('<think>still going'),
+            thought: answer('<think>done</think>\n\nThe answer.'),
+            closeOnly: answer('hidden</think>Shown.'),
+        };
+    });
+    assert.equal(small.both, '<p><strong><em>both</em></strong></p>');
+    assert.match(small.open, /<code data-lang="py">print\(1\)<\/code>/);
+    assert.equal(small.heading, '<h2>Done</h2><h1>C#</h1>');
+    assert.deepEqual(small.thinking, ['Thinking\u2026', '']);
+    assert.deepEqual(small.thought, ['Reasoning', 'The answer.']);
+    assert.deepEqual(small.closeOnly, ['Reasoning', 'Shown.']);
 }
 
 // Degenerate model output (long runs of delimiters, deep nesting, very long
