@@ -281,6 +281,8 @@ function fillAnswer(node, msg) {
     const open = !!content.querySelector('details.think[open]');
     content.replaceChildren(renderAnswer(msg.content, document, open));
     node.classList.toggle('pending', !!msg.pending);
+    // Screen readers announce the answer once it is complete.
+    node.setAttribute('aria-busy', msg.pending ? 'true' : 'false');
     node.querySelector('.stats').textContent = msg.pending ? '' : statsText(msg);
     const err = node.querySelector('.msg-error');
     err.replaceChildren();
@@ -374,10 +376,12 @@ function requestBody(conv) {
 }
 
 function setStreaming(on) {
+    const stopHadFocus = document.activeElement === $('stop');
     $('send').hidden = on;
     $('stop').hidden = !on;
     document.body.classList.toggle('streaming', on);
     if (!on) $('hint').hidden = true;
+    if (stopHadFocus) $('input').focus();
 }
 
 let renderQueued = false;

@@ -432,6 +432,9 @@ function renderList(lines, i, parent, doc, depth) {
     const first = LIST_RE.exec(lines[i]);
     const indent = first[1].length;
     const ordered = /\d/.test(first[2]);
+    // Items of one list share the bullet ("-", "*" or "+") or the number's
+    // "." or ")"; another one starts a new list.
+    const kind = first[2].slice(-1);
     const list = doc.createElement(ordered ? 'ol' : 'ul');
     if (ordered) {
         const start = parseInt(first[2], 10);
@@ -440,7 +443,7 @@ function renderList(lines, i, parent, doc, depth) {
     let loose = false;
     while (i < lines.length) {
         const m = LIST_RE.exec(lines[i]);
-        if (!m || m[1].length !== indent || /\d/.test(m[2]) !== ordered) break;
+        if (!m || m[1].length !== indent || m[2].slice(-1) !== kind) break;
         const contentIndent = indent + m[2].length + 1;
         const body = [m[3] || ''];
         i++;
@@ -475,7 +478,7 @@ function renderList(lines, i, parent, doc, depth) {
         let k = i;
         while (k < lines.length && isBlank(lines[k])) k++;
         const next = k < lines.length ? LIST_RE.exec(lines[k]) : null;
-        if (k > i && next && next[1].length === indent && /\d/.test(next[2]) === ordered) {
+        if (k > i && next && next[1].length === indent && next[2].slice(-1) === kind) {
             loose = true;
             i = k;
         }

@@ -184,6 +184,7 @@ async function testStop(page, srv) {
     const a = await waitAnswerDone(page, 5000);
     assert.match(a.stats, /stopped/);
     assert.equal(a.error, '');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'input', 'focus back in the input');
     const len = a.text.length;
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await answerState(page)).text.length, len, 'the text stopped growing');
@@ -374,6 +375,7 @@ async function testMarkdown(page) {
             both: html('***both***'),
             open: html('```py\nprint(1)\n'),
             heading: html('## Done ##\n# C#'),
+            lists: html('- a\n- b\n* c\n1. d\n2) e'),
             thinking: answer('<think>still going'),
             thought: answer('<think>done</think>\n\nThe answer.'),
             closeOnly: answer('hidden</think>Shown.'),
@@ -382,6 +384,7 @@ async function testMarkdown(page) {
     assert.equal(small.both, '<p><strong><em>both</em></strong></p>');
     assert.match(small.open, /<code data-lang="py">print\(1\)<\/code>/);
     assert.equal(small.heading, '<h2>Done</h2><h1>C#</h1>');
+    assert.equal(small.lists, '<ul><li>a</li><li>b</li></ul><ul><li>c</li></ul><ol><li>d</li></ol><ol start="2"><li>e</li></ol>');
     assert.deepEqual(small.thinking, ['Thinking\u2026', '']);
     assert.deepEqual(small.thought, ['Reasoning', 'The answer.']);
     assert.deepEqual(small.closeOnly, ['Reasoning', 'Shown.']);
