@@ -1,6 +1,7 @@
 /* tektra serve: the OpenAI-compatible HTTP API (include/tektra/server.h)
- * and the chat page at /. The server listens first and loads the model in a thread meanwhile, so
- * /health can say "loading"; SIGINT or SIGTERM stop it cleanly. */
+ * and the chat page at /. The server listens first and loads the model in a
+ * thread meanwhile, so /health can say "loading"; SIGINT or SIGTERM stop it
+ * cleanly. */
 #include "settings.h"
 #include "tektra/server.h" /* until tektra.h includes it */
 
