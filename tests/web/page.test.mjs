@@ -1,10 +1,12 @@
 // The chat page of `tektra serve` in a real browser. Starts the real server
 // on free loopback ports with the real stories260K model and drives
 // chromium through playwright-core (tests/web/run.sh sets NODE_PATH):
-// streaming, Stop (the server cancels), Regenerate, edit and resend,
-// conversations across reloads (rename, delete), the Markdown renderer,
-// model text that tries to be HTML, errors, the API key, and screenshots
-// (light/dark, wide/narrow) into ${TEKTRA_ARTIFACTS:-~/.cache/tektra/artifacts}/web.
+// streaming, Stop (the server cancels), a reload mid-answer, Regenerate,
+// edit and resend, conversations across reloads (rename, delete), the
+// Markdown renderer (also on degenerate input), model text that tries to be
+// HTML, Copy, errors (busy, mid-stream, context, server gone), loading, the
+// API key, --open, the security headers, and screenshots (light/dark,
+// wide/narrow) into ${TEKTRA_ARTIFACTS:-~/.cache/tektra/artifacts}/web.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -44,8 +46,8 @@ async function waitFor(what, fn, timeoutMs = 15000) {
 
 const servers = [];
 
-// `tektra serve --port 0 ARGS` with a clean HOME; resolves once it listens
-// (and, unless noWait, once the model is loaded).
+// `tektra serve --port 0 -m stories260K ARGS` with a clean HOME; resolves
+// once it listens and has loaded the model.
 async function startServer(args, env = {}) {
     const proc = spawn(path.join(BIN, 'tektra'), ['serve', '--port', '0', '-m', MODEL, ...args], {
         env: { ...process.env, HOME: home, XDG_CONFIG_HOME: home, TEKTRA_API_KEY: '', ...env },
