@@ -92,8 +92,10 @@ let propsTimer = 0;
 async function loadProps() {
     clearTimeout(propsTimer);
     try {
+        const first = !state.props;
         state.props = await getProps();
         showProps(state.props);
+        if (first && !state.streaming) renderMessages(); // the stats name n_ctx
         if (banner.dataset.kind === 'server') showBanner(null);
     } catch (e) {
         const info = $('model-info');
@@ -256,6 +258,12 @@ function statsText(msg) {
         if (n(t.ttft_ms)) parts.push(`first token ${formatMs(t.ttft_ms)}`);
         if (n(t.prompt_n) && t.prompt_n > 0 && n(t.prompt_ms)) {
             parts.push(`prompt ${t.prompt_n} tokens in ${formatMs(t.prompt_ms)}`);
+        }
+        // How full the context is after this answer: what the next message
+        // builds on.
+        if (n(t.prompt_n) && state.props && state.props.n_ctx > 0) {
+            const used = (n(t.cache_n) ? t.cache_n : 0) + t.prompt_n + t.predicted_n;
+            parts.push(`context ${used} of ${state.props.n_ctx}`);
         }
     } else if (msg.client && msg.client.pieces) {
         // Stopped: the server sent no timings; these are the page's counts.

@@ -37,6 +37,7 @@ function num(v) {
 
 // The server's timings the page shows (src/server/server.c put_timings).
 const TIMING_NAMES = [
+    'cache_n',
     'prompt_n',
     'prompt_ms',
     'predicted_n',

@@ -156,6 +156,7 @@ async function testStreaming(page, srv) {
     assert.match(done.stats, /\d+ tokens/);
     assert.match(done.stats, /tokens\/s/);
     assert.match(done.stats, /first token \d/);
+    assert.match(done.stats, /context \d+ of 32768/);
     assert.equal(await countMessages(page), before + 2);
     assert.ok(typed, 'typed into the input while the answer streamed');
     assert.equal(await page.inputValue('#input'), 'typed while streaming');
