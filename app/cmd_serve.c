@@ -1,6 +1,7 @@
-/* tektra serve: the OpenAI-compatible HTTP API (include/tektra/server.h).
- * The server listens first and loads the model in a thread meanwhile, so
- * /health can say "loading"; SIGINT or SIGTERM stop it cleanly. */
+/* tektra serve: the OpenAI-compatible HTTP API (include/tektra/server.h)
+ * and the chat page at /. The server listens first and loads the model in a
+ * thread meanwhile, so /health can say "loading"; SIGINT or SIGTERM stop it
+ * cleanly. */
 #include "settings.h"
 #include "tektra/server.h" /* until tektra.h includes it */
 
@@ -11,19 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char cmd_serve_summary[] = "serve an OpenAI-compatible HTTP API (chat, completions, SSE)";
+const char cmd_serve_summary[] =
+    "serve a chat page and an OpenAI-compatible HTTP API (chat, completions, SSE)";
 
 static void usage(void)
 {
     printf("Usage: tektra serve -m MODEL [OPTIONS]\n\n"
-           "Serves the model over an OpenAI-compatible HTTP API:\n"
+           "Serves the model over an OpenAI-compatible HTTP API, with a chat page:\n"
+           "  GET  /                     the chat page (built into this program; works\n"
+           "                             offline; open it in a browser)\n"
            "  POST /v1/chat/completions  chat through the model's chat template\n"
            "  POST /v1/completions       raw completion of a prompt\n"
            "  GET  /v1/models            the loaded model\n"
+           "  GET  /props                model, backend, kernel level, context size, slots\n"
            "  GET  /health               200 {\"status\":\"ok\"} when ready, 503 while loading\n"
-           "It listens at once, prints 'tektra: listening on http://HOST:PORT', loads the\n"
-           "model and prints 'tektra: ready'. Ctrl-C (SIGINT) or SIGTERM stops it: running\n"
-           "answers are cancelled and everything is freed. With -v it logs every request.\n\n"
+           "It listens at once, prints 'tektra: listening on http://HOST:PORT (chat page:\n"
+           "http://HOST:PORT/)', loads the model and prints 'tektra: ready'. Ctrl-C\n"
+           "(SIGINT) or SIGTERM stops it: running answers are cancelled and everything is\n"
+           "freed. With -v it logs every request.\n\n"
            "Options:\n%s"
            "      --host ADDR        address to listen on (default 127.0.0.1: this machine\n"
            "                         only; 0.0.0.0 or :: to accept other machines)\n"
@@ -34,33 +40,38 @@ static void usage(void)
            "                         quarter of the free memory; at most 256)\n"
            "      --queue N          requests that may wait for a free slot (default 16, at\n"
            "                         most 4096); beyond that: 503 with Retry-After\n"
-           "      --api-key KEY      require 'Authorization: Bearer KEY' on /v1/ (default:\n"
-           "                         TEKTRA_API_KEY from the environment; none = open)\n"
+           "      --api-key KEY      require 'Authorization: Bearer KEY' on /v1/ and /props\n"
+           "                         (default: TEKTRA_API_KEY from the environment; none =\n"
+           "                         open); the chat page itself stays open and asks for\n"
+           "                         the key, which it keeps until the browser tab closes\n"
            "      --cors ORIGIN      let web pages from ORIGIN (e.g. http://localhost:3000,\n"
            "                         or * for any) call the API from a browser (default:\n"
            "                         no CORS headers, so other sites' pages cannot)\n"
-           "  -h, --help             show this help\n\n"
-           "Requests. Settings a request leaves out come from the flags above, the\n"
+           "      --open             open the chat page in the default browser (xdg-open,\n"
+           "                         open on macOS); says so when that is not possible\n"
+           "  -h, --help             show this help\n\n",
+           app_settings_help);
+    printf("Requests. Settings a request leaves out come from the flags above, the\n"
            "environment and tektra.toml. Fields: messages (content: a string, an array of\n"
            "{\"type\":\"text\",\"text\":...} parts joined with newlines, or null; roles system,\n"
-           "developer, user, assistant, tool; tool_calls, tool_call_id, name), prompt "
-           "(/v1/completions: a string or an array of\n"
-           "one string; echo), max_tokens or max_completion_tokens, temperature [0, 2],\n"
-           "top_p [0, 1], top_k, min_p, repeat_penalty and repeat_last_n (tektra's),\n"
-           "frequency_penalty and presence_penalty [-2, 2] (as OpenAI defines them:\n"
-           "subtracted from a token's logit once per earlier occurrence, and once if it\n"
-           "occurred at all, counting the last repeat_last_n tokens), seed (-1 = random),\n"
-           "stop (a string or up to 16 strings, never part of the answer), stream and\n"
-           "stream_options.include_usage, n (1 only), logprobs and top_logprobs (0..20;\n"
-           "/v1/completions: logprobs N), logit_bias (token id -> -100..100; -100 bans),\n"
-           "response_format (json_object, or json_schema: the answer follows the schema;\n"
-           "a keyword that cannot be enforced is a 400), tools, tool_choice (none, auto,\n"
-           "required or one function: enforced) and parallel_tool_calls, for models whose\n"
-           "template writes calls as Qwen/Hermes, Llama 3, Mistral, Granite, Qwen3-Coder,\n"
-           "gpt-oss or Gemma 4 do (answers carry tool_calls, streamed as\n"
-           "delta.tool_calls). /v1/embeddings\n"
-           "and /v1/responses are not served (404). Unknown fields are ignored. A prompt longer\n"
-           "than the context is refused (400), never cut. Bodies over 1 MiB get 413.\n\n"
+           "developer, user, assistant, tool; tool_calls, tool_call_id, name), prompt\n"
+           "(/v1/completions: a string or an array of one string; echo), max_tokens or\n"
+           "max_completion_tokens, temperature [0, 2], top_p [0, 1], top_k, min_p,\n"
+           "repeat_penalty and repeat_last_n (tektra's), frequency_penalty and\n"
+           "presence_penalty [-2, 2] (as OpenAI defines them: subtracted from a token's\n"
+           "logit once per earlier occurrence, and once if it occurred at all, counting\n"
+           "the last repeat_last_n tokens), seed (-1 = random), stop (a string or up to\n"
+           "16 strings, never part of the answer), stream and stream_options.include_usage,\n"
+           "n (1 only), logprobs and top_logprobs (0..20; /v1/completions: logprobs N),\n"
+           "logit_bias (token id -> -100..100; -100 bans), response_format (json_object,\n"
+           "or json_schema: the answer follows the schema; a keyword that cannot be\n"
+           "enforced is a 400), tools, tool_choice (none, auto, required or one function:\n"
+           "enforced) and parallel_tool_calls, for models whose template writes calls as\n"
+           "Qwen/Hermes, Llama 3, Mistral, Granite, Qwen3-Coder, gpt-oss or Gemma 4 do\n"
+           "(answers carry tool_calls, streamed as delta.tool_calls). /v1/embeddings and\n"
+           "/v1/responses are not served (404). Unknown fields are ignored. A prompt\n"
+           "longer than the context is refused (400), never cut. Bodies over 1 MiB get\n"
+           "413.\n\n"
            "With an OpenAI client, set the base URL to http://127.0.0.1:8080/v1 and any\n"
            "API key (or the --api-key one), e.g.\n"
            "  export OPENAI_BASE_URL=http://127.0.0.1:8080/v1 OPENAI_API_KEY=local\n"
@@ -69,8 +80,7 @@ static void usage(void)
            "or with curl:\n"
            "  curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: "
            "application/json' \\\n"
-           "       -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"stream\":true}'\n",
-           app_settings_help);
+           "       -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"stream\":true}'\n");
 }
 
 /* The model is loaded by this thread while the server already answers. */
@@ -104,6 +114,17 @@ static void *load_main(void *arg)
     return NULL;
 }
 
+/* The address of the chat page for a server on `host`:`port`. An address
+ * that means "every interface" is reached through this machine's loopback
+ * address. */
+static void page_url(const char *host, int port, char *out, size_t size)
+{
+    if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
+    if (strcmp(host, "::") == 0 || strcmp(host, "[::]") == 0) host = "::1";
+    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+    snprintf(out, size, "http://%s%s%s:%d/", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
 int cmd_serve(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -117,6 +138,7 @@ int cmd_serve(int argc, char **argv)
     if (rc != APP_EXIT_OK) return rc;
     tk_server_params p;
     tk_server_default_params(&p);
+    bool open_page = false;
     const char *env_key = getenv("TEKTRA_API_KEY");
     p.api_key = env_key && *env_key ? env_key : NULL;
     for (int i = 1; i < argc; i++) {
@@ -143,6 +165,8 @@ int cmd_serve(int argc, char **argv)
         } else if (app_flag_is(flag, "--cors")) {
             if (!(p.cors_origin = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
             if (!*p.cors_origin) return app_usage_error("serve", "--cors: empty origin");
+        } else if (app_flag_is(flag, "--open")) {
+            open_page = true;
         } else if (app_flag_is(flag, "--api-key")) {
             if (!(p.api_key = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
             if (!*p.api_key) return app_usage_error("serve", "--api-key: empty key");
@@ -181,8 +205,10 @@ int cmd_serve(int argc, char **argv)
         return APP_EXIT_FAIL;
     }
     bool v6 = strchr(p.host, ':') != NULL;
-    printf("tektra: listening on http://%s%s%s:%d\n", v6 ? "[" : "", p.host, v6 ? "]" : "",
-           tk_server_port(srv));
+    char page[320];
+    page_url(p.host, tk_server_port(srv), page, sizeof page);
+    printf("tektra: listening on http://%s%s%s:%d (chat page: %s)\n", v6 ? "[" : "", p.host,
+           v6 ? "]" : "", tk_server_port(srv), page);
     fflush(stdout);
 
     loader l = {.settings = &s, .server = srv, .main_thread = pthread_self()};
@@ -192,6 +218,18 @@ int cmd_serve(int argc, char **argv)
         app_error("cannot start the loading thread");
         tk_server_free(srv);
         return APP_EXIT_FAIL;
+    }
+    /* The page answers while the model loads (it shows "loading"), so the
+     * browser can open now. Children must not inherit our blocked signals:
+     * tk_platform_open_url clears the mask in the child. */
+    if (open_page) {
+        if (tk_platform_open_url(page) == TK_OK)
+            fprintf(stderr, "tektra: opened %s in the browser\n", page);
+        else
+            fprintf(stderr,
+                    "tektra: could not open a browser here (no working xdg-open or open); "
+                    "open %s yourself\n",
+                    page);
     }
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0) {

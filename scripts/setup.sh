@@ -7,6 +7,7 @@
 #                                from ../shared/deps/mlx needs (scripts/mlx.sh)
 #   ... --with-ccache            also ccache (the test script's compiler cache)
 #   ... --with-chromium          also chromium and nodejs (browser tests, playwright-core)
+#   scripts/setup.sh --help      this text
 # Works as root and through sudo; does nothing to the system when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,11 @@ for a in "$@"; do
                            ninja-build) ;;
     --with-ccache) packages+=(ccache) ;;
     --with-chromium) packages+=(chromium nodejs) ;;
+    -h | --help)
+        # The comment at the top of this file.
+        sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+        exit 0
+        ;;
     *) echo "setup: unknown option '$a'" >&2; exit 2 ;;
     esac
 done

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs missing packages, builds with warnings
+# Runs the whole test suite: installs missing packages (chromium and node
+# included, for the browser test of the chat page), builds with warnings
 # as errors and runs every test, then builds again with AddressSanitizer and
 # UndefinedBehaviorSanitizer and runs every test again, then cross-builds
 # for aarch64 and runs the kernel and model tests under qemu at every ARM
@@ -13,11 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mlx_flags=()
 if [ -f ../shared/deps/mlx/SHA256SUMS ]; then
-    scripts/setup.sh --deps-only --with-mlx --with-ccache
+    scripts/setup.sh --deps-only --with-mlx --with-ccache --with-chromium
     mlx_prefix=$(scripts/mlx.sh)
     mlx_flags=(-DTEKTRA_MLX=ON "-DTEKTRA_MLX_PREFIX=$mlx_prefix")
 else
-    scripts/setup.sh --deps-only --with-ccache
+    scripts/setup.sh --deps-only --with-ccache --with-chromium
     echo "== no ../shared/deps/mlx: testing without the MLX backend"
 fi
 # A compiler cache outside the repository, so that a machine that ran the
@@ -25,8 +26,11 @@ fi
 export CCACHE_DIR=${TEKTRA_CACHE:-$HOME/.cache/tektra}/ccache
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
-# npm packages the tokenizer tests compare against (a cache outside the repo).
+# npm packages the tokenizer tests compare against, and playwright-core for
+# the browser test of the chat page (caches outside the repo; no browser is
+# downloaded: the test drives the system's chromium).
 scripts/npm-cache.sh >/dev/null
+scripts/npm-cache.sh browser >/dev/null
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== build and test (release, -Werror)"

@@ -2,8 +2,10 @@
  *
  * Endpoints: POST /v1/chat/completions, POST /v1/completions (both with
  * server-sent-event streaming), GET /v1/models, GET /v1/models/{id},
- * GET /health. Errors use OpenAI's shape
- * {"error":{"message","type","param","code"}}.
+ * GET /health, GET /props (model, backend, kernel level, n_ctx, n_parallel)
+ * and the chat page: GET / and its files (web/, compiled in; no API key
+ * needed, served with a Content-Security-Policy that allows this origin
+ * only). Errors use OpenAI's shape {"error":{"message","type","param","code"}}.
  *
  * Threads. Every connection has a thread of its own (libmicrohttpd's
  * thread-per-connection mode), so a slow or waiting request never holds up
@@ -55,7 +57,7 @@ typedef struct tk_server_params {
                                 of the available memory */
     int n_queue;             /* requests that may wait for a slot, >= 0; more get 503 */
     const char *api_key;     /* NULL or "" = open; else required as "Authorization: Bearer
-                                KEY" on /v1/ (copied) */
+                                KEY" on /v1/ and /props (copied) */
     size_t max_body;         /* largest request body in bytes (larger: 413); 0 = 1 MiB */
     const char *cors_origin; /* NULL or "" = no CORS headers (browsers on other origins are
                                 refused by the browser); else the Access-Control-Allow-Origin

@@ -1,6 +1,9 @@
 /* Opening a URL in the user's default browser: `xdg-open` on Linux and the
  * BSDs, `open` on macOS, ShellExecute on Windows. The URL is passed as one
- * argument, never through a shell, so no character in it is interpreted. */
+ * argument, never through a shell, so no character in it is interpreted.
+ * The child starts with no signals blocked and default handlers, whatever
+ * the caller's (a server blocks SIGINT to take it with sigwait; a browser
+ * started from here must not inherit that). */
 #include "tektra/platform.h"
 
 #include <string.h>
@@ -9,6 +12,7 @@
 #include <windows.h>
 #include <shellapi.h>
 #else
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 extern char **environ;
@@ -28,9 +32,18 @@ tk_status tk_platform_open_url(const char *url)
     const char *tool = "xdg-open";
 #endif
     char *argv[] = {(char *)tool, (char *)url, NULL};
+    posix_spawnattr_t attr;
+    if (posix_spawnattr_init(&attr) != 0) return TK_ERR_NOMEM;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
-    if (posix_spawnp(&pid, tool, NULL, NULL, argv, environ) != 0)
-        return TK_ERR_UNSUPPORTED;
+    int rc = posix_spawnp(&pid, tool, NULL, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) return TK_ERR_UNSUPPORTED;
     int st = 0;
     if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         return TK_ERR_UNSUPPORTED;

@@ -17,6 +17,7 @@
 
 #include "core/core.h"
 #include "server/job.h"
+#include "server/web.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -341,6 +342,8 @@ typedef enum route {
     ROUTE_MODEL, /* /v1/models/{id} */
     ROUTE_CHAT,
     ROUTE_COMPLETIONS,
+    ROUTE_PROPS, /* what the chat page shows (web.c) */
+    ROUTE_WEB,   /* the chat page's files (web.c) */
 } route;
 
 /* What a connection keeps between the calls of one request. */
@@ -372,6 +375,8 @@ static route find_route(const char *url)
     if (strncmp(url, "/v1/models/", 11) == 0 && url[11]) return ROUTE_MODEL;
     if (strcmp(url, "/v1/chat/completions") == 0) return ROUTE_CHAT;
     if (strcmp(url, "/v1/completions") == 0) return ROUTE_COMPLETIONS;
+    if (strcmp(url, "/props") == 0) return ROUTE_PROPS;
+    if (server_web_find(url)) return ROUTE_WEB;
     return ROUTE_NONE;
 }
 
@@ -465,6 +470,11 @@ static enum MHD_Result handle_get(tk_server *s, struct MHD_Connection *c, conn_r
 {
     server_buf b = {0};
     bool ready = atomic_load(&s->ready);
+    if (cr->route == ROUTE_WEB) {
+        cr->responded = true;
+        cr->status = 200;
+        return server_web_respond(c, server_web_find(url));
+    }
     if (cr->route == ROUTE_HEALTH) {
         if (!ready) {
             server_buf_puts(&b, "{\"status\":\"loading\"}");
@@ -478,6 +488,10 @@ static enum MHD_Result handle_get(tk_server *s, struct MHD_Connection *c, conn_r
         char msg[300];
         snprintf(msg, sizeof msg, "the model '%.200s' does not exist", url + 11);
         return fail(c, cr, 404, "invalid_request_error", "model_not_found", "model", msg);
+    }
+    if (cr->route == ROUTE_PROPS) {
+        server_web_props(&b, s->engine, s->model_name, s->n_parallel);
+        return respond_json(c, cr, 200, &b);
     }
     if (cr->route == ROUTE_MODELS) server_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
     server_buf_puts(&b, "{\"id\":");
@@ -681,7 +695,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return respond_error(c, cr, &e, MHD_HTTP_HEADER_ALLOW, post ? "POST" : "GET, HEAD",
                                  NULL, NULL);
         }
-        if (cr->route != ROUTE_HEALTH && !authorized(s, c)) {
+        if (cr->route != ROUTE_HEALTH && cr->route != ROUTE_WEB && !authorized(s, c)) {
             server_error e;
             server_error_set(&e, 401, "invalid_request_error", "invalid_api_key", NULL,
                              "a valid API key is required: 'Authorization: Bearer KEY'");
