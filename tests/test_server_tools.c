@@ -279,6 +279,8 @@ static void test_request_fields(void)
                 "response_format.json_schema.schema", "required");
     parse_fails("{" MSG ",\"logit_bias\":{\"abc\":1}}", "logit_bias", "not a token id");
     parse_fails("{" MSG ",\"logit_bias\":{\"12\":101}}", "logit_bias", "-100 to 100");
+    parse_fails("{" MSG ",\"functions\":[{\"name\":\"f\"}]}", "functions", "send 'tools'");
+    parse_fails("{" MSG ",\"modalities\":[\"text\",\"audio\"]}", "modalities", "only the");
     parse_fails("{\"messages\":[{\"role\":\"tool\",\"content\":\"5\"}]}",
                 "messages[0].tool_call_id", "required");
     parse_fails("{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"tool_calls\":[]}]}",

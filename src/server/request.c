@@ -566,6 +566,19 @@ static bool parse_messages(const cJSON *root, server_request *r, server_error *e
 static bool parse_chat(const cJSON *root, server_request *r, server_error *err)
 {
     if (!parse_messages(root, r, err) || !parse_tools(root, r, err)) return false;
+    /* Fields whose meaning cannot be kept are refused, not ignored. */
+    if (field(root, "functions") || field(root, "function_call"))
+        return BAD(err, field(root, "functions") ? "functions" : "function_call",
+                   "'functions' and 'function_call' are OpenAI's deprecated form of tools; "
+                   "send 'tools' and 'tool_choice' instead");
+    if (field(root, "audio")) return BAD(err, "audio", "audio output is not supported");
+    const cJSON *mod = field(root, "modalities");
+    const cJSON *m;
+    cJSON_ArrayForEach(m, mod)
+    {
+        if (!cJSON_IsString(m) || strcmp(m->valuestring, "text") != 0)
+            return BAD(err, "modalities", "only the \"text\" modality is supported");
+    }
     if (!get_bool(root, "logprobs", &r->g.logprobs, err)) return false;
     int64_t top = 0;
     if (!get_int(root, "top_logprobs", 0, SERVER_MAX_TOP_LOGPROBS, &top, err)) return false;
