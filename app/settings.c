@@ -176,6 +176,15 @@ int app_open_engine(const app_settings *s, tk_engine **out)
         tk_engine_free(e);
         return APP_EXIT_FAIL;
     }
+    /* A context longer than the model was trained on works, but the model
+     * has never seen positions past its own: say so once. */
+    tk_model_info info;
+    tk_engine_model_info(e, &info);
+    if (info.n_ctx_train > 0 && c->context_size > info.n_ctx_train)
+        fprintf(stderr,
+                "tektra: warning: the context size %lld (-c) is more than the %d tokens %s was "
+                "trained with; answers past that point may be poor\n",
+                (long long)c->context_size, (int)info.n_ctx_train, tk_engine_model_name(e));
     *out = e;
     return APP_EXIT_OK;
 }

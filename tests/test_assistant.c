@@ -171,16 +171,37 @@ static void test_repl_pipes(void)
     CHECK_CONTAINS(r.out, "generated: 12 tokens");
     CHECK_CONTAINS(r.out, "finished by: length (max tokens)");
     CHECK_CONTAINS(r.out, "Conversation forgotten");
-    /* A conversation that outgrows the context: the turn fails with the
-     * numbers, the chat goes on, and /reset makes room again. */
-    run("printf 'Once upon a time there was a girl\nShe liked to play in the park with her "
-        "friends and her dog\n/reset\nHi\n/stats\n' | $TK_BIN/tektra -m %s -c 64 --temp 0 -n 8",
+    /* A conversation that outgrows the context goes on: the oldest turns
+     * are dropped (one plain note on stderr, not a tty here) and every
+     * later message is answered. */
+    run("printf 'Once upon a time there was a girl\\nShe liked to play in the park with her "
+        "friends and her dog\\nThe dog ran to the tree\\nThey all went home\\n/stats\\n' | "
+        "$TK_BIN/tektra -m %s -c 64 --temp 0 -n 8",
+        model);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "[dropped 1 earlier turn to fit the context]\n");
+    CHECK_MSG(strstr(r.out, "tektra: the prompt is") == NULL, "a turn failed: %s", r.out);
+    CHECK_MSG(strstr(r.out, "\x1b[") == NULL, "escape codes in piped output: %s", r.out);
+    CHECK_CONTAINS(r.out, "generated: 8 tokens");
+    /* A message too long even alone fails with the numbers; the chat goes
+     * on and the next message is answered. */
+    run("printf 'Once upon a time there was a girl who liked to play in the park with her friends "
+        "and her dog and her cat and the sun was shining all day long in the sky\\nHi\\n"
+        "/stats\\n' | $TK_BIN/tektra -m %s -c 64 --temp 0 -n 8",
         model);
     CHECK_INT(r.rc, 0);
     CHECK_CONTAINS(r.out, "the context holds 64");
-    CHECK_CONTAINS(r.out, "/reset starts a new one");
-    CHECK_CONTAINS(r.out, "Conversation forgotten");
-    CHECK_CONTAINS(r.out, "finished by:");
+    CHECK_CONTAINS(r.out, "does not fit the context even on its own");
+    CHECK_CONTAINS(r.out, "generated: 8 tokens");
+    /* A context longer than the model's training context: a warning, once. */
+    run("$TK_BIN/tektra run -m %s -c 4096 -p Once -n 2 2>&1 >/dev/null", model);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "the context size 4096 (-c) is more than the 2048 tokens stories260K");
+    const char *w = strstr(r.out, "warning");
+    CHECK_MSG(w && !strstr(w + 1, "warning"), "not exactly one warning: %s", r.out);
+    run("$TK_BIN/tektra run -m %s -c 2048 -p Once -n 2 2>&1 >/dev/null", model);
+    CHECK_INT(r.rc, 0);
+    CHECK_MSG(strstr(r.out, "warning") == NULL, "warned at the training context: %s", r.out);
     /* No answer yet: /stats says so. EOF ends cleanly. */
     run("printf '/stats\\n' | $TK_BIN/tektra -m %s", model);
     CHECK_INT(r.rc, 0);
@@ -375,6 +396,28 @@ static void test_utf8_input_pty(void)
     }
 }
 
+/* On a terminal the note about dropped turns is dim, and the chat goes on. */
+static void test_context_pty(void)
+{
+    char bin[4096];
+    snprintf(bin, sizeof bin, "%s/tektra", getenv("TK_BIN") ? getenv("TK_BIN") : ".");
+    char *argv[] = {bin, "-m", model, "--temp", "0", "-n", "8", "-c", "64", NULL};
+    pty_proc p;
+    CHECK(pty_start(&p, argv));
+    CHECK_MSG(pty_wait_for(&p, "Ctrl-D to leave", 20000), "no banner: %s", p.out);
+    static const char *const turns[] = {"Once upon a time there was a girl",
+                                        "She liked to play in the park", "The dog ran"};
+    for (int i = 0; i < 3; i++) {
+        char keys[128];
+        snprintf(keys, sizeof keys, "%s\r", turns[i]);
+        pty_send(&p, keys);
+        CHECK_MSG(pty_wait_prompt_after(&p, turns[i], 20000), "turn %d: no prompt: %s", i, p.out);
+    }
+    CHECK_CONTAINS(p.out, "\x1b[2m[dropped 1 earlier turn to fit the context]\x1b[0m");
+    CHECK_MSG(strstr(p.out, "tektra: the prompt is") == NULL, "a turn failed: %s", p.out);
+    CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
+}
+
 int main(void)
 {
     snprintf(model, sizeof model, "%s", shared_path("models/stories260K.gguf"));
@@ -383,5 +426,6 @@ int main(void)
     test_repl_pipes();
     test_repl_pty();
     test_utf8_input_pty();
+    test_context_pty();
     return check_summary();
 }
