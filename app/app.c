@@ -11,6 +11,7 @@
 void app_error(const char *fmt, ...)
 {
     va_list ap;
+    app_status_clear();
     va_start(ap, fmt);
     fputs("tektra: ", stderr);
     vfprintf(stderr, fmt, ap);
@@ -21,6 +22,7 @@ void app_error(const char *fmt, ...)
 int app_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
+    app_status_clear();
     va_start(ap, fmt);
     fputs("tektra: ", stderr);
     vfprintf(stderr, fmt, ap);

@@ -167,7 +167,10 @@ int app_open_engine(const app_settings *s, tk_engine **out)
         app_error("%s", tk_last_error());
         return APP_EXIT_FAIL;
     }
+    /* The load API has no progress callback: a line while it runs. */
+    if (model) app_status("loading %s...", app_base_name(model));
     tk_status ls = tk_engine_load(e, model);
+    app_status_clear();
     /* Without any model configured, the engine answers with guidance on
      * getting one; a model the user named that cannot be loaded is an
      * error. */
@@ -223,7 +226,9 @@ bool app_tool_session(tk_backend_kind kind, const char *model, int64_t n_ctx, in
         app_error("%s", tk_last_error());
         return false;
     }
+    app_status("loading %s...", app_base_name(model));
     tk_status st = tk_engine_load(*e, model);
+    app_status_clear();
     if (st == TK_OK && !tk_engine_has_model(*e)) st = TK_ERR_NOT_FOUND;
     if (st != TK_OK) {
         app_error("%s", tk_last_error()[0] ? tk_last_error() : "no such model");

@@ -418,6 +418,31 @@ static void test_context_pty(void)
     CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
 }
 
+/* Long work on a terminal shows a progress line on stderr, rewritten in
+ * place and wiped when done: quantize per tensor, loading a model. */
+static void test_progress_pty(void)
+{
+    char bin[4096], out[64];
+    snprintf(bin, sizeof bin, "%s/tektra", getenv("TK_BIN") ? getenv("TK_BIN") : ".");
+    snprintf(out, sizeof out, "/tmp/tk_progress_%d.gguf", (int)getpid());
+    char *argv[] = {bin, "quantize", model, out, "Q8_0", NULL};
+    pty_proc p;
+    CHECK(pty_start(&p, argv));
+    CHECK_MSG(pty_wait_for(&p, "tensor data:", 20000), "no summary: %s", p.out);
+    CHECK_INT(pty_exited(&p, 5000), 0);
+    CHECK_CONTAINS(p.out, "\r[ 1/48] token_embd.weight  ");
+    CHECK_CONTAINS(p.out, "\r[48/48] blk.4.ffn_norm.weight  F32");
+    /* The fallback notes start on a clean line. */
+    CHECK_CONTAINS(p.out, "\rtektra: blk.0.ffn_down.weight: row length 172");
+    remove(out);
+
+    char *argv2[] = {bin, "-m", model, "-c", "256", NULL};
+    CHECK(pty_start(&p, argv2));
+    CHECK_MSG(pty_wait_for(&p, "Ctrl-D to leave", 20000), "no banner: %s", p.out);
+    CHECK_CONTAINS(p.out, "\rloading stories260K.gguf...\r");
+    CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
+}
+
 int main(void)
 {
     snprintf(model, sizeof model, "%s", shared_path("models/stories260K.gguf"));
@@ -427,5 +452,6 @@ int main(void)
     test_repl_pty();
     test_utf8_input_pty();
     test_context_pty();
+    test_progress_pty();
     return check_summary();
 }
