@@ -5,6 +5,8 @@
 
 #include "app.h"
 
+#include <signal.h>
+
 /* The conversation: an optional system message at index 0, then user and
  * assistant messages. Every string is owned (freed by chat_history_clear /
  * chat_history_free). */
@@ -35,5 +37,34 @@ void chat_history_free(chat_history *h);
  * (TK_OK, nothing dropped). */
 tk_status chat_history_fit(chat_history *h, tk_session *s, int64_t n_ctx, int64_t reserve,
                            int *n_dropped);
+
+/* ---- reading messages (app/chat_input.c) -------------------------------- */
+
+/* The longest message the chat takes, in bytes. */
+enum { CHAT_MESSAGE_MAX = 1 << 20 };
+
+typedef enum chat_input_status {
+    CHAT_INPUT_OK,
+    CHAT_INPUT_EOF,         /* end of input (Ctrl-D at an empty prompt) */
+    CHAT_INPUT_INTERRUPTED, /* Ctrl-C: the message being typed is dropped */
+    CHAT_INPUT_TOO_LONG,    /* over CHAT_MESSAGE_MAX: read to its end, dropped */
+    CHAT_INPUT_NOMEM,
+} chat_input_status;
+
+/* Prepares reading: `tty` (stdin is a terminal) uses the line editor with
+ * its history and bracketed paste; `interrupted` is the flag the SIGINT
+ * handler sets (borrowed for the program's life). */
+void chat_input_init(bool tty, volatile sig_atomic_t *interrupted);
+/* Frees what reading holds. */
+void chat_input_end(void);
+
+/* Reads one message: a line, a bracketed paste (one message however many
+ * lines), a block between """ lines, or lines joined by a trailing \.
+ * On CHAT_INPUT_OK *out is the message without its final newline
+ * (caller frees with free()) and *multi tells whether it came from a
+ * block or joined lines (a paste is one line of the editor); otherwise
+ * *out is NULL. On a terminal the message goes into the line editor's
+ * history. */
+chat_input_status chat_read_message(char **out, bool *multi);
 
 #endif

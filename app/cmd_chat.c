@@ -6,10 +6,8 @@
 #include "settings.h"
 
 #include <errno.h>
-#include <histedit.h>
 #include <langinfo.h>
 #include <locale.h>
-#include <editline/readline.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +28,9 @@ static void usage(void)
 {
     printf("Usage: tektra [chat] [OPTIONS]\n\n"
            "Chat with a model in the terminal. Type a message and press Enter; the answer is\n"
-           "streamed as it is written. Ctrl-C stops an answer, Ctrl-D (or /quit) leaves.\n\n"
+           "streamed as it is written. Ctrl-C stops an answer, Ctrl-D (or /quit) leaves.\n"
+           "A message of several lines: paste it (Enter sends it), end lines with \\, or\n"
+           "put it between lines of \"\"\" (as in ollama).\n\n"
            "Options:\n%s"
            "  -p, --prompt TEXT      answer this one message and exit\n"
            "      --system TEXT      system message for the conversation\n"
@@ -86,22 +86,6 @@ static void print_stats(const tk_metrics *m, bool have)
                                          "cancelled"};
     printf("finished by: %s\n", finish[m->finish]);
     printf("seed: %llu\n", (unsigned long long)m->seed);
-}
-
-/* Reads one line (without the newline); NULL at end of input. */
-static char *read_line(bool tty, const char *prompt)
-{
-    if (tty) return readline(prompt);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline(&line, &cap, stdin);
-    if (n < 0) {
-        free(line);
-        return NULL;
-    }
-    if (n > 0 && line[n - 1] == '\n') line[--n] = '\0';
-    if (n > 0 && line[n - 1] == '\r') line[--n] = '\0';
-    return line;
 }
 
 /* The line editor reads characters in the locale's encoding: in the C
@@ -270,21 +254,29 @@ int cmd_chat(int argc, char **argv)
             tk_hub_help_text(&s.config, &s.platform, named, help, sizeof help);
             printf("\n%s\n", help);
         }
-        printf("Type a message, /help for commands, Ctrl-D to leave.\n");
-        using_history();
+        printf("Type a message, /help for commands, Ctrl-D to leave. \"\"\" starts a block of "
+               "lines.\n");
     }
+    chat_input_init(tty, &interrupted);
     for (;;) {
         interrupted = 0;
-        char *line = read_line(tty, "> ");
-        if (!line) {
-            if (interrupted && tty) {
-                putchar('\n');
-                continue;
-            }
-            break;
+        char *line;
+        bool multi;
+        chat_input_status in = chat_read_message(&line, &multi);
+        if (in == CHAT_INPUT_INTERRUPTED && tty) {
+            putchar('\n');
+            continue;
         }
-        if (tty && *line) add_history(line);
-        if (line[0] == '/') {
+        if (in == CHAT_INPUT_TOO_LONG) {
+            app_error("that message is longer than %d bytes; it was not sent", CHAT_MESSAGE_MAX);
+            continue;
+        }
+        if (in != CHAT_INPUT_OK) break;
+        /* A /command is typed on one line: a block, joined lines or a
+         * pasted text that starts with '/' is a message, except that
+         * /system takes text of several lines. */
+        bool one_line = !multi && !strchr(line, '\n');
+        if (line[0] == '/' && (one_line || strncmp(line, "/system ", 8) == 0)) {
             if (strcmp(line, "/quit") == 0 || strcmp(line, "/exit") == 0) {
                 free(line);
                 break;
@@ -320,6 +312,7 @@ int cmd_chat(int argc, char **argv)
         }
         if (ask(sess, n_ctx, &h, &g, &m, s.verbose, false) == APP_EXIT_OK) have_stats = true;
     }
+    chat_input_end();
     chat_history_free(&h);
     tk_session_free(sess);
     tk_engine_free(e);

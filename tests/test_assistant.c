@@ -162,6 +162,49 @@ static void test_model_names(void)
     run("rm -rf %s", dir);
 }
 
+/* The prompt tokens of each answer in -v output ("[seed S; N prompt
+ * tokens"); returns how many answers there were. */
+static int prompt_tokens(const char *out, int *n, int max)
+{
+    int k = 0;
+    for (const char *p = strstr(out, "[seed "); p; p = strstr(p + 1, "[seed ")) {
+        unsigned long long seed;
+        int t;
+        if (sscanf(p, "[seed %llu; %d prompt tokens", &seed, &t) == 2 && k < max) n[k] = t;
+        k++;
+    }
+    return k;
+}
+
+/* Multi-line messages through a pipe: a """ block and lines joined by a
+ * trailing backslash are one message each, the same one. */
+static void test_multiline_pipes(void)
+{
+    int n[8], one_line;
+    run("printf 'line one\\n' | $TK_BIN/tektra -m %s -n 2 -v 2>&1 >/dev/null", model);
+    CHECK_INT(prompt_tokens(r.out, n, 8), 1);
+    one_line = n[0];
+    static const char *const forms[] = {
+        "'\"\"\"\\nline one\\nline two\\n\"\"\"\\n'",
+        "'\"\"\"line one\\nline two\"\"\"\\n'",
+        "'line one\\\\\\nline two\\n'",
+    };
+    int want = 0;
+    for (int i = 0; i < 3; i++) {
+        run("printf %s | $TK_BIN/tektra -m %s -n 2 -v 2>&1 >/dev/null", forms[i], model);
+        CHECK_INT(r.rc, 0);
+        CHECK_MSG(prompt_tokens(r.out, n, 8) == 1, "form %d: not one message: %s", i, r.out);
+        if (i == 0) want = n[0];
+        CHECK_MSG(n[0] == want && n[0] > one_line, "form %d: %d prompt tokens, want %d (> %d)", i,
+                  n[0], want, one_line);
+    }
+    /* A /command is still one line; the block's text is not a command. */
+    run("printf '\"\"\"\\n/stats\\n\"\"\"\\n/stats\\n' | $TK_BIN/tektra -m %s -n 2 -v", model);
+    CHECK_INT(r.rc, 0);
+    CHECK_INT(prompt_tokens(r.out, n, 8), 1);
+    CHECK_CONTAINS(r.out, "generated: 2 tokens");
+}
+
 static void test_repl_pipes(void)
 {
     run("printf 'Once upon a time\\n/stats\\nThe end\\n/reset\\n/quit\\n' | $TK_BIN/tektra -m %s "
@@ -443,15 +486,74 @@ static void test_progress_pty(void)
     CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
 }
 
+/* A bracketed paste of several lines is one message: the editor keeps the
+ * newlines and Enter sends it. A line ending in \ continues on a "... "
+ * prompt, and """ opens a block there too. */
+static void test_multiline_pty(void)
+{
+    char bin[4096];
+    snprintf(bin, sizeof bin, "%s/tektra", getenv("TK_BIN") ? getenv("TK_BIN") : ".");
+    run("printf 'line one\\nline two\\n' | $TK_BIN/tektra -m %s -n 2 -v 2>&1 >/dev/null", model);
+    int n[8];
+    CHECK_INT(prompt_tokens(r.out, n, 8), 2);
+    run("printf '\"\"\"\\nline one\\nline two\\n\"\"\"\\n' | $TK_BIN/tektra -m %s -n 2 -v "
+        "2>&1 >/dev/null",
+        model);
+    CHECK_INT(prompt_tokens(r.out, n, 8), 1);
+    const int want = n[0];
+
+    char *argv[] = {bin, "-m", model, "-n", "2", "-v", "-c", "512", NULL};
+    pty_proc p;
+    CHECK(pty_start(&p, argv));
+    CHECK_MSG(pty_wait_for(&p, "Ctrl-D to leave", 20000), "no banner: %s", p.out);
+    p.len = 0;
+    p.out[0] = '\0';
+    /* Terminals send a pasted newline as CR, as the Enter key. */
+    pty_send(&p, "\x1b[200~line one\rline two\r\x1b[201~");
+    CHECK_MSG(pty_wait_for(&p, "line two", 20000), "paste not shown: %s", p.out);
+    CHECK_MSG(strstr(p.out, "[seed ") == NULL, "the paste was sent before Enter: %s", p.out);
+    pty_send(&p, "\r");
+    CHECK(pty_wait_prompt_after(&p, "[seed ", 20000));
+    CHECK_INT(prompt_tokens(p.out, n, 8), 1);
+    CHECK_MSG(n[0] == want, "paste: %d prompt tokens, want %d: %s", n[0], want, p.out);
+
+    p.len = 0;
+    p.out[0] = '\0';
+    pty_send(&p, "/reset\r");
+    CHECK(pty_wait_prompt_after(&p, "forgotten", 20000));
+    pty_send(&p, "line one\\\r");
+    CHECK_MSG(pty_wait_for(&p, "... ", 20000), "no continuation prompt: %s", p.out);
+    pty_send(&p, "line two\r");
+    CHECK(pty_wait_prompt_after(&p, "[seed ", 20000));
+    CHECK_INT(prompt_tokens(p.out, n, 8), 1);
+    CHECK_MSG(n[0] == want, "backslash: %d prompt tokens, want %d", n[0], want);
+
+    p.len = 0;
+    p.out[0] = '\0';
+    pty_send(&p, "/reset\r");
+    CHECK(pty_wait_prompt_after(&p, "forgotten", 20000));
+    pty_send(&p, "\"\"\"\r");
+    CHECK(pty_wait_for(&p, "... ", 20000));
+    pty_send(&p, "line one\r");
+    pty_send(&p, "line two\r");
+    pty_send(&p, "\"\"\"\r");
+    CHECK(pty_wait_prompt_after(&p, "[seed ", 20000));
+    CHECK_INT(prompt_tokens(p.out, n, 8), 1);
+    CHECK_MSG(n[0] == want, "block: %d prompt tokens, want %d", n[0], want);
+    CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
+}
+
 int main(void)
 {
     snprintf(model, sizeof model, "%s", shared_path("models/stories260K.gguf"));
     test_run_reproduces_reference();
     test_model_names();
     test_repl_pipes();
+    test_multiline_pipes();
     test_repl_pty();
     test_utf8_input_pty();
     test_context_pty();
     test_progress_pty();
+    test_multiline_pty();
     return check_summary();
 }
