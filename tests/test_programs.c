@@ -203,7 +203,16 @@ static void test_precedence(void)
     fclose(f);
     run("$TK_BIN/tektra config --config my.toml");
     CHECK_INT(r.rc, 0);
-    CHECK_CONTAINS(r.out, "unknown key 'inference.tempurature'");
+    CHECK_CONTAINS(r.out, "unknown key 'inference.tempurature' (ignored); did you mean "
+                          "'temperature'?");
+    /* The right name in the wrong section, and a name like none. */
+    f = fopen(path, "w");
+    fputs("[model]\nmax_tokns = 5\n[inference]\nfrobnicate = 1\n", f);
+    fclose(f);
+    run("$TK_BIN/tektra config --config my.toml");
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "'model.max_tokns' (ignored); did you mean 'inference.max_tokens'?");
+    CHECK_CONTAINS(r.out, "unknown key 'inference.frobnicate' (ignored)\n");
 }
 
 static void test_repl(void)

@@ -80,6 +80,11 @@ char *core_strlcpy(char *dst, const char *src, size_t size);
 /* Case-insensitive ASCII string comparison. */
 int core_strcasecmp(const char *a, const char *b);
 
+/* The edit distance (insertions, deletions, substitutions; ASCII case
+ * ignored) between a and b, for "did you mean" suggestions; strings longer
+ * than 63 bytes count as far from everything (returns 1000). */
+int core_edit_distance(const char *a, const char *b);
+
 /* Monotonic time in seconds. */
 double core_now(void);
 
