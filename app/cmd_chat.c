@@ -40,7 +40,7 @@ static void usage(void)
            "  /reset         forget the conversation\n"
            "  /system TEXT   set the system message (and forget the conversation)\n"
            "  /stats         numbers about the last answer\n"
-           "  /quit          leave (also /exit, Ctrl-D)\n",
+           "  /quit          leave (also /exit, /bye, Ctrl-D)\n",
            app_settings_help);
 }
 
@@ -277,7 +277,8 @@ int cmd_chat(int argc, char **argv)
          * /system takes text of several lines. */
         bool one_line = !multi && !strchr(line, '\n');
         if (line[0] == '/' && (one_line || strncmp(line, "/system ", 8) == 0)) {
-            if (strcmp(line, "/quit") == 0 || strcmp(line, "/exit") == 0) {
+            if (strcmp(line, "/quit") == 0 || strcmp(line, "/exit") == 0 ||
+                strcmp(line, "/bye") == 0) {
                 free(line);
                 break;
             } else if (strcmp(line, "/help") == 0) {

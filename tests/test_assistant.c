@@ -152,6 +152,26 @@ static void test_model_names(void)
         model, dir, dir);
     CHECK_INT(r.rc, 0);
     CHECK_CONTAINS(r.out, "upon a time");
+    /* info takes store names as -m does; run takes the prompt as words. */
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra info stories", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "/stories.gguf\n");
+    CHECK_CONTAINS(r.out, "architecture   llama");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra info qwen2.5:0.5b", dir);
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "get it with: tektra pull qwen2.5:0.5b");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra run -m stories --temp 0 -n 3 --no-echo Once upon", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "a time");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra run -m stories 'Once upon' -n 3 --temp 0", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "Once upon a time");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra run -m stories -p Once upon", dir);
+    CHECK_INT(r.rc, 2);
+    CHECK_CONTAINS(r.out, "two prompts");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra run Once -m stories upon", dir);
+    CHECK_INT(r.rc, 2);
+    CHECK_CONTAINS(r.out, "quote the prompt");
     run("echo hi | TEKTRA_MODELS=%s $TK_BIN/tektra -n 3 --temp 0", dir);
     CHECK_INT(r.rc, 0);
     CHECK(strstr(r.out, "no language model") == NULL);
@@ -245,6 +265,10 @@ static void test_repl_pipes(void)
     run("$TK_BIN/tektra run -m %s -c 2048 -p Once -n 2 2>&1 >/dev/null", model);
     CHECK_INT(r.rc, 0);
     CHECK_MSG(strstr(r.out, "warning") == NULL, "warned at the training context: %s", r.out);
+    /* /bye leaves, as in ollama: nothing after it is answered. */
+    run("printf '/bye\\nOnce upon a time\\n' | $TK_BIN/tektra -m %s -n 3 -v", model);
+    CHECK_INT(r.rc, 0);
+    CHECK_MSG(strstr(r.out, "[seed ") == NULL, "answered after /bye: %s", r.out);
     /* No answer yet: /stats says so. EOF ends cleanly. */
     run("printf '/stats\\n' | $TK_BIN/tektra -m %s", model);
     CHECK_INT(r.rc, 0);

@@ -917,6 +917,11 @@ tk_status tk_hub_resolve(const tk_config *cfg, const tk_platform *p, const char 
                           "model '%s' is not downloaded yet (the model store %s does not have "
                           "%s); get it with: tektra pull %s",
                           name_or_path, store, key, name_or_path);
+    char near[1024];
+    if (hub_suggest_text(name_or_path, near, sizeof near) > 0)
+        return core_error(TK_ERR_NOT_FOUND,
+                          "no model '%s': it is not a file, nor a model in the store %s; %s",
+                          name_or_path, store, near);
     return core_error(TK_ERR_NOT_FOUND,
                       "no model '%s': it is not a file, nor a model in the store %s ('tektra "
                       "list' shows the store, 'tektra list --available' the models 'tektra "
