@@ -179,6 +179,21 @@ static void test_model_names(void)
     run("TEKTRA_MODELS=%s $TK_BIN/tektra run -m qwen2.5-0.5b -p Once -n 3", dir);
     CHECK_INT(r.rc, 1);
     CHECK_CONTAINS(r.out, "tektra pull qwen2.5-0.5b");
+    /* A truncated file: the error names it once and says why it may be
+     * short; tektra list gives the reason in full, below the table. */
+    run("head -c 600000 %s > %s/trunc.gguf && $TK_BIN/tektra -m %s/trunc.gguf -p Once", model, dir,
+        dir);
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "runs past the end of the file");
+    CHECK_CONTAINS(r.out, "; the file ends early - an incomplete download?\n");
+    const char *first = strstr(r.out, "trunc.gguf");
+    CHECK_MSG(first && !strstr(first + 1, "trunc.gguf"), "the name is not there once: %s", r.out);
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra list", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "  unreadable (see below)  ");
+    CHECK_CONTAINS(r.out, "/trunc.gguf\n");
+    CHECK_CONTAINS(r.out, "\ntrunc.gguf: unreadable: tensor 19 'blk.1.ffn_up.weight': data ");
+    CHECK_CONTAINS(r.out, "an incomplete download?\n");
     run("rm -rf %s", dir);
 }
 

@@ -67,6 +67,9 @@ void core_error_prefix(const char *fmt, ...)
     va_end(ap);
     memcpy(old, last_error, sizeof old);
     size_t n = strlen(prefix);
+    /* A message that starts with the prefix already (a file name that
+     * two layers add) keeps it once. */
+    if (strncmp(old, prefix, n) == 0 && old[n] == ':' && old[n + 1] == ' ') return;
     if (n > sizeof last_error - 3) n = sizeof last_error - 3;
     memcpy(last_error, prefix, n);
     memcpy(last_error + n, ": ", 2);

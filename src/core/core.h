@@ -22,7 +22,8 @@
  * failure reads `return core_error(TK_ERR_FORMAT, "tensor %d ...", i);`. */
 tk_status core_error(tk_status status, const char *fmt, ...) TK_PRINTF(2, 3);
 
-/* Prefixes the current last-error message with "<prefix>: ". */
+/* Prefixes the current last-error message with "<prefix>: ", unless it
+ * starts with that already. */
 void core_error_prefix(const char *fmt, ...) TK_PRINTF(1, 2);
 
 /* Clears the last-error message of this thread. */

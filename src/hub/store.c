@@ -615,7 +615,11 @@ tk_status tk_hub_list(const char *store_dir, tk_hub_entry **out, size_t *n)
             type_mix(g, e->types, sizeof e->types);
             tk_gguf_close(g);
         } else {
-            snprintf(e->types, sizeof e->types, "unreadable: %s", tk_last_error());
+            /* The reason without the path, which the entry has. */
+            const char *why = tk_last_error();
+            size_t pl = strlen(path);
+            if (strncmp(why, path, pl) == 0 && why[pl] == ':' && why[pl + 1] == ' ') why += pl + 2;
+            snprintf(e->types, sizeof e->types, "unreadable: %s", why);
         }
     }
     closedir(d);
