@@ -140,6 +140,19 @@ static void test_backend_choice(void)
     CHECK_INT(r.rc, 2);
     CHECK_CONTAINS(r.out, "TEKTRA_BACKEND");
     CHECK_CONTAINS(r.out, "valid: auto, gguf, mlx");
+    /* The store commands run no model: a misspelt backend is a warning there. */
+    run("TEKTRA_BACKEND=gguff TEKTRA_MODELS=%s/store $TK_BIN/tektra list", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "warning: TEKTRA_BACKEND=gguff is not a backend");
+    CHECK_CONTAINS(r.out, "No models in ");
+    run("TEKTRA_BACKEND=gguff TEKTRA_MODELS=%s/store $TK_BIN/tektra rm nothing", dir);
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "'nothing' is not in the model store");
+    run("TEKTRA_BACKEND=gguff TEKTRA_MODELS=%s/store HF_ENDPOINT=http://127.0.0.1:1 $TK_BIN/tektra "
+        "pull hf:o/r/x.gguf",
+        dir);
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "cannot connect to 127.0.0.1:1");
     /* The flag beats the environment. */
     run("TEKTRA_BACKEND=mlx $TK_BIN/tektra --backend GGUF -v -p hi");
     CHECK_INT(r.rc, 0);
