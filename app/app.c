@@ -126,8 +126,10 @@ static const char *store_getenv(const char *name, void *user)
     if (v && strcmp(name, "TEKTRA_BACKEND") == 0) {
         tk_backend_kind kind;
         if (tk_backend_kind_parse(v, &kind) != TK_OK)
-            fprintf(stderr, "tektra: warning: TEKTRA_BACKEND=%s is not a backend (auto, gguf, "
-                            "mlx); ignored here, where no model runs\n", v);
+            fprintf(stderr,
+                    "tektra: warning: TEKTRA_BACKEND=%s is not a backend (auto, gguf, "
+                    "mlx); ignored here, where no model runs\n",
+                    v);
         return NULL;
     }
     return v;
