@@ -24,6 +24,25 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
+/* The chat's commands, for /help and --help. */
+static const struct {
+    const char *usage, *what;
+} chat_commands[] = {
+    {"/help", "these commands"},
+    {"/reset", "forget the conversation (the system message stays)"},
+    {"/system", "show the system message"},
+    {"/system TEXT", "set the system message (and forget the conversation)"},
+    {"/system --clear", "remove the system message (and forget the conversation)"},
+    {"/stats", "numbers about the last answer: tokens, speed, memory, seed"},
+    {"/quit", "leave (also /exit, /bye, or Ctrl-D at an empty prompt)"},
+};
+
+static void print_commands(void)
+{
+    for (size_t i = 0; i < sizeof chat_commands / sizeof chat_commands[0]; i++)
+        printf("  %-17s %s\n", chat_commands[i].usage, chat_commands[i].what);
+}
+
 static void usage(void)
 {
     printf("Usage: tektra [chat] [OPTIONS]\n\n"
@@ -35,13 +54,9 @@ static void usage(void)
            "  -p, --prompt TEXT      answer this one message and exit\n"
            "      --system TEXT      system message for the conversation\n"
            "  -h, --help             show this help\n\n"
-           "Commands in the chat:\n"
-           "  /help          these commands\n"
-           "  /reset         forget the conversation\n"
-           "  /system TEXT   set the system message (and forget the conversation)\n"
-           "  /stats         numbers about the last answer\n"
-           "  /quit          leave (also /exit, /bye, Ctrl-D)\n",
+           "Commands in the chat:\n",
            app_settings_help);
+    print_commands();
 }
 
 /* Collects the streamed answer and prints it as it comes. */
@@ -72,10 +87,16 @@ static bool on_text(const char *text, size_t len, const tk_token_info *infos, in
     return !interrupted;
 }
 
-static void print_stats(const tk_metrics *m, bool have)
+/* `have`: a model has answered (numbers of an answer without a model, or
+ * of none, would all be zeros). */
+static void print_stats(const tk_metrics *m, bool have, bool model)
 {
+    if (!model) {
+        printf("No numbers: no model is loaded, so nothing has been generated.\n");
+        return;
+    }
     if (!have) {
-        printf("No answer yet.\n");
+        printf("No answer yet: /stats shows the numbers of the last answer once there is one.\n");
         return;
     }
     printf("prompt:    %lld tokens, %.1f tokens/s\n", (long long)m->n_prompt_tokens, m->prompt_tps);
@@ -271,7 +292,12 @@ int cmd_chat(int argc, char **argv)
             app_error("that message is longer than %d bytes; it was not sent", CHAT_MESSAGE_MAX);
             continue;
         }
-        if (in != CHAT_INPUT_OK) break;
+        if (in != CHAT_INPUT_OK) {
+            /* Ctrl-D at the prompt: the shell's prompt starts on a line of
+             * its own. */
+            if (in == CHAT_INPUT_EOF && tty) putchar('\n');
+            break;
+        }
         /* A /command is typed on one line: a block, joined lines or a
          * pasted text that starts with '/' is a message, except that
          * /system takes text of several lines. */
@@ -282,18 +308,27 @@ int cmd_chat(int argc, char **argv)
                 free(line);
                 break;
             } else if (strcmp(line, "/help") == 0) {
-                printf("/help  /reset  /system TEXT  /stats  /quit\n");
+                printf("Commands:\n");
+                print_commands();
+                printf("A message of several lines: paste it, end lines with \\, or put it "
+                       "between lines of \"\"\".\n");
             } else if (strcmp(line, "/reset") == 0) {
                 chat_history_clear(&h, true);
                 printf("Conversation forgotten.\n");
-            } else if (strncmp(line, "/system", 7) == 0 && (line[7] == ' ' || !line[7])) {
-                const char *text = line[7] ? line + 8 : "";
+            } else if (strcmp(line, "/system") == 0 || strcmp(line, "/system ") == 0) {
+                if (h.n > 0 && strcmp(h.msgs[0].role, "system") == 0)
+                    printf("System message: %s\n", h.msgs[0].content);
+                else
+                    printf("No system message. /system TEXT sets one.\n");
+            } else if (strcmp(line, "/system --clear") == 0) {
                 chat_history_clear(&h, false);
-                if (*text) chat_history_add(&h, "system", text);
-                printf(*text ? "System message set; conversation forgotten.\n"
-                             : "System message removed; conversation forgotten.\n");
+                printf("System message removed; conversation forgotten.\n");
+            } else if (strncmp(line, "/system ", 8) == 0) {
+                chat_history_clear(&h, false);
+                chat_history_add(&h, "system", line + 8);
+                printf("System message set; conversation forgotten.\n");
             } else if (strcmp(line, "/stats") == 0) {
-                print_stats(&m, have_stats);
+                print_stats(&m, have_stats, tk_engine_has_model(e));
             } else {
                 printf("Unknown command '%s'. Commands: /help /reset /system /stats /quit\n", line);
             }
@@ -311,7 +346,9 @@ int cmd_chat(int argc, char **argv)
             app_error("out of memory");
             continue;
         }
-        if (ask(sess, n_ctx, &h, &g, &m, s.verbose, false) == APP_EXIT_OK) have_stats = true;
+        if (ask(sess, n_ctx, &h, &g, &m, s.verbose, false) == APP_EXIT_OK &&
+            m.n_prompt_tokens > 0)
+            have_stats = true;
     }
     chat_input_end();
     chat_history_free(&h);

@@ -284,10 +284,22 @@ static void test_repl_pipes(void)
     run("printf '/bye\\nOnce upon a time\\n' | $TK_BIN/tektra -m %s -n 3 -v", model);
     CHECK_INT(r.rc, 0);
     CHECK_MSG(strstr(r.out, "[seed ") == NULL, "answered after /bye: %s", r.out);
+    /* /system alone shows the system message; --clear removes it. */
+    run("printf '/system\\n/system Be kind.\\n/system\\n/system --clear\\n/system\\n' | "
+        "$TK_BIN/tektra -m %s",
+        model);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "No system message. /system TEXT sets one.\nSystem message set; "
+                          "conversation forgotten.\nSystem message: Be kind.\nSystem message "
+                          "removed; conversation forgotten.\nNo system message.");
+    /* --system shows there too. */
+    run("printf '/system\\n' | $TK_BIN/tektra -m %s --system 'Be brief.'", model);
+    CHECK_CONTAINS(r.out, "System message: Be brief.\n");
     /* No answer yet: /stats says so. EOF ends cleanly. */
     run("printf '/stats\\n' | $TK_BIN/tektra -m %s", model);
     CHECK_INT(r.rc, 0);
-    CHECK_CONTAINS(r.out, "No answer yet.");
+    CHECK_CONTAINS(r.out, "No answer yet");
+    CHECK(strstr(r.out, "0 tokens") == NULL);
 }
 
 /* ---- a pseudo-terminal --------------------------------------------------- */
@@ -437,6 +449,10 @@ static void test_repl_pty(void)
     CHECK(pty_wait_prompt_after(&p, "seed: ", 20000));
     int rc = pty_finish_with(&p, "\x04");
     CHECK_MSG(rc == 0, "Ctrl-D: exit %d; output: %s", rc, p.out);
+    /* It ends the prompt's line: what follows starts on a line of its own. */
+    size_t len = strlen(p.out);
+    CHECK_MSG(len >= 2 && strcmp(p.out + len - 2, "\r\n") == 0, "Ctrl-D: the output ends '%s'",
+              len > 8 ? p.out + len - 8 : p.out);
 }
 
 /* Non-ASCII typed at the prompt reaches the chat whole (the line editor

@@ -114,7 +114,7 @@ static void test_one_shot_interrupt(void)
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
         run("rm -f o.txt; $TK_BIN/tektra %s -p Once -n 100000 --temp 1 -t 1 >o.txt 2>e.txt & p=$!; "
             "while [ ! -s o.txt ]; do sleep 0.01; done; kill -INT $p; wait $p; echo rc=$?; "
-            "cat e.txt; grep -c stopped o.txt",
+            "cat e.txt; grep -c '\\[stopped\\]' o.txt",
             forms[i]);
         CHECK_MSG(strstr(r.out, "rc=130") != NULL, "'%s': %s", forms[i], r.out);
         CHECK_CONTAINS(r.out, "tektra: stopped (Ctrl-C)");
@@ -233,10 +233,14 @@ static void test_repl(void)
     run("printf '/help\\nWhat is 2+2?\\n/stats\\n/system Be brief.\\n/reset\\n/frob\\n\\n/quit\\n"
         "never read\\n' | $TK_BIN/tektra");
     CHECK_INT(r.rc, 0);
-    CHECK_CONTAINS(r.out, "/help  /reset  /system TEXT  /stats  /quit");
+    CHECK_CONTAINS(r.out, "  /reset            forget the conversation");
+    CHECK_CONTAINS(r.out, "  /system TEXT      set the system message");
+    CHECK_CONTAINS(r.out, "  /stats            numbers about the last answer");
     CHECK_CONTAINS(r.out, "no language model is loaded");
     CHECK_CONTAINS(r.out, "tektra pull");
-    CHECK_CONTAINS(r.out, "peak memory");
+    /* No model: /stats says there are no numbers rather than showing zeros. */
+    CHECK_CONTAINS(r.out, "No numbers: no model is loaded");
+    CHECK(strstr(r.out, "prompt:    0 tokens") == NULL);
     CHECK_CONTAINS(r.out, "System message set");
     CHECK_CONTAINS(r.out, "Conversation forgotten");
     CHECK_CONTAINS(r.out, "Unknown command '/frob'");
