@@ -346,8 +346,7 @@ int cmd_chat(int argc, char **argv)
             app_error("out of memory");
             continue;
         }
-        if (ask(sess, n_ctx, &h, &g, &m, s.verbose, false) == APP_EXIT_OK &&
-            m.n_prompt_tokens > 0)
+        if (ask(sess, n_ctx, &h, &g, &m, s.verbose, false) == APP_EXIT_OK && m.n_prompt_tokens > 0)
             have_stats = true;
     }
     chat_input_end();
