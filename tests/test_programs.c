@@ -64,6 +64,11 @@ static void test_cli(void)
     CHECK_INT(r.rc, 0);
     CHECK_CONTAINS(r.out, "Usage: tektra");
     CHECK_CONTAINS(r.out, "config");
+    /* The flags everyone needs, and examples to copy. */
+    CHECK_CONTAINS(r.out, "  -m, --model MODEL ");
+    CHECK_CONTAINS(r.out, "  -p, --prompt TEXT ");
+    CHECK_CONTAINS(r.out, "Examples:\n  tektra pull qwen2.5-0.5b && tektra -m qwen2.5-0.5b ");
+    CHECK_CONTAINS(r.out, "\n  tektra -m qwen2.5-0.5b -p \"Why is the sky blue?\" ");
     run("$TK_BIN/tektra --version");
     CHECK_INT(r.rc, 0);
     CHECK_CONTAINS(r.out, "tektra 0.");
