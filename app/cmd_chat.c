@@ -215,6 +215,7 @@ int cmd_chat(int argc, char **argv)
     }
     int rc = app_settings_load(&s, argc, argv);
     if (rc != APP_EXIT_OK) return rc;
+    s.show_loading = true;
     for (int i = 1; i < argc; i++) {
         int r = app_settings_flag(&s, argc, argv, &i);
         if (r < 0) return APP_EXIT_USAGE;

@@ -90,6 +90,7 @@ int cmd_run(int argc, char **argv)
     app_settings s;
     int rc = app_settings_load(&s, argc, argv);
     if (rc != APP_EXIT_OK) return rc;
+    s.show_loading = true;
     bool chat = false, echo = true;
     const char *system_text = NULL;
     const char *stops[16];

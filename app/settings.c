@@ -168,7 +168,7 @@ int app_open_engine(const app_settings *s, tk_engine **out)
         return APP_EXIT_FAIL;
     }
     /* The load API has no progress callback: a line while it runs. */
-    if (model) app_status("loading %s...", app_base_name(model));
+    if (model && s->show_loading) app_status("loading %s...", app_base_name(model));
     tk_status ls = tk_engine_load(e, model);
     app_status_clear();
     /* Without any model configured, the engine answers with guidance on
