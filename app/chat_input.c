@@ -173,7 +173,9 @@ void chat_input_init(bool tty, volatile sig_atomic_t *interrupted)
     stop_flag = interrupted;
     if (!tty) return;
     const char *term = getenv("TERM");
-    bracketed = term && *term && strcmp(term, "dumb") != 0;
+    /* The request goes where the editor writes: only to a terminal that
+     * understands escape sequences. */
+    bracketed = term && *term && strcmp(term, "dumb") != 0 && isatty(STDOUT_FILENO);
     rl_getc_function = read_char;
     using_history();
 }
