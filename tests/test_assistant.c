@@ -311,13 +311,15 @@ typedef struct pty_proc {
     size_t len;
 } pty_proc;
 
+static const char *pty_term = "dumb"; /* TERM of the programs started */
+
 static bool pty_start(pty_proc *p, char *const argv[])
 {
     memset(p, 0, sizeof *p);
     p->pid = forkpty(&p->fd, NULL, NULL, NULL);
     if (p->pid < 0) return false;
     if (p->pid == 0) {
-        setenv("TERM", "dumb", 1);
+        setenv("TERM", pty_term, 1);
         setenv("TEKTRA_MODELS", "/nonexistent", 1);
         setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
         execv(argv[0], argv);
@@ -595,6 +597,21 @@ static void test_multiline_pty(void)
     CHECK(pty_wait_prompt_after(&p, "[seed ", 20000));
     CHECK_INT(prompt_tokens(p.out, n, 8), 1);
     CHECK_MSG(n[0] == want, "block: %d prompt tokens, want %d", n[0], want);
+    CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
+
+    /* A terminal that knows escape sequences is asked to bracket pastes
+     * while a line is read, and not while an answer is written. */
+    pty_term = "xterm";
+    CHECK(pty_start(&p, argv));
+    pty_term = "dumb";
+    CHECK_MSG(pty_wait_for(&p, "\x1b[?2004h> ", 20000), "no bracketed paste mode: %s", p.out);
+    p.len = 0;
+    p.out[0] = '\0';
+    pty_send(&p, "Once\r");
+    CHECK_MSG(pty_wait_for(&p, "[seed ", 20000), "no answer: %s", p.out);
+    const char *off = strstr(p.out, "\x1b[?2004l");
+    const char *seed = strstr(p.out, "[seed ");
+    CHECK_MSG(off && seed && off < seed, "paste mode still on during the answer: %s", p.out);
     CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
 }
 
