@@ -157,6 +157,9 @@ static void test_model_names(void)
     CHECK_INT(r.rc, 0);
     CHECK_CONTAINS(r.out, "/stories.gguf\n");
     CHECK_CONTAINS(r.out, "architecture   llama");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra info storys", dir);
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "did you mean this model in the store?\n  stories.gguf\n");
     run("TEKTRA_MODELS=%s $TK_BIN/tektra info qwen2.5:0.5b", dir);
     CHECK_INT(r.rc, 1);
     CHECK_CONTAINS(r.out, "get it with: tektra pull qwen2.5:0.5b");

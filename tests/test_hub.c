@@ -1597,6 +1597,7 @@ static void test_e2e(void)
     CHECK_INT(run_tektra(store, "pull qwen2.5:0.5b", &out, &err), 0);
     CHECK_CONTAINS(out, "already");
     CHECK_INT(run_tektra(store, "pull llama3.2:1b", &out, &err), 1);
+    CHECK_CONTAINS(err, "pulling llama3.2:1b (llama3.2-1b): Llama 3.2 1B Instruct");
     CHECK_CONTAINS(err, "Llama-3.2-1B-Instruct-Q4_K_M.gguf");
     CHECK_CONTAINS(err, "404");
     CHECK_INT(run_tektra(store, "pull llama3.2", &out, &err), 1);
