@@ -333,7 +333,10 @@ int cmd_quantize(int argc, char **argv)
         goto done;
     }
     if (!convert_tensors(g, w, s, (int)threads, bufs, st)) goto done;
-    if (tk_gguf_writer_write(w, out) != TK_OK) {
+    app_status("writing %s...", app_base_name(out));
+    tk_status ws = tk_gguf_writer_write(w, out);
+    app_status_clear();
+    if (ws != TK_OK) {
         app_error("%s", tk_last_error());
         goto done;
     }

@@ -535,6 +535,7 @@ static void test_progress_pty(void)
     CHECK_INT(pty_exited(&p, 5000), 0);
     CHECK_CONTAINS(p.out, "\r[ 1/48] token_embd.weight  ");
     CHECK_CONTAINS(p.out, "\r[48/48] blk.4.ffn_norm.weight  F32");
+    CHECK_CONTAINS(p.out, "\rwriting tk_progress_");
     /* The fallback notes start on a clean line. */
     CHECK_CONTAINS(p.out, "\rtektra: blk.0.ffn_down.weight: row length 172");
     remove(out);
