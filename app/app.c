@@ -11,6 +11,7 @@
 void app_error(const char *fmt, ...)
 {
     va_list ap;
+    app_status_clear();
     va_start(ap, fmt);
     fputs("tektra: ", stderr);
     vfprintf(stderr, fmt, ap);
@@ -21,6 +22,7 @@ void app_error(const char *fmt, ...)
 int app_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
+    app_status_clear();
     va_start(ap, fmt);
     fputs("tektra: ", stderr);
     vfprintf(stderr, fmt, ap);
@@ -114,11 +116,30 @@ size_t app_utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* The environment as the store commands read it: they run no model, so
+ * a TEKTRA_BACKEND they could not use anyway is left out (with a warning
+ * when it is not a backend name) instead of stopping them. */
+static const char *store_getenv(const char *name, void *user)
+{
+    (void)user;
+    const char *v = getenv(name);
+    if (v && strcmp(name, "TEKTRA_BACKEND") == 0) {
+        tk_backend_kind kind;
+        if (tk_backend_kind_parse(v, &kind) != TK_OK)
+            fprintf(stderr,
+                    "tektra: warning: TEKTRA_BACKEND=%s is not a backend (auto, gguf, "
+                    "mlx); ignored here, where no model runs\n",
+                    v);
+        return NULL;
+    }
+    return v;
+}
+
 bool app_load_store(const char *config_path, tk_platform *plat, tk_config *cfg, char *store,
                     size_t size, bool *have_store)
 {
     tk_platform_detect(plat);
-    if (tk_config_load(cfg, config_path, plat, NULL, NULL) != TK_OK) {
+    if (tk_config_load(cfg, config_path, plat, store_getenv, NULL) != TK_OK) {
         app_error("%s", tk_last_error());
         return false;
     }

@@ -41,6 +41,17 @@ const char *app_flag_value(int argc, char **argv, int *i);
 /* True when argv[i] is `name` or starts with "name=". */
 bool app_flag_is(const char *arg, const char *name);
 
+/* A status line for long work (app/progress.c): when stderr is a
+ * terminal, app_status() rewrites one line of it in place (at most 255
+ * bytes) and app_status_clear() wipes it; when stderr is not a terminal
+ * both do nothing. app_error() wipes the line before it prints. */
+void app_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void app_status_clear(void);
+
+/* The last component of `path` (trailing slashes ignored), in static
+ * storage that the next call overwrites; at most 255 bytes. */
+const char *app_base_name(const char *path);
+
 /* Length of the valid UTF-8 sequence at `s` (at most `n` bytes available),
  * 0 when the bytes there are not valid UTF-8. */
 size_t app_utf8_seq(const unsigned char *s, size_t n);

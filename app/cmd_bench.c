@@ -184,7 +184,10 @@ int cmd_bench(int argc, char **argv)
     char backend_label[64];
     if (kind == TK_BACKEND_GGUF) {
         /* The CPU engine directly, with a batch as large as the prompt. */
-        if (tk_model_load(model_path, &m) != TK_OK) {
+        app_status("loading %s...", app_base_name(model_path));
+        tk_status ls = tk_model_load(model_path, &m);
+        app_status_clear();
+        if (ls != TK_OK) {
             app_error("%s", tk_last_error());
             return APP_EXIT_FAIL;
         }
@@ -218,13 +221,40 @@ int cmd_bench(int argc, char **argv)
     }
     uint64_t rng = 12345;
     double warm;
+    const char *name = app_base_name(model_path);
+    double size_mib = (double)info.size_bytes / (1 << 20);
+    double params_m = (double)info.n_params / 1e6;
     /* Warm-up: page the weights in and start the threads. */
     tk_status s =
         n_pp > 0 ? run_pp(&tgt, toks, (int)(n_pp < 32 ? n_pp : 32), n_vocab, &rng, logits, &warm)
                  : run_tg(&tgt, 4, n_vocab, &rng, logits, &warm);
-    for (long r = 0; r < reps && s == TK_OK; r++) {
-        if (n_pp > 0) s = run_pp(&tgt, toks, (int)n_pp, n_vocab, &rng, logits, &pp[r]);
-        if (s == TK_OK && n_tg > 0) s = run_tg(&tgt, (int)n_tg, n_vocab, &rng, logits, &tg[r]);
+    /* Each test runs all its repetitions (as llama-bench does), and its row
+     * is printed as soon as it is measured. */
+    if (!json && s == TK_OK) {
+        printf("| model | arch | size | params | backend | threads | test | t/s |\n");
+        printf("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
+        fflush(stdout);
+    }
+    stats spp = {0, 0}, stg = {0, 0};
+    for (long r = 0; r < reps && s == TK_OK && n_pp > 0; r++)
+        s = run_pp(&tgt, toks, (int)n_pp, n_vocab, &rng, logits, &pp[r]);
+    if (s == TK_OK && n_pp > 0) {
+        spp = summarize(pp, (int)reps);
+        if (!json) {
+            printf("| %s | %s | %.2f MiB | %.2f M | %s | %ld | pp%ld | %.2f ± %.2f |\n", name,
+                   info.arch, size_mib, params_m, backend_label, threads, n_pp, spp.mean, spp.sd);
+            fflush(stdout);
+        }
+    }
+    for (long r = 0; r < reps && s == TK_OK && n_tg > 0; r++)
+        s = run_tg(&tgt, (int)n_tg, n_vocab, &rng, logits, &tg[r]);
+    if (s == TK_OK && n_tg > 0) {
+        stg = summarize(tg, (int)reps);
+        if (!json) {
+            printf("| %s | %s | %.2f MiB | %.2f M | %s | %ld | tg%ld | %.2f ± %.2f |\n", name,
+                   info.arch, size_mib, params_m, backend_label, threads, n_tg, stg.mean, stg.sd);
+            fflush(stdout);
+        }
     }
     if (s != TK_OK) {
         app_error("%s", tk_last_error());
@@ -237,14 +267,9 @@ int cmd_bench(int argc, char **argv)
     double bw = 0;
     if (bandwidth && n_tg > 0) tk_platform_measure_bandwidth((int)threads, 512u << 20, &bw);
 
-    stats spp = summarize(pp, (int)reps), stg = summarize(tg, (int)reps);
-    double size_mib = (double)info.size_bytes / (1 << 20);
-    double params_m = (double)info.n_params / 1e6;
     /* Generation streams every weight once per token: bandwidth / bytes is
      * the most tokens/s memory allows. */
     double roof = bw > 0 ? bw / (double)info.size_bytes : 0;
-    const char *name = strrchr(model_path, '/');
-    name = name ? name + 1 : model_path;
     if (json) {
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"size_bytes\":%llu,\"params\":%llu,"
                "\"backend\":\"%s\",\"kernel_level\":\"%s\",\"threads\":%ld",
@@ -263,14 +288,6 @@ int cmd_bench(int argc, char **argv)
         if (rss) printf(",\"peak_rss_bytes\":%llu", (unsigned long long)rss);
         printf("}\n");
     } else {
-        printf("| model | arch | size | params | backend | threads | test | t/s |\n");
-        printf("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
-        if (n_pp > 0)
-            printf("| %s | %s | %.2f MiB | %.2f M | %s | %ld | pp%ld | %.2f ± %.2f |\n", name,
-                   info.arch, size_mib, params_m, backend_label, threads, n_pp, spp.mean, spp.sd);
-        if (n_tg > 0)
-            printf("| %s | %s | %.2f MiB | %.2f M | %s | %ld | tg%ld | %.2f ± %.2f |\n", name,
-                   info.arch, size_mib, params_m, backend_label, threads, n_tg, stg.mean, stg.sd);
         if (c)
             printf("\nkernel level: %s\n", tk_kernel_level_name(level));
         else

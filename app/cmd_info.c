@@ -21,7 +21,8 @@ static void print_help(void)
 {
     printf("Usage: tektra info MODEL [--json] [--tensors]\n\n"
            "Shows what is inside a model - a GGUF file, or a model directory in the Hugging\n"
-           "Face / mlx-community layout (config.json, *.safetensors, tokenizer.json), shown as\n"
+           "Face / mlx-community layout (config.json, *.safetensors, tokenizer.json), or a\n"
+           "name from the model store as -m takes it (\"qwen2.5-0.5b\", \"stories\"), shown as\n"
            "the engine sees it (GGUF names and keys): architecture, parameter count, size,\n"
            "tensor types (count and bytes of each), context length, vocabulary (kind and\n"
            "size), special tokens, whether it has a chat template, and every metadata key\n"
@@ -497,6 +498,19 @@ int cmd_info(int argc, char **argv)
     if (!path)
         return app_usage_error("info", "missing the model (a GGUF file or a model directory)");
 
+    /* A name from the store or the catalogue, as -m takes it. The
+     * settings only place the store: when they cannot be read, the
+     * defaults do. */
+    tk_platform plat;
+    tk_platform_detect(&plat);
+    tk_config cfg;
+    if (tk_config_load(&cfg, NULL, &plat, NULL, NULL) != TK_OK) tk_config_defaults(&cfg);
+    char resolved[4096];
+    if (tk_hub_resolve(&cfg, &plat, path, resolved, sizeof resolved) != TK_OK) {
+        app_error("%s", tk_last_error());
+        return APP_EXIT_FAIL;
+    }
+    path = resolved;
     tk_gguf *g = NULL;
     if (tk_model_source_open(path, &g) != TK_OK) {
         app_error("%s", tk_last_error());

@@ -41,6 +41,25 @@ static void print_catalogue(const char *store)
     }
 }
 
+/* What the TYPES column says of a model that did not open; the reason
+ * follows the table. */
+#define UNREADABLE "unreadable (see below)"
+
+/* `types` cut to `width` (< 64) bytes at the end of an item ("Q4_K 169,
+ * Q6_K 25, ..."), never inside a word. */
+static void fit_types(const char *types, char *out, size_t width)
+{
+    size_t n = strlen(types);
+    if (n <= width) {
+        snprintf(out, 64, "%s", types);
+        return;
+    }
+    size_t cut = 0;
+    for (size_t i = 0; i + 5 <= width; i++)
+        if (types[i] == ',' && types[i + 1] == ' ') cut = i;
+    snprintf(out, 64, "%.*s, ...", (int)cut, types);
+}
+
 int cmd_list(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -89,7 +108,7 @@ int cmd_list(int argc, char **argv)
         if (list[i].partial) continue;
         models++;
         size_t nl = strlen(list[i].alias[0] ? list[i].alias : list[i].name);
-        size_t tl = strlen(list[i].types);
+        size_t tl = list[i].valid ? strlen(list[i].types) : strlen(UNREADABLE);
         if (nl > name_w) name_w = nl;
         if (tl > types_w) types_w = tl;
     }
@@ -107,11 +126,14 @@ int cmd_list(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             const tk_hub_entry *e = &list[i];
             if (e->partial) continue;
-            char sz[32];
-            printf("%-*s  %-9s  %-*.*s  %s\n", (int)name_w, e->alias[0] ? e->alias : e->name,
-                   tk_hub_format_size(e->size, sz, sizeof sz), (int)types_w, (int)types_w, e->types,
-                   e->path);
+            char sz[32], types[64];
+            fit_types(e->valid ? e->types : UNREADABLE, types, types_w);
+            printf("%-*s  %-9s  %-*s  %s\n", (int)name_w, e->alias[0] ? e->alias : e->name,
+                   tk_hub_format_size(e->size, sz, sizeof sz), (int)types_w, types, e->path);
         }
+        /* Why each unreadable model is, in full. */
+        for (size_t i = 0; i < n; i++)
+            if (!list[i].valid && !list[i].partial) printf("%s: %s\n", list[i].name, list[i].types);
     }
     for (size_t i = 0; i < n; i++) {
         const tk_hub_entry *e = &list[i];

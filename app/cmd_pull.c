@@ -156,9 +156,13 @@ int cmd_pull(int argc, char **argv)
     }
     if (!quiet) {
         char sz[48];
-        if (src.model)
-            fprintf(stderr, "tektra: pulling %s: %s %s, %s\n", spec, src.model->title,
+        if (src.model) {
+            /* An ollama-style name says which catalogue name it is. */
+            bool other = strcmp(spec, src.model->alias) != 0;
+            fprintf(stderr, "tektra: pulling %s%s%s%s: %s %s, %s\n", spec, other ? " (" : "",
+                    other ? src.model->alias : "", other ? ")" : "", src.model->title,
                     src.model->quant, model_size(src.model, sz, sizeof sz));
+        }
         if (src.directory)
             fprintf(stderr, "tektra: the model directory %s of the repository %s\n", src.file,
                     src.repo);

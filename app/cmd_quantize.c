@@ -5,6 +5,8 @@
  * interrupted run never leaves a half-written OUT. */
 #include "app.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,9 @@ static void print_help(void)
            "A weight whose rows do not fit TYPE's block size falls back to a type that fits\n"
            "(Q4_K->Q5_0, Q5_K->Q5_1, Q6_K->Q8_0, Q2_K/Q3_K/IQ4_XS->IQ4_NL, else F16); each\n"
            "fallback is reported on stderr. OUT is written to a temporary file and renamed\n"
-           "into place, and may not be IN.\n\n"
+           "into place, and may not be IN; it is checked (a writable directory, not a\n"
+           "directory itself) before any work. On a terminal, stderr shows each tensor as it\n"
+           "is converted.\n\n"
            "TYPE is a single tensor type (every weight in that type) or a mix:\n"
            "  Q4_K_M  Q4_K; Q6_K for output.weight (or the tied token_embd.weight), and for\n"
            "          attn_v and ffn_down of the first and last eighth of the layers and\n"
@@ -86,11 +90,70 @@ static bool same_file(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* Checks, before any work, that OUT can be written: not a directory, in a
+ * directory that exists and takes new files (the writer creates a
+ * temporary file beside OUT and renames it; the check creates and removes
+ * one the same way). Prints the error and returns false otherwise. */
+static bool check_output(const char *out)
+{
+    struct stat so;
+    if (stat(out, &so) == 0 && S_ISDIR(so.st_mode)) {
+        app_error("OUT '%s' is a directory; give a file name, e.g. %s/%s", out, out,
+                  "model-Q4_K_M.gguf");
+        return false;
+    }
+    char dir[4096];
+    const char *slash = strrchr(out, '/');
+    if (!slash) {
+        snprintf(dir, sizeof dir, ".");
+    } else if (slash == out) {
+        snprintf(dir, sizeof dir, "/");
+    } else {
+        size_t n = (size_t)(slash - out);
+        if (n >= sizeof dir) {
+            app_error("OUT '%.200s...': the path is too long", out);
+            return false;
+        }
+        memcpy(dir, out, n);
+        dir[n] = '\0';
+    }
+    struct stat sd;
+    if (stat(dir, &sd) != 0) {
+        app_error("cannot write OUT '%s': the directory '%s' does not exist", out, dir);
+        return false;
+    }
+    if (!S_ISDIR(sd.st_mode)) {
+        app_error("cannot write OUT '%s': '%s' is not a directory", out, dir);
+        return false;
+    }
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s.tmp.%ld", out, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        app_error("cannot write OUT '%s': cannot create files in '%s': %s", out, dir,
+                  strerror(errno));
+        return false;
+    }
+    close(fd);
+    unlink(probe);
+    return true;
+}
+
 static int64_t n_elements(const tk_gguf_tensor *t)
 {
     int64_t n = 1;
     for (int d = 0; d < t->n_dims; d++) n *= t->ne[d]; /* the reader checked the product */
     return n;
+}
+
+static int digits(int64_t n)
+{
+    int d = 1;
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
 }
 
 /* Elements decoded to F32 at a time (whole rows; at least one row). */
@@ -119,6 +182,9 @@ static bool convert_tensors(const tk_gguf *g, tk_gguf_writer *w, const tk_quant_
         int64_t n = n_elements(t);
         tk_quant_choice c = tk_quant_tensor_type(s, t->name, t->n_dims, t->ne, n_layer, has_output);
         int out_type = c.quantize ? c.type : TK_TYPE_F32;
+        app_status("[%*lld/%lld] %.160s  %s", digits(nt), (long long)i + 1, (long long)nt, t->name,
+                   tk_type_get(out_type)->name);
+        if (c.fallback) app_status_clear();
         if (c.fallback)
             fprintf(stderr, "tektra: %s: row length %lld does not fit %s blocks of %d, using %s\n",
                     t->name, (long long)t->ne[0], tk_type_get(c.wanted)->name,
@@ -184,6 +250,7 @@ static bool convert_tensors(const tk_gguf *g, tk_gguf_writer *w, const tk_quant_
         st->size_out += out_size;
     }
     free(f32);
+    app_status_clear();
     return ok;
 }
 
@@ -236,6 +303,7 @@ int cmd_quantize(int argc, char **argv)
     }
     if (same_file(in, out))
         return app_usage_error("quantize", "OUT is the same file as IN ('%s')", out);
+    if (!check_output(out)) return APP_EXIT_FAIL;
 
     double t0 = now_s();
     tk_gguf *g = NULL;
@@ -265,7 +333,10 @@ int cmd_quantize(int argc, char **argv)
         goto done;
     }
     if (!convert_tensors(g, w, s, (int)threads, bufs, st)) goto done;
-    if (tk_gguf_writer_write(w, out) != TK_OK) {
+    app_status("writing %s...", app_base_name(out));
+    tk_status ws = tk_gguf_writer_write(w, out);
+    app_status_clear();
+    if (ws != TK_OK) {
         app_error("%s", tk_last_error());
         goto done;
     }

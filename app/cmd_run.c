@@ -27,10 +27,13 @@ static void on_sigint(int sig)
 
 static void usage(void)
 {
-    printf("Usage: tektra run -m MODEL -p PROMPT [OPTIONS]\n\n"
+    printf("Usage: tektra run -m MODEL [OPTIONS] PROMPT...\n"
+           "       tektra run -m MODEL -p PROMPT [OPTIONS]\n\n"
            "Generates a continuation of PROMPT (raw completion), or with --chat an answer to it\n"
            "as a chat message (through the model's chat template), streamed to stdout as it\n"
-           "is written. In raw mode the prompt is printed first, unless --no-echo.\n\n"
+           "is written. In raw mode the prompt is printed first, unless --no-echo. The prompt\n"
+           "is -p's value or the arguments after the options, joined by spaces (after --,\n"
+           "arguments that start with '-' too).\n\n"
            "Options:\n%s"
            "  -p, --prompt TEXT      the prompt; '-' reads it from standard input\n"
            "      --chat             format the prompt as a chat message\n"
@@ -125,11 +128,32 @@ int cmd_run(int argc, char **argv)
     app_settings s;
     int rc = app_settings_load(&s, argc, argv);
     if (rc != APP_EXIT_OK) return rc;
+    s.show_loading = true;
     bool chat = false, echo = true;
     const char *system_text = NULL, *grammar_file = NULL, *schema_file = NULL;
     const char *stops[16];
     int n_stops = 0;
+    size_t words_len = 0; /* bytes of the positional prompt, spaces included */
+    int first_word = 0, n_words = 0;
+    bool only_words = false; /* after "--" */
     for (int i = 1; i < argc; i++) {
+        if (only_words || (argv[i][0] != '-' || argv[i][1] == '\0')) {
+            /* The prompt's words: after the options, as one text. */
+            if (n_words == 0) first_word = i;
+            if (i != first_word + n_words)
+                return app_usage_error("run",
+                                       "the prompt's words are apart ('%s' and '%s'): put them "
+                                       "together, or quote the prompt",
+                                       argv[first_word], argv[i]);
+            words_len += strlen(argv[i]) + 1;
+            n_words++;
+            continue;
+        }
+        if (strcmp(argv[i], "--") == 0) {
+            only_words = true;
+            first_word = i + 1;
+            continue;
+        }
         int r = app_settings_flag(&s, argc, argv, &i);
         if (r < 0) return APP_EXIT_USAGE;
         if (r > 0) continue;
@@ -152,7 +176,10 @@ int cmd_run(int argc, char **argv)
             return app_usage_error("run", "unknown option '%s'", argv[i]);
         }
     }
-    if (!s.prompt) return app_usage_error("run", "missing -p PROMPT");
+    if (s.prompt && n_words)
+        return app_usage_error("run", "two prompts: -p '%s' and '%s'", s.prompt, argv[first_word]);
+    if (!s.prompt && !n_words)
+        return app_usage_error("run", "missing the prompt (-p PROMPT, or PROMPT)");
     if (system_text && !chat) return app_usage_error("run", "--system needs --chat");
     if (grammar_file && schema_file)
         return app_usage_error("run", "--grammar and --json-schema cannot be used together");
@@ -161,6 +188,23 @@ int cmd_run(int argc, char **argv)
         rc = load_grammar(grammar_file, schema_file, &grammar);
         if (rc != APP_EXIT_OK) return rc;
     }
+    char *words = NULL;
+    if (n_words) {
+        words = malloc(words_len);
+        if (!words) {
+            tk_grammar_free(grammar);
+            app_error("out of memory");
+            return APP_EXIT_FAIL;
+        }
+        size_t at = 0;
+        for (int k = 0; k < n_words; k++) {
+            size_t n = strlen(argv[first_word + k]);
+            memcpy(words + at, argv[first_word + k], n);
+            at += n;
+            words[at++] = k + 1 < n_words ? ' ' : '\0';
+        }
+        s.prompt = words;
+    }
 
     char *stdin_prompt = NULL;
     const char *prompt = s.prompt;
@@ -168,6 +212,7 @@ int cmd_run(int argc, char **argv)
         stdin_prompt = read_stdin();
         if (!stdin_prompt) {
             tk_grammar_free(grammar);
+            free(words);
             return APP_EXIT_FAIL;
         }
         prompt = stdin_prompt;
@@ -178,6 +223,7 @@ int cmd_run(int argc, char **argv)
     if (rc != APP_EXIT_OK) {
         free(stdin_prompt);
         tk_grammar_free(grammar);
+        free(words);
         return rc;
     }
     tk_gen_params g;
@@ -235,5 +281,6 @@ int cmd_run(int argc, char **argv)
     tk_engine_free(e);
     tk_grammar_free(grammar);
     free(stdin_prompt);
+    free(words);
     return rc;
 }

@@ -167,7 +167,10 @@ int app_open_engine(const app_settings *s, tk_engine **out)
         app_error("%s", tk_last_error());
         return APP_EXIT_FAIL;
     }
+    /* The load API has no progress callback: a line while it runs. */
+    if (model && s->show_loading) app_status("loading %s...", app_base_name(model));
     tk_status ls = tk_engine_load(e, model);
+    app_status_clear();
     /* Without any model configured, the engine answers with guidance on
      * getting one; a model the user named that cannot be loaded is an
      * error. */
@@ -176,6 +179,15 @@ int app_open_engine(const app_settings *s, tk_engine **out)
         tk_engine_free(e);
         return APP_EXIT_FAIL;
     }
+    /* A context longer than the model was trained on works, but the model
+     * has never seen positions past its own: say so once. */
+    tk_model_info info;
+    tk_engine_model_info(e, &info);
+    if (info.n_ctx_train > 0 && c->context_size > info.n_ctx_train)
+        fprintf(stderr,
+                "tektra: warning: the context size %lld (-c) is more than the %d tokens %s was "
+                "trained with; answers past that point may be poor\n",
+                (long long)c->context_size, (int)info.n_ctx_train, tk_engine_model_name(e));
     *out = e;
     return APP_EXIT_OK;
 }
@@ -214,7 +226,9 @@ bool app_tool_session(tk_backend_kind kind, const char *model, int64_t n_ctx, in
         app_error("%s", tk_last_error());
         return false;
     }
+    app_status("loading %s...", app_base_name(model));
     tk_status st = tk_engine_load(*e, model);
+    app_status_clear();
     if (st == TK_OK && !tk_engine_has_model(*e)) st = TK_ERR_NOT_FOUND;
     if (st != TK_OK) {
         app_error("%s", tk_last_error()[0] ? tk_last_error() : "no such model");

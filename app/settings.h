@@ -11,6 +11,9 @@ typedef struct app_settings {
     tk_config config;
     const char *prompt; /* -p, NULL when not given */
     bool verbose;
+    /* app_open_engine shows "loading NAME..." on a terminal while the model
+     * loads (false by default: serve loads while its log runs) */
+    bool show_loading;
 } app_settings;
 
 /* The help lines of the common flags. */

@@ -49,6 +49,15 @@ static void print_help(void)
     }
     for (size_t i = 0; commands[i].name; i++)
         if (!listed[i]) printf("  %-12s %s\n", commands[i].name, commands[i].summary);
+    printf("\nCommon options (chat, run, serve; 'tektra COMMAND --help' has them all):\n"
+           "  -m, --model MODEL   a GGUF file, a model directory or a name from the store\n"
+           "  -p, --prompt TEXT   answer this one message and exit\n"
+           "  -n, --max-tokens N  most tokens per answer\n"
+           "  -c, --ctx-size N    context size in tokens\n"
+           "  -v, --verbose       print the backend choice, seed and timings\n");
+    printf("\nExamples:\n"
+           "  tektra pull qwen2.5-0.5b && tektra -m qwen2.5-0.5b      get a model, chat with it\n"
+           "  tektra -m qwen2.5-0.5b -p \"Why is the sky blue?\"       one answer, then exit\n");
     printf("\nRun 'tektra COMMAND --help' for the options of a command.\n");
     printf("Options:\n  -h, --help     show this help\n  -V, --version  show the version\n");
 }

@@ -5,6 +5,37 @@
 #include "check.h"
 #include "proc.h"
 
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Each row is printed (and flushed into a pipe) as soon as it is measured:
+ * the pp row arrives while the long tg test still runs, well before the
+ * end of the output. */
+static void test_rows_as_measured(const char *cmdline)
+{
+    FILE *p = popen(cmdline, "r");
+    CHECK(p != NULL);
+    if (!p) return;
+    char line[1024];
+    double t_pp = 0, t_tg = 0;
+    while (fgets(line, sizeof line, p)) {
+        if (strstr(line, "| pp16 |")) t_pp = now_s();
+        if (strstr(line, "| tg2000 |")) t_tg = now_s();
+    }
+    double t_end = now_s();
+    CHECK_INT(pclose(p), 0);
+    CHECK_MSG(t_pp > 0 && t_tg > 0, "rows missing");
+    CHECK_MSG(t_tg - t_pp > 0.3 && t_end - t_pp > 0.3,
+              "the pp row came %.3f s before the tg row and %.3f s before the end", t_tg - t_pp,
+              t_end - t_pp);
+}
+
 static char cmd[8192];
 
 static const char *bench(const char *env, const char *args)
@@ -34,6 +65,11 @@ int main(void)
     CHECK_CONTAINS(r.out, " ± ");
     CHECK_CONTAINS(r.out, "kernel level: ");
     CHECK_CONTAINS(r.out, "peak memory: ");
+
+    /* Rows as they are measured: the real model, a long generation test. */
+    snprintf(args, sizeof args, "-m '%s' -p 16 -n 2000 -r 5 -t 1 --no-bandwidth",
+             shared_path("models/stories260K.gguf"));
+    test_rows_as_measured(bench("", args));
 
     /* Forced level, JSON, generation only. */
     snprintf(args, sizeof args, "%s -p 0 -n 3 -r 1 -t 1 --no-bandwidth --json", model);

@@ -138,6 +138,9 @@ static void check_quantized(const char *scheme_name)
     if (rc != 0) return;
     CHECK_CONTAINS(out_text, scheme_name);
     CHECK_CONTAINS(out_text, "tensor data:");
+    /* Not a terminal: no progress line, no carriage returns. */
+    CHECK_MSG(strchr(err_text, '\r') == NULL && strstr(err_text, "/48]") == NULL,
+              "progress noise on a pipe: %s", err_text);
 
     const tk_quant_scheme *s = tk_quant_scheme_find(scheme_name);
     tk_gguf *in = NULL, *g = NULL;
@@ -321,9 +324,39 @@ static void test_quantize(void)
              tmpdir, bin("tektra"));
     CHECK_INT(run(cmd), 2);
     CHECK(stat(in2, &sb) == 0 && sb.st_size == before);
+    /* OUT is checked before any work: a missing directory, a file where a
+     * directory should be, a directory as OUT, a directory that takes no
+     * files. With an IN that is not a model at all, the OUT error comes
+     * first: nothing was read. */
     snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s/nodir/x.gguf' Q8_0", bin("tektra"), model,
              tmpdir);
     CHECK_INT(run(cmd), 1);
+    CHECK_CONTAINS(err_text, "nodir' does not exist");
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s/nodir/x.gguf' Q8_0", bin("tektra"),
+             shared_path("oracle/tokens.txt"), tmpdir);
+    CHECK_INT(run(cmd), 1);
+    CHECK_CONTAINS(err_text, "nodir' does not exist");
+    CHECK_MSG(strchr(err_text, '\n') == strrchr(err_text, '\n'), "more than one error: %s",
+              err_text);
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s/x.gguf' Q8_0", bin("tektra"), model,
+             shared_path("oracle/tokens.txt"));
+    CHECK_INT(run(cmd), 1);
+    CHECK_CONTAINS(err_text, "tokens.txt' is not a directory");
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s' Q8_0", bin("tektra"), model, tmpdir);
+    CHECK_INT(run(cmd), 1);
+    CHECK_CONTAINS(err_text, "is a directory; give a file name");
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' /proc/x.gguf Q8_0", bin("tektra"), model);
+    CHECK_INT(run(cmd), 1);
+    CHECK_CONTAINS(err_text, "cannot create files in '/proc'");
+    if (getuid() != 0) {
+        char ro[512];
+        snprintf(ro, sizeof ro, "%s/ro", tmpdir);
+        CHECK(mkdir(ro, 0555) == 0);
+        snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s/x.gguf' Q8_0", bin("tektra"), model, ro);
+        CHECK_INT(run(cmd), 1);
+        CHECK_CONTAINS(err_text, "Permission denied");
+        rmdir(ro);
+    }
     snprintf(cmd, sizeof cmd, "'%s' quantize '%s' Q8_0", bin("tektra"), model);
     CHECK_INT(run(cmd), 2);
     snprintf(cmd, sizeof cmd, "'%s' quantize a b Q8_0 --threads 0", bin("tektra"));

@@ -152,6 +152,29 @@ static void test_model_names(void)
         model, dir, dir);
     CHECK_INT(r.rc, 0);
     CHECK_CONTAINS(r.out, "upon a time");
+    /* info takes store names as -m does; run takes the prompt as words. */
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra info stories", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "/stories.gguf\n");
+    CHECK_CONTAINS(r.out, "architecture   llama");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra info storys", dir);
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "did you mean this model in the store?\n  stories.gguf\n");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra info qwen2.5:0.5b", dir);
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "get it with: tektra pull qwen2.5:0.5b");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra run -m stories --temp 0 -n 3 --no-echo Once upon", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "a time");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra run -m stories 'Once upon' -n 3 --temp 0", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "Once upon a time");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra run -m stories -p Once upon", dir);
+    CHECK_INT(r.rc, 2);
+    CHECK_CONTAINS(r.out, "two prompts");
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra run Once -m stories upon", dir);
+    CHECK_INT(r.rc, 2);
+    CHECK_CONTAINS(r.out, "quote the prompt");
     run("echo hi | TEKTRA_MODELS=%s $TK_BIN/tektra -n 3 --temp 0", dir);
     CHECK_INT(r.rc, 0);
     CHECK(strstr(r.out, "no language model") == NULL);
@@ -159,7 +182,65 @@ static void test_model_names(void)
     run("TEKTRA_MODELS=%s $TK_BIN/tektra run -m qwen2.5-0.5b -p Once -n 3", dir);
     CHECK_INT(r.rc, 1);
     CHECK_CONTAINS(r.out, "tektra pull qwen2.5-0.5b");
+    /* A truncated file: the error names it once and says why it may be
+     * short; tektra list gives the reason in full, below the table. */
+    run("head -c 600000 %s > %s/trunc.gguf && $TK_BIN/tektra -m %s/trunc.gguf -p Once", model, dir,
+        dir);
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "runs past the end of the file");
+    CHECK_CONTAINS(r.out, "; the file ends early - an incomplete download?\n");
+    const char *first = strstr(r.out, "trunc.gguf");
+    CHECK_MSG(first && !strstr(first + 1, "trunc.gguf"), "the name is not there once: %s", r.out);
+    run("TEKTRA_MODELS=%s $TK_BIN/tektra list", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "  unreadable (see below)  ");
+    CHECK_CONTAINS(r.out, "/trunc.gguf\n");
+    CHECK_CONTAINS(r.out, "\ntrunc.gguf: unreadable: tensor 19 'blk.1.ffn_up.weight': data ");
+    CHECK_CONTAINS(r.out, "an incomplete download?\n");
     run("rm -rf %s", dir);
+}
+
+/* The prompt tokens of each answer in -v output ("[seed S; N prompt
+ * tokens"); returns how many answers there were. */
+static int prompt_tokens(const char *out, int *n, int max)
+{
+    int k = 0;
+    for (const char *p = strstr(out, "[seed "); p; p = strstr(p + 1, "[seed ")) {
+        unsigned long long seed;
+        int t;
+        if (sscanf(p, "[seed %llu; %d prompt tokens", &seed, &t) == 2 && k < max) n[k] = t;
+        k++;
+    }
+    return k;
+}
+
+/* Multi-line messages through a pipe: a """ block and lines joined by a
+ * trailing backslash are one message each, the same one. */
+static void test_multiline_pipes(void)
+{
+    int n[8], one_line;
+    run("printf 'line one\\n' | $TK_BIN/tektra -m %s -n 2 -v 2>&1 >/dev/null", model);
+    CHECK_INT(prompt_tokens(r.out, n, 8), 1);
+    one_line = n[0];
+    static const char *const forms[] = {
+        "'\"\"\"\\nline one\\nline two\\n\"\"\"\\n'",
+        "'\"\"\"line one\\nline two\"\"\"\\n'",
+        "'line one\\\\\\nline two\\n'",
+    };
+    int want = 0;
+    for (int i = 0; i < 3; i++) {
+        run("printf %s | $TK_BIN/tektra -m %s -n 2 -v 2>&1 >/dev/null", forms[i], model);
+        CHECK_INT(r.rc, 0);
+        CHECK_MSG(prompt_tokens(r.out, n, 8) == 1, "form %d: not one message: %s", i, r.out);
+        if (i == 0) want = n[0];
+        CHECK_MSG(n[0] == want && n[0] > one_line, "form %d: %d prompt tokens, want %d (> %d)", i,
+                  n[0], want, one_line);
+    }
+    /* A /command is still one line; the block's text is not a command. */
+    run("printf '\"\"\"\\n/stats\\n\"\"\"\\n/stats\\n' | $TK_BIN/tektra -m %s -n 2 -v", model);
+    CHECK_INT(r.rc, 0);
+    CHECK_INT(prompt_tokens(r.out, n, 8), 1);
+    CHECK_CONTAINS(r.out, "generated: 2 tokens");
 }
 
 static void test_repl_pipes(void)
@@ -171,20 +252,57 @@ static void test_repl_pipes(void)
     CHECK_CONTAINS(r.out, "generated: 12 tokens");
     CHECK_CONTAINS(r.out, "finished by: length (max tokens)");
     CHECK_CONTAINS(r.out, "Conversation forgotten");
-    /* A conversation that outgrows the context: the turn fails with the
-     * numbers, the chat goes on, and /reset makes room again. */
-    run("printf 'Once upon a time there was a girl\nShe liked to play in the park with her "
-        "friends and her dog\n/reset\nHi\n/stats\n' | $TK_BIN/tektra -m %s -c 64 --temp 0 -n 8",
+    /* A conversation that outgrows the context goes on: the oldest turns
+     * are dropped (one plain note on stderr, not a tty here) and every
+     * later message is answered. */
+    run("printf 'Once upon a time there was a girl\\nShe liked to play in the park with her "
+        "friends and her dog\\nThe dog ran to the tree\\nThey all went home\\n/stats\\n' | "
+        "$TK_BIN/tektra -m %s -c 64 --temp 0 -n 8",
+        model);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "[dropped 1 earlier turn to fit the context]\n");
+    CHECK_MSG(strstr(r.out, "tektra: the prompt is") == NULL, "a turn failed: %s", r.out);
+    CHECK_MSG(strstr(r.out, "\x1b[") == NULL, "escape codes in piped output: %s", r.out);
+    CHECK_CONTAINS(r.out, "generated: 8 tokens");
+    /* A message too long even alone fails with the numbers; the chat goes
+     * on and the next message is answered. */
+    run("printf 'Once upon a time there was a girl who liked to play in the park with her friends "
+        "and her dog and her cat and the sun was shining all day long in the sky\\nHi\\n"
+        "/stats\\n' | $TK_BIN/tektra -m %s -c 64 --temp 0 -n 8",
         model);
     CHECK_INT(r.rc, 0);
     CHECK_CONTAINS(r.out, "the context holds 64");
-    CHECK_CONTAINS(r.out, "/reset starts a new one");
-    CHECK_CONTAINS(r.out, "Conversation forgotten");
-    CHECK_CONTAINS(r.out, "finished by:");
+    CHECK_CONTAINS(r.out, "does not fit the context even on its own");
+    CHECK_CONTAINS(r.out, "generated: 8 tokens");
+    /* A context longer than the model's training context: a warning, once. */
+    run("$TK_BIN/tektra run -m %s -c 4096 -p Once -n 2 2>&1 >/dev/null", model);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "the context size 4096 (-c) is more than the 2048 tokens stories260K");
+    const char *w = strstr(r.out, "warning");
+    CHECK_MSG(w && !strstr(w + 1, "warning"), "not exactly one warning: %s", r.out);
+    run("$TK_BIN/tektra run -m %s -c 2048 -p Once -n 2 2>&1 >/dev/null", model);
+    CHECK_INT(r.rc, 0);
+    CHECK_MSG(strstr(r.out, "warning") == NULL, "warned at the training context: %s", r.out);
+    /* /bye leaves, as in ollama: nothing after it is answered. */
+    run("printf '/bye\\nOnce upon a time\\n' | $TK_BIN/tektra -m %s -n 3 -v", model);
+    CHECK_INT(r.rc, 0);
+    CHECK_MSG(strstr(r.out, "[seed ") == NULL, "answered after /bye: %s", r.out);
+    /* /system alone shows the system message; --clear removes it. */
+    run("printf '/system\\n/system Be kind.\\n/system\\n/system --clear\\n/system\\n' | "
+        "$TK_BIN/tektra -m %s",
+        model);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "No system message. /system TEXT sets one.\nSystem message set; "
+                          "conversation forgotten.\nSystem message: Be kind.\nSystem message "
+                          "removed; conversation forgotten.\nNo system message.");
+    /* --system shows there too. */
+    run("printf '/system\\n' | $TK_BIN/tektra -m %s --system 'Be brief.'", model);
+    CHECK_CONTAINS(r.out, "System message: Be brief.\n");
     /* No answer yet: /stats says so. EOF ends cleanly. */
     run("printf '/stats\\n' | $TK_BIN/tektra -m %s", model);
     CHECK_INT(r.rc, 0);
-    CHECK_CONTAINS(r.out, "No answer yet.");
+    CHECK_CONTAINS(r.out, "No answer yet");
+    CHECK(strstr(r.out, "0 tokens") == NULL);
 }
 
 /* ---- a pseudo-terminal --------------------------------------------------- */
@@ -196,13 +314,15 @@ typedef struct pty_proc {
     size_t len;
 } pty_proc;
 
+static const char *pty_term = "dumb"; /* TERM of the programs started */
+
 static bool pty_start(pty_proc *p, char *const argv[])
 {
     memset(p, 0, sizeof *p);
     p->pid = forkpty(&p->fd, NULL, NULL, NULL);
     if (p->pid < 0) return false;
     if (p->pid == 0) {
-        setenv("TERM", "dumb", 1);
+        setenv("TERM", pty_term, 1);
         setenv("TEKTRA_MODELS", "/nonexistent", 1);
         setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
         execv(argv[0], argv);
@@ -334,6 +454,10 @@ static void test_repl_pty(void)
     CHECK(pty_wait_prompt_after(&p, "seed: ", 20000));
     int rc = pty_finish_with(&p, "\x04");
     CHECK_MSG(rc == 0, "Ctrl-D: exit %d; output: %s", rc, p.out);
+    /* It ends the prompt's line: what follows starts on a line of its own. */
+    size_t len = strlen(p.out);
+    CHECK_MSG(len >= 2 && strcmp(p.out + len - 2, "\r\n") == 0, "Ctrl-D: the output ends '%s'",
+              len > 8 ? p.out + len - 8 : p.out);
 }
 
 /* Non-ASCII typed at the prompt reaches the chat whole (the line editor
@@ -375,13 +499,137 @@ static void test_utf8_input_pty(void)
     }
 }
 
+/* On a terminal the note about dropped turns is dim, and the chat goes on. */
+static void test_context_pty(void)
+{
+    char bin[4096];
+    snprintf(bin, sizeof bin, "%s/tektra", getenv("TK_BIN") ? getenv("TK_BIN") : ".");
+    char *argv[] = {bin, "-m", model, "--temp", "0", "-n", "8", "-c", "64", NULL};
+    pty_proc p;
+    CHECK(pty_start(&p, argv));
+    CHECK_MSG(pty_wait_for(&p, "Ctrl-D to leave", 20000), "no banner: %s", p.out);
+    static const char *const turns[] = {"Once upon a time there was a girl",
+                                        "She liked to play in the park", "The dog ran"};
+    for (int i = 0; i < 3; i++) {
+        char keys[128];
+        snprintf(keys, sizeof keys, "%s\r", turns[i]);
+        pty_send(&p, keys);
+        CHECK_MSG(pty_wait_prompt_after(&p, turns[i], 20000), "turn %d: no prompt: %s", i, p.out);
+    }
+    CHECK_CONTAINS(p.out, "\x1b[2m[dropped 1 earlier turn to fit the context]\x1b[0m");
+    CHECK_MSG(strstr(p.out, "tektra: the prompt is") == NULL, "a turn failed: %s", p.out);
+    CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
+}
+
+/* Long work on a terminal shows a progress line on stderr, rewritten in
+ * place and wiped when done: quantize per tensor, loading a model. */
+static void test_progress_pty(void)
+{
+    char bin[4096], out[64];
+    snprintf(bin, sizeof bin, "%s/tektra", getenv("TK_BIN") ? getenv("TK_BIN") : ".");
+    snprintf(out, sizeof out, "/tmp/tk_progress_%d.gguf", (int)getpid());
+    char *argv[] = {bin, "quantize", model, out, "Q8_0", NULL};
+    pty_proc p;
+    CHECK(pty_start(&p, argv));
+    CHECK_MSG(pty_wait_for(&p, "tensor data:", 20000), "no summary: %s", p.out);
+    CHECK_INT(pty_exited(&p, 5000), 0);
+    CHECK_CONTAINS(p.out, "\r[ 1/48] token_embd.weight  ");
+    CHECK_CONTAINS(p.out, "\r[48/48] blk.4.ffn_norm.weight  F32");
+    CHECK_CONTAINS(p.out, "\rwriting tk_progress_");
+    /* The fallback notes start on a clean line. */
+    CHECK_CONTAINS(p.out, "\rtektra: blk.0.ffn_down.weight: row length 172");
+    remove(out);
+
+    char *argv2[] = {bin, "-m", model, "-c", "256", NULL};
+    CHECK(pty_start(&p, argv2));
+    CHECK_MSG(pty_wait_for(&p, "Ctrl-D to leave", 20000), "no banner: %s", p.out);
+    CHECK_CONTAINS(p.out, "\rloading stories260K.gguf...\r");
+    CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
+}
+
+/* A bracketed paste of several lines is one message: the editor keeps the
+ * newlines and Enter sends it. A line ending in \ continues on a "... "
+ * prompt, and """ opens a block there too. */
+static void test_multiline_pty(void)
+{
+    char bin[4096];
+    snprintf(bin, sizeof bin, "%s/tektra", getenv("TK_BIN") ? getenv("TK_BIN") : ".");
+    run("printf 'line one\\nline two\\n' | $TK_BIN/tektra -m %s -n 2 -v 2>&1 >/dev/null", model);
+    int n[8];
+    CHECK_INT(prompt_tokens(r.out, n, 8), 2);
+    run("printf '\"\"\"\\nline one\\nline two\\n\"\"\"\\n' | $TK_BIN/tektra -m %s -n 2 -v "
+        "2>&1 >/dev/null",
+        model);
+    CHECK_INT(prompt_tokens(r.out, n, 8), 1);
+    const int want = n[0];
+
+    char *argv[] = {bin, "-m", model, "-n", "2", "-v", "-c", "512", NULL};
+    pty_proc p;
+    CHECK(pty_start(&p, argv));
+    CHECK_MSG(pty_wait_for(&p, "Ctrl-D to leave", 20000), "no banner: %s", p.out);
+    p.len = 0;
+    p.out[0] = '\0';
+    /* Terminals send a pasted newline as CR, as the Enter key. */
+    pty_send(&p, "\x1b[200~line one\rline two\r\x1b[201~");
+    CHECK_MSG(pty_wait_for(&p, "line two", 20000), "paste not shown: %s", p.out);
+    CHECK_MSG(strstr(p.out, "[seed ") == NULL, "the paste was sent before Enter: %s", p.out);
+    pty_send(&p, "\r");
+    CHECK(pty_wait_prompt_after(&p, "[seed ", 20000));
+    CHECK_INT(prompt_tokens(p.out, n, 8), 1);
+    CHECK_MSG(n[0] == want, "paste: %d prompt tokens, want %d: %s", n[0], want, p.out);
+
+    p.len = 0;
+    p.out[0] = '\0';
+    pty_send(&p, "/reset\r");
+    CHECK(pty_wait_prompt_after(&p, "forgotten", 20000));
+    pty_send(&p, "line one\\\r");
+    CHECK_MSG(pty_wait_for(&p, "... ", 20000), "no continuation prompt: %s", p.out);
+    pty_send(&p, "line two\r");
+    CHECK(pty_wait_prompt_after(&p, "[seed ", 20000));
+    CHECK_INT(prompt_tokens(p.out, n, 8), 1);
+    CHECK_MSG(n[0] == want, "backslash: %d prompt tokens, want %d", n[0], want);
+
+    p.len = 0;
+    p.out[0] = '\0';
+    pty_send(&p, "/reset\r");
+    CHECK(pty_wait_prompt_after(&p, "forgotten", 20000));
+    pty_send(&p, "\"\"\"\r");
+    CHECK(pty_wait_for(&p, "... ", 20000));
+    pty_send(&p, "line one\r");
+    pty_send(&p, "line two\r");
+    pty_send(&p, "\"\"\"\r");
+    CHECK(pty_wait_prompt_after(&p, "[seed ", 20000));
+    CHECK_INT(prompt_tokens(p.out, n, 8), 1);
+    CHECK_MSG(n[0] == want, "block: %d prompt tokens, want %d", n[0], want);
+    CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
+
+    /* A terminal that knows escape sequences is asked to bracket pastes
+     * while a line is read, and not while an answer is written. */
+    pty_term = "xterm";
+    CHECK(pty_start(&p, argv));
+    pty_term = "dumb";
+    CHECK_MSG(pty_wait_for(&p, "\x1b[?2004h> ", 20000), "no bracketed paste mode: %s", p.out);
+    p.len = 0;
+    p.out[0] = '\0';
+    pty_send(&p, "Once\r");
+    CHECK_MSG(pty_wait_for(&p, "[seed ", 20000), "no answer: %s", p.out);
+    const char *off = strstr(p.out, "\x1b[?2004l");
+    const char *seed = strstr(p.out, "[seed ");
+    CHECK_MSG(off && seed && off < seed, "paste mode still on during the answer: %s", p.out);
+    CHECK_INT(pty_finish_with(&p, "/quit\r"), 0);
+}
+
 int main(void)
 {
     snprintf(model, sizeof model, "%s", shared_path("models/stories260K.gguf"));
     test_run_reproduces_reference();
     test_model_names();
     test_repl_pipes();
+    test_multiline_pipes();
     test_repl_pty();
     test_utf8_input_pty();
+    test_context_pty();
+    test_progress_pty();
+    test_multiline_pty();
     return check_summary();
 }

@@ -337,6 +337,38 @@ static void test_catalogue(void)
     CHECK(tk_hub_find_alias("") == NULL);
     CHECK(tk_hub_find_alias(NULL) == NULL);
 
+    /* ollama's NAME:TAG names. */
+    CHECK(tk_hub_find_alias("qwen2.5:0.5b") == q);
+    CHECK(tk_hub_find_alias("Qwen2.5:0.5B-Instruct") == q);
+    CHECK(tk_hub_find_alias("qwen2.5:0.5b-instruct-q8_0") == q8);
+    CHECK(tk_hub_find_alias("qwen2.5:0.5b-q8_0") == q8);
+    CHECK(tk_hub_find_alias("llama3.2:1b") == tk_hub_find_alias("llama3.2-1b"));
+    CHECK(tk_hub_find_alias("llama3.2:3b") == tk_hub_find_alias("llama3.2-3b"));
+    CHECK(tk_hub_find_alias("tinyllama:latest") == tk_hub_find_alias("tinyllama"));
+    CHECK(tk_hub_find_alias("llama3.2:2b") == NULL);
+    CHECK(tk_hub_find_alias("qwen2.5:0.5bx") == NULL);
+    CHECK(tk_hub_find_alias("qwen2.5:b") == NULL);
+    CHECK(tk_hub_find_alias(":0.5b") == NULL);
+    CHECK(tk_hub_find_alias("llama3.2") == NULL);
+
+    /* Suggestions for names that are none. */
+    const tk_hub_model *near[8];
+    int n_near = tk_hub_suggest("llama3.2", near, 8);
+    CHECK_INT(n_near, 2);
+    if (n_near == 2) {
+        CHECK_STR(near[0]->alias, "llama3.2-1b");
+        CHECK_STR(near[1]->alias, "llama3.2-3b");
+    }
+    n_near = tk_hub_suggest("lama3.2-1b", near, 8);
+    CHECK_INT(n_near, 1);
+    if (n_near == 1) CHECK_STR(near[0]->alias, "llama3.2-1b");
+    n_near = tk_hub_suggest("qwen2.5-0.5b:q5_k_m", near, 8);
+    CHECK_INT(n_near, 2);
+    if (n_near == 2) CHECK_STR(near[1]->alias, "qwen2.5-0.5b:q8_0");
+    CHECK_INT(tk_hub_suggest("mistral", near, 8), 0);
+    CHECK_INT(tk_hub_suggest("llama3.2", near, 1), 1);
+    CHECK_INT(tk_hub_suggest("", near, 8), 0);
+
     /* Recommendations by RAM. */
     const uint64_t GiB = 1024ull * 1024 * 1024;
     static const struct {
@@ -1560,6 +1592,22 @@ static void test_e2e(void)
     CHECK_CONTAINS(err, "missing.gguf");
     CHECK_INT(run_tektra(store, "pull no-such-model", &out, &err), 1);
     CHECK_CONTAINS(err, "not a model name");
+    /* ollama's names resolve; names close to catalogue names get
+     * suggestions, one per line. */
+    CHECK_INT(run_tektra(store, "pull qwen2.5:0.5b", &out, &err), 0);
+    CHECK_CONTAINS(out, "already");
+    CHECK_INT(run_tektra(store, "pull llama3.2:1b", &out, &err), 1);
+    CHECK_CONTAINS(err, "pulling llama3.2:1b (llama3.2-1b): Llama 3.2 1B Instruct");
+    CHECK_CONTAINS(err, "Llama-3.2-1B-Instruct-Q4_K_M.gguf");
+    CHECK_CONTAINS(err, "404");
+    CHECK_INT(run_tektra(store, "pull llama3.2", &out, &err), 1);
+    CHECK_CONTAINS(err, "'llama3.2' is not a model name tektra knows; did you mean one of these?\n"
+                        "  llama3.2-1b ");
+    CHECK_CONTAINS(err, "\n  llama3.2-3b ");
+    CHECK_INT(run_tektra(store, "pull lama3.2-1b", &out, &err), 1);
+    CHECK_CONTAINS(err, "did you mean this?\n  llama3.2-1b ");
+    CHECK_INT(run_tektra(store, "run -m lama3.2-1b -p hi", &out, &err), 1);
+    CHECK_CONTAINS(err, "did you mean this?\n  llama3.2-1b ");
     snprintf(args, sizeof args, "pull hf:tester/tiny-GGUF/stories260K.gguf --force --sha256 %s",
              "1111111111111111111111111111111111111111111111111111111111111111");
     CHECK_INT(run_tektra(store, args, &out, &err), 1);

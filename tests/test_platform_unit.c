@@ -154,23 +154,38 @@ static void test_selection_matrix(void)
         tk_status s = backend_select(TK_BACKEND_MLX, &rows[i].p, NULL, rows[i].mlx_compiled, &c);
         CHECK_MSG((s == TK_OK) == (rows[i].mlx_compiled && !rows[i].p.rosetta), "%s: forced MLX %s",
                   rows[i].what, tk_status_str(s));
-        if (s != TK_OK) {
-            CHECK_INT(s, TK_ERR_BACKEND_UNAVAILABLE);
-            CHECK_CONTAINS(tk_last_error(), "xcrun -find metal");
-            CHECK_CONTAINS(tk_last_error(), "Xcode command line tools");
-        }
+        if (s != TK_OK) CHECK_INT(s, TK_ERR_BACKEND_UNAVAILABLE);
     }
-    tk_platform linux_p = machine(TK_OS_LINUX, TK_ARCH_X86_64, false, false);
+    /* A forced MLX that cannot run says why, and only steps that are true
+     * for that platform and build. */
+    tk_platform mac_p = machine(TK_OS_MACOS, TK_ARCH_AARCH64, true, false);
     tk_backend_choice c;
+    CHECK_INT(backend_select(TK_BACKEND_MLX, &mac_p, NULL, false, &c), TK_ERR_BACKEND_UNAVAILABLE);
+    CHECK_CONTAINS(tk_last_error(), "made without Apple's MLX C API");
+    CHECK_CONTAINS(tk_last_error(), "Xcode command line tools");
+    CHECK_CONTAINS(tk_last_error(), "xcrun -find metal");
+    CHECK_CONTAINS(tk_last_error(), "brew install mlx mlx-c");
+    CHECK_CONTAINS(tk_last_error(), "-DTEKTRA_MLX=ON");
+    tk_platform linux_p = machine(TK_OS_LINUX, TK_ARCH_X86_64, false, false);
     CHECK_INT(backend_select(TK_BACKEND_MLX, &linux_p, NULL, false, &c),
               TK_ERR_BACKEND_UNAVAILABLE);
-    CHECK_CONTAINS(tk_last_error(), "Apple Silicon only - using GGUF on Linux");
+    CHECK_CONTAINS(tk_last_error(), "this build of tektra was made without MLX");
+    CHECK_CONTAINS(tk_last_error(), "-DTEKTRA_MLX=ON -DTEKTRA_MLX_PREFIX=\"$(scripts/mlx.sh)\"");
+    CHECK_CONTAINS(tk_last_error(), "scripts/setup.sh --deps-only --with-mlx");
+    CHECK(strstr(tk_last_error(), "xcrun") == NULL && strstr(tk_last_error(), "brew") == NULL &&
+          strstr(tk_last_error(), "Apple Silicon Mac") == NULL);
     tk_platform win = machine(TK_OS_WINDOWS, TK_ARCH_X86_64, false, false);
     CHECK_INT(backend_select(TK_BACKEND_MLX, &win, NULL, false, &c), TK_ERR_BACKEND_UNAVAILABLE);
-    CHECK_CONTAINS(tk_last_error(), "on Windows");
+    CHECK_CONTAINS(tk_last_error(), "MLX does not run on Windows");
+    CHECK(strstr(tk_last_error(), "xcrun") == NULL && strstr(tk_last_error(), "mlx.sh") == NULL);
+    tk_platform intel = machine(TK_OS_MACOS, TK_ARCH_X86_64, false, false);
+    CHECK_INT(backend_select(TK_BACKEND_MLX, &intel, NULL, false, &c), TK_ERR_BACKEND_UNAVAILABLE);
+    CHECK_CONTAINS(tk_last_error(), "MLX needs Apple Silicon, and this Mac has an Intel CPU");
+    CHECK(strstr(tk_last_error(), "xcrun") == NULL);
     tk_platform ros = machine(TK_OS_MACOS, TK_ARCH_X86_64, true, true);
     CHECK_INT(backend_select(TK_BACKEND_MLX, &ros, NULL, true, &c), TK_ERR_BACKEND_UNAVAILABLE);
-    CHECK_CONTAINS(tk_last_error(), "arm64 build");
+    CHECK_CONTAINS(tk_last_error(), "Rosetta 2");
+    CHECK_CONTAINS(tk_last_error(), "natively on this Mac (arm64)");
     /* Compiled in on Linux: offered when forced, on the CPU device, never by auto. */
     CHECK_INT(backend_select(TK_BACKEND_MLX, &linux_p, NULL, true, &c), TK_OK);
     CHECK_INT(c.kind, TK_BACKEND_MLX);

@@ -64,8 +64,18 @@ int tk_hub_catalogue_count(void);
 const tk_hub_model *tk_hub_catalogue_at(int i);
 
 /* Finds an alias, case-insensitively: "FAMILY" gives the family's default
- * quant, "FAMILY:QUANT" that quant ("qwen2.5-0.5b:q8_0"). NULL when unknown. */
+ * quant, "FAMILY:QUANT" that quant ("qwen2.5-0.5b:q8_0"). ollama's
+ * NAME:TAG names work too: "qwen2.5:0.5b" is qwen2.5-0.5b,
+ * "llama3.2:1b-instruct-q8_0" is llama3.2-1b:q8_0, "tinyllama:latest" is
+ * tinyllama. NULL when unknown. */
 const tk_hub_model *tk_hub_find_alias(const char *name);
+
+/* The catalogue entries closest to a name that is not an alias, at most
+ * `max` into out[] in catalogue order: every size of a family given
+ * without one ("llama3.2"), every quant of a family named right with a
+ * quant it lacks, else the closest families a typo or two away
+ * ("lama3.2-1b"). Returns how many (0 when nothing is close). */
+int tk_hub_suggest(const char *name, const tk_hub_model **out, int max);
 
 /* The catalogue entry whose file name is `file` (case-insensitive), or NULL. */
 const tk_hub_model *tk_hub_find_file(const char *file);

@@ -17,9 +17,11 @@ typedef struct backend_vtable {
     bool compiled;
     /* Whether the backend can read the model at `path` (by its format). */
     bool (*can_read)(const char *path);
-    /* Troubleshooting steps shown when the backend is forced but unavailable
-     * (NULL when there is nothing to try). */
-    const char *troubleshooting;
+    /* When the backend is forced but unavailable on `p`: why, and what
+     * works instead on this platform and build (steps that are true here,
+     * not a list for every platform), into buf. NULL: the `available`
+     * reason says it all. */
+    void (*unavailable)(const tk_platform *p, bool compiled, char *buf, size_t size);
 
     tk_status (*create)(const tk_platform *p, const tk_config *c, void **ctx);
     void (*destroy)(void *ctx);

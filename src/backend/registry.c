@@ -64,11 +64,13 @@ tk_status backend_select(tk_backend_kind requested, const tk_platform *p, const 
     if (requested != TK_BACKEND_AUTO) {
         const backend_vtable *b = backend_find(requested);
         if (!b) return core_error(TK_ERR_INVALID_ARG, "unknown backend %d", (int)requested);
-        if (!b->available(p, compiled_state(b, requested, mlx_compiled), reason, sizeof reason)) {
+        const bool compiled = compiled_state(b, requested, mlx_compiled);
+        if (!b->available(p, compiled, reason, sizeof reason)) {
+            char help[1024];
+            if (b->unavailable) b->unavailable(p, compiled, help, sizeof help);
             return core_error(TK_ERR_BACKEND_UNAVAILABLE,
-                              "the %s backend was requested but is not available: %s%s%s", b->name,
-                              reason, b->troubleshooting ? "\n" : "",
-                              b->troubleshooting ? b->troubleshooting : "");
+                              "the %s backend was requested but is not available: %s", b->name,
+                              b->unavailable ? help : reason);
         }
         out->kind = requested;
         snprintf(out->reason, sizeof out->reason, "%s was requested explicitly", b->name);

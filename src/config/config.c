@@ -159,6 +159,35 @@ static int find_key(const char *key)
     return -1;
 }
 
+/* The known key closest to an unknown `key` ("inference.temprature",
+ * "temprature"), as it would be written where `key` was: the bare name when
+ * the section is the same (or `key` has none), else "section.name". ""
+ * when nothing is close. */
+static void suggest_key(const char *key, char *out, size_t size)
+{
+    out[0] = '\0';
+    const char *dot = strrchr(key, '.');
+    const char *leaf = dot ? dot + 1 : key;
+    size_t section_len = dot ? (size_t)(dot - key) : 0;
+    int best = -1, best_d = 1000;
+    for (int k = 0; k < TK_CONFIG_KEY_COUNT; k++) {
+        int d = core_edit_distance(leaf, rows[k].name);
+        int df = core_edit_distance(key, rows[k].full);
+        if (df < d) d = df;
+        if (d < best_d) {
+            best_d = d;
+            best = k;
+        }
+    }
+    /* Close: a typo or two, more for long names. */
+    int limit = (int)strlen(leaf) / 4;
+    if (limit < 2) limit = 2;
+    if (best < 0 || best_d > limit || (best_d == 0 && !dot)) return;
+    bool same_section = !dot || (strlen(rows[best].section) == section_len &&
+                                 strncmp(rows[best].section, key, section_len) == 0);
+    snprintf(out, size, "%s", same_section ? rows[best].name : rows[best].full);
+}
+
 static tk_status check_range(int k, double v, const char *where, const char *text)
 {
     const key_row *r = &rows[k];
@@ -300,7 +329,12 @@ tk_status tk_config_set(tk_config *c, const char *key, const char *value, tk_con
 {
     init_ranges();
     int k = find_key(key);
-    if (k < 0) return core_error(TK_ERR_CONFIG, "unknown setting '%s'", key);
+    if (k < 0) {
+        char near[128];
+        suggest_key(key, near, sizeof near);
+        return core_error(TK_ERR_CONFIG, "unknown setting '%s'%s%s%s", key,
+                          near[0] ? "; did you mean '" : "", near, near[0] ? "'?" : "");
+    }
     return store_text(c, k, value, "", src);
 }
 
@@ -343,8 +377,10 @@ tk_status tk_config_load_string(tk_config *c, const char *text, const char *name
         for (int j = 0; j < TK_CONFIG_KEY_COUNT; j++)
             if (strcmp(rows[j].full, e->key) == 0) k = j;
         if (k < 0) {
-            core_log(TK_LOG_WARN, "%s:%d:%d: unknown key '%s' (ignored)", name, e->line, e->col,
-                     e->key);
+            char near[128];
+            suggest_key(e->key, near, sizeof near);
+            core_log(TK_LOG_WARN, "%s:%d:%d: unknown key '%s' (ignored)%s%s%s", name, e->line,
+                     e->col, e->key, near[0] ? "; did you mean '" : "", near, near[0] ? "'?" : "");
             continue;
         }
         char where[1200], text_v[256];

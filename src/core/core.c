@@ -67,6 +67,9 @@ void core_error_prefix(const char *fmt, ...)
     va_end(ap);
     memcpy(old, last_error, sizeof old);
     size_t n = strlen(prefix);
+    /* A message that starts with the prefix already (a file name that
+     * two layers add) keeps it once. */
+    if (strncmp(old, prefix, n) == 0 && old[n] == ':' && old[n + 1] == ' ') return;
     if (n > sizeof last_error - 3) n = sizeof last_error - 3;
     memcpy(last_error, prefix, n);
     memcpy(last_error + n, ": ", 2);
@@ -257,6 +260,29 @@ int core_strcasecmp(const char *a, const char *b)
         int ca = tolower((unsigned char)*a), cb = tolower((unsigned char)*b);
         if (ca != cb || ca == 0) return ca - cb;
     }
+}
+
+int core_edit_distance(const char *a, const char *b)
+{
+    enum { MAX = 63 };
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > MAX || nb > MAX) return 1000;
+    int row[MAX + 1];
+    for (size_t j = 0; j <= nb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= na; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= nb; j++) {
+            int up = row[j];
+            int same = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]);
+            int best = diag + (same ? 0 : 1);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
 }
 
 double core_now(void)

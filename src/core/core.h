@@ -22,7 +22,8 @@
  * failure reads `return core_error(TK_ERR_FORMAT, "tensor %d ...", i);`. */
 tk_status core_error(tk_status status, const char *fmt, ...) TK_PRINTF(2, 3);
 
-/* Prefixes the current last-error message with "<prefix>: ". */
+/* Prefixes the current last-error message with "<prefix>: ", unless it
+ * starts with that already. */
 void core_error_prefix(const char *fmt, ...) TK_PRINTF(1, 2);
 
 /* Clears the last-error message of this thread. */
@@ -79,6 +80,11 @@ char *core_strlcpy(char *dst, const char *src, size_t size);
 
 /* Case-insensitive ASCII string comparison. */
 int core_strcasecmp(const char *a, const char *b);
+
+/* The edit distance (insertions, deletions, substitutions; ASCII case
+ * ignored) between a and b, for "did you mean" suggestions; strings longer
+ * than 63 bytes count as far from everything (returns 1000). */
+int core_edit_distance(const char *a, const char *b);
 
 /* Monotonic time in seconds. */
 double core_now(void);

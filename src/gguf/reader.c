@@ -101,6 +101,21 @@ static tk_status rd_fail(const rd *r, tk_status st, uint64_t at, const char *fmt
     return core_error(st, "%s: %s (offset 0x%llx)", r->what, msg, (ull)at);
 }
 
+/* rd_fail for a file that ends before what it describes: most often a
+ * download that stopped early, which the message says. */
+static tk_status rd_fail_short(const rd *r, uint64_t at, const char *fmt, ...) TK_PRINTF(3, 4);
+static tk_status rd_fail_short(const rd *r, uint64_t at, const char *fmt, ...)
+{
+    char msg[640];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return core_error(TK_ERR_FORMAT,
+                      "%s: %s (offset 0x%llx); the file ends early - an incomplete download?",
+                      r->what, msg, (ull)at);
+}
+
 static uint64_t rd_left(const rd *r)
 {
     return r->size - r->pos;
@@ -110,9 +125,8 @@ static tk_status rd_bytes(rd *r, uint64_t n, const char *field, const uint8_t **
 {
     *out = NULL;
     if (n > rd_left(r))
-        return rd_fail(r, TK_ERR_FORMAT, r->pos,
-                       "%s (%llu bytes) is cut off: the file ends at 0x%llx", field, (ull)n,
-                       (ull)r->size);
+        return rd_fail_short(r, r->pos, "%s (%llu bytes) is cut off: the file ends at 0x%llx",
+                             field, (ull)n, (ull)r->size);
     *out = r->p + r->pos;
     r->pos += n;
     return TK_OK;
@@ -169,9 +183,9 @@ static tk_status rd_string(rd *r, const char *field, uint64_t max, bool is_name,
     tk_status st = rd_u64(r, field, &n);
     if (st) return st;
     if (n > rd_left(r))
-        return rd_fail(r, TK_ERR_FORMAT, at,
-                       "%s length %llu runs past the end of the file (%llu bytes left)", field,
-                       (ull)n, (ull)rd_left(r));
+        return rd_fail_short(r, at,
+                             "%s length %llu runs past the end of the file (%llu bytes left)",
+                             field, (ull)n, (ull)rd_left(r));
     if (n > max)
         return rd_fail(r, TK_ERR_LIMIT, at, "%s length %llu is over the limit of %llu bytes", field,
                        (ull)n, (ull)max);
@@ -396,19 +410,19 @@ static tk_status rd_header(rd *r, uint64_t *n_tensors, uint64_t *n_kv)
     if (st) return st;
     uint64_t left = rd_left(r);
     if (*n_kv > left / GGUF_MIN_KV_BYTES)
-        return rd_fail(r, TK_ERR_FORMAT, 16,
-                       "metadata count %llu cannot fit in the %llu bytes after the header",
-                       (ull)*n_kv, (ull)left);
+        return rd_fail_short(r, 16,
+                             "metadata count %llu cannot fit in the %llu bytes after the header",
+                             (ull)*n_kv, (ull)left);
     if (*n_tensors > left / GGUF_MIN_TENSOR_BYTES)
-        return rd_fail(r, TK_ERR_FORMAT, 8,
-                       "tensor count %llu cannot fit in the %llu bytes after the header",
-                       (ull)*n_tensors, (ull)left);
+        return rd_fail_short(r, 8,
+                             "tensor count %llu cannot fit in the %llu bytes after the header",
+                             (ull)*n_tensors, (ull)left);
     /* Both products are at most `left` now, so the sum cannot overflow. */
     if (*n_kv * GGUF_MIN_KV_BYTES + *n_tensors * GGUF_MIN_TENSOR_BYTES > left)
-        return rd_fail(r, TK_ERR_FORMAT, 8,
-                       "%llu tensors and %llu metadata entries cannot fit in the %llu bytes "
-                       "after the header",
-                       (ull)*n_tensors, (ull)*n_kv, (ull)left);
+        return rd_fail_short(r, 8,
+                             "%llu tensors and %llu metadata entries cannot fit in the %llu bytes "
+                             "after the header",
+                             (ull)*n_tensors, (ull)*n_kv, (ull)left);
     return TK_OK;
 }
 
@@ -518,9 +532,9 @@ static tk_status rd_tensor_data(rd *r)
                            (ull)rel, (ull)bytes, (ull)r->size);
         const uint64_t limit = g->virt_size ? g->virt_size : r->size;
         if (end > limit)
-            return rd_fail(r, TK_ERR_FORMAT, t->pos,
-                           "data [0x%llx, 0x%llx) runs past the end of the file (0x%llx)",
-                           (ull)start, (ull)end, (ull)limit);
+            return rd_fail_short(r, t->pos,
+                                 "data [0x%llx, 0x%llx) runs past the end of the file (0x%llx)",
+                                 (ull)start, (ull)end, (ull)limit);
         t->pub.offset = start;
         t->pub.size = bytes;
         t->pub.data = g->virt_data ? g->virt_data[i] : r->p + start;

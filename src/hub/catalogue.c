@@ -16,6 +16,8 @@
 #include "core/core.h"
 #include "hub/hub.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #define GB(x) ((uint64_t)((x)*1e9))
@@ -77,7 +79,121 @@ const tk_hub_model *tk_hub_catalogue_at(int i)
     return &catalogue[i];
 }
 
+static const tk_hub_model *find_exact(const char *name);
+
+/* Lowercase copy of `s` into out (size bytes); false when it does not fit. */
+static bool lower_copy(const char *s, char *out, size_t size)
+{
+    size_t n = strlen(s);
+    if (n >= size) return false;
+    for (size_t i = 0; i <= n; i++) out[i] = (char)tolower((unsigned char)s[i]);
+    return true;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* ollama's NAME:TAG ("llama3.2:1b", "qwen2.5:0.5b-instruct-q8_0",
+ * "tinyllama:latest"): TAG is "latest" or a size (digits, '.', then 'b' or
+ * 'm'), then optionally "-instruct", "-chat" or "-it", then "-QUANT". The
+ * catalogue calls the family NAME-SIZE. */
+static const tk_hub_model *find_ollama(const char *name)
+{
+    char low[128];
+    if (!lower_copy(name, low, sizeof low)) return NULL;
+    char *colon = strchr(low, ':');
+    if (!colon || colon == low) return NULL;
+    *colon = '\0';
+    const char *tag = colon + 1;
+    if (strcmp(tag, "latest") == 0) return find_exact(low);
+    size_t n = 0;
+    while (isdigit((unsigned char)tag[n]) || (n > 0 && tag[n] == '.')) n++;
+    if (n == 0 || (tag[n] != 'b' && tag[n] != 'm')) return NULL;
+    n++;
+    const char *rest = tag + n;
+    static const char *const variants[] = {"-instruct", "-chat", "-it"};
+    for (size_t i = 0; i < TK_ARRAY_LEN(variants); i++) {
+        size_t vn = strlen(variants[i]);
+        if (strncmp(rest, variants[i], vn) == 0 && (rest[vn] == '\0' || rest[vn] == '-')) {
+            rest += vn;
+            break;
+        }
+    }
+    if (*rest && *rest != '-') return NULL;
+    char alias[160];
+    int w = snprintf(alias, sizeof alias, "%s-%.*s%s%s", low, (int)n, tag, *rest ? ":" : "",
+                     *rest ? rest + 1 : "");
+    if (w < 0 || (size_t)w >= sizeof alias) return NULL;
+    return find_exact(alias);
+}
+
 const tk_hub_model *tk_hub_find_alias(const char *name)
+{
+    const tk_hub_model *m = find_exact(name);
+    return m ? m : name ? find_ollama(name) : NULL;
+}
+
+int tk_hub_suggest(const char *name, const tk_hub_model **out, int max)
+{
+    char q[96], family[96];
+    if (!name || max <= 0 || !lower_copy(name, q, sizeof q)) return 0;
+    /* The family part ("llama3.2" of "llama3.2:1b"), and the whole with
+     * ':' as '-' ("llama3.2-1b"). */
+    core_strlcpy(family, q, sizeof family);
+    char *colon = strchr(family, ':');
+    if (colon) *colon = '\0';
+    for (char *c = q; *c; c++)
+        if (*c == ':') *c = '-';
+    char family_dash[100];
+    snprintf(family_dash, sizeof family_dash, "%s-", family);
+    int score[TK_ARRAY_LEN(catalogue)];
+    for (size_t i = 0; i < TK_ARRAY_LEN(catalogue); i++) {
+        const tk_hub_model *m = &catalogue[i];
+        score[i] = -1;
+        if (strcmp(family, m->family) == 0) {
+            score[i] = 0; /* every quant of a family named right */
+        } else if (!m->is_default) {
+            continue;
+        } else if (starts_with(m->family, family_dash)) {
+            score[i] = 0; /* "llama3.2": every size */
+        } else {
+            int d = core_edit_distance(q, m->family), df = core_edit_distance(family, m->family);
+            if (df < d) d = df;
+            int limit = (int)strlen(m->family) / 4;
+            if (d <= (limit < 2 ? 2 : limit)) score[i] = d;
+        }
+    }
+    /* Only the closest: the sizes of "llama3.2", not every family a
+     * letter further away. */
+    int best = -1;
+    for (size_t i = 0; i < TK_ARRAY_LEN(catalogue); i++)
+        if (score[i] >= 0 && (best < 0 || score[i] < best)) best = score[i];
+    int n = 0;
+    for (size_t i = 0; i < TK_ARRAY_LEN(catalogue) && n < max && best >= 0; i++)
+        if (score[i] == best) out[n++] = &catalogue[i];
+    return n;
+}
+
+size_t hub_suggest_text(const char *name, char *buf, size_t size)
+{
+    const tk_hub_model *near[6];
+    int n = tk_hub_suggest(name, near, 6);
+    if (size) buf[0] = '\0';
+    if (n == 0 || size == 0) return 0;
+    size_t used = 0;
+    int w = snprintf(buf, size, n == 1 ? "did you mean this?" : "did you mean one of these?");
+    for (int i = 0; i < n && w >= 0 && (size_t)w < size - used; i++) {
+        used += (size_t)w;
+        w = snprintf(buf + used, size - used, "\n  %-20s %s, %s", near[i]->alias, near[i]->title,
+                     near[i]->quant);
+    }
+    if (w >= 0 && (size_t)w < size - used) used += (size_t)w;
+    return used;
+}
+
+static const tk_hub_model *find_exact(const char *name)
 {
     if (!name || !*name) return NULL;
     const char *colon = strchr(name, ':');

@@ -269,6 +269,13 @@ tk_status tk_hub_source_parse(const char *spec, tk_getenv_fn get, void *user, tk
 
     const tk_hub_model *m = tk_hub_find_alias(spec);
     if (!m) {
+        char near[1024];
+        if (hub_suggest_text(spec, near, sizeof near) > 0)
+            return core_error(TK_ERR_NOT_FOUND,
+                              "'%s' is not a model name tektra knows; %s\n('tektra list "
+                              "--available' lists them all; give hf:OWNER/REPO/FILE.gguf or an "
+                              "https:// URL for other files, OWNER/REPO for a whole repository)",
+                              spec, near);
         char names[512];
         catalogue_list(names, sizeof names);
         return core_error(TK_ERR_NOT_FOUND,

@@ -7,6 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* "did you mean one of these?" and the catalogue names closest to `name`
+ * (tk_hub_suggest), one per line with their titles, into buf (at most
+ * `size` bytes, NUL-terminated); "" and 0 when nothing is close. Returns
+ * the length written. */
+size_t hub_suggest_text(const char *name, char *buf, size_t size);
+
 /* Suffix of unfinished downloads in the store. */
 #define HUB_PARTIAL_SUFFIX ".partial"
 

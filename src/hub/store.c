@@ -615,7 +615,11 @@ tk_status tk_hub_list(const char *store_dir, tk_hub_entry **out, size_t *n)
             type_mix(g, e->types, sizeof e->types);
             tk_gguf_close(g);
         } else {
-            snprintf(e->types, sizeof e->types, "unreadable: %s", tk_last_error());
+            /* The reason without the path, which the entry has. */
+            const char *why = tk_last_error();
+            size_t pl = strlen(path);
+            if (strncmp(why, path, pl) == 0 && why[pl] == ':' && why[pl + 1] == ' ') why += pl + 2;
+            snprintf(e->types, sizeof e->types, "unreadable: %s", why);
         }
     }
     closedir(d);
@@ -689,6 +693,50 @@ tk_status tk_hub_find(const char *store_dir, const char *name, char *out, size_t
         return TK_OK;
     }
     return core_error(TK_ERR_NOT_FOUND, "'%s' is not in the model store (%s)", name, store_dir);
+}
+
+/* "did you mean ...?" and the store's models whose names are a typo or two
+ * from `name` (the closest ones, one per line), into buf; 0 and "" when
+ * none is close. */
+static size_t store_suggest_text(const char *store, const char *name, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    tk_hub_entry *list = NULL;
+    size_t n = 0;
+    if (tk_hub_list(store, &list, &n) != TK_OK) return 0;
+    int *dist = calloc(n ? n : 1, sizeof *dist);
+    int best = -1;
+    for (size_t i = 0; dist && i < n; i++) {
+        dist[i] = -1;
+        if (!list[i].valid || list[i].partial) continue;
+        char stem[sizeof list[i].name];
+        core_strlcpy(stem, list[i].name, sizeof stem);
+        if (ends_with_ci(stem, ".gguf")) stem[strlen(stem) - 5] = '\0';
+        int d = core_edit_distance(name, stem), dn = core_edit_distance(name, list[i].name);
+        if (dn < d) d = dn;
+        int limit = (int)strlen(stem) / 4;
+        if (d > (limit < 2 ? 2 : limit)) continue;
+        dist[i] = d;
+        if (best < 0 || d < best) best = d;
+    }
+    int count = 0;
+    for (size_t i = 0; dist && best >= 0 && i < n; i++) count += dist[i] == best;
+    size_t used = 0;
+    if (count > 0) {
+        int w = snprintf(buf, size, "did you mean %s in the store?",
+                         count == 1 ? "this model" : "one of these models");
+        used = w > 0 && (size_t)w < size ? (size_t)w : 0;
+    }
+    for (size_t i = 0, shown = 0; used && i < n && shown < 6; i++) {
+        if (dist[i] != best) continue;
+        int w = snprintf(buf + used, size - used, "\n  %s", list[i].name);
+        if (w < 0 || (size_t)w >= size - used) break;
+        used += (size_t)w;
+        shown++;
+    }
+    free(dist);
+    free(list);
+    return used;
 }
 
 /* Removes the model directory `name` of the store: a link is removed
@@ -917,6 +965,12 @@ tk_status tk_hub_resolve(const tk_config *cfg, const tk_platform *p, const char 
                           "model '%s' is not downloaded yet (the model store %s does not have "
                           "%s); get it with: tektra pull %s",
                           name_or_path, store, key, name_or_path);
+    char near[1024];
+    if (store_suggest_text(store, name_or_path, near, sizeof near) > 0 ||
+        hub_suggest_text(name_or_path, near, sizeof near) > 0)
+        return core_error(TK_ERR_NOT_FOUND,
+                          "no model '%s': it is not a file, nor a model in the store %s; %s",
+                          name_or_path, store, near);
     return core_error(TK_ERR_NOT_FOUND,
                       "no model '%s': it is not a file, nor a model in the store %s ('tektra "
                       "list' shows the store, 'tektra list --available' the models 'tektra "

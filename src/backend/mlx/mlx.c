@@ -67,6 +67,47 @@ static bool be_available(const tk_platform *p, bool compiled, char *reason, size
     return true;
 }
 
+/* Why MLX cannot be used when it is forced, and what works instead: steps
+ * that are true for this platform and this build. */
+static void be_unavailable(const tk_platform *p, bool compiled, char *buf, size_t size)
+{
+    (void)compiled; /* compiled and not available happens under Rosetta only */
+    if (p->rosetta) {
+        snprintf(buf, size,
+                 "this is an x86_64 build of tektra running under Rosetta 2.\n"
+                 "To use MLX: build tektra natively on this Mac (arm64) with Apple's MLX C API "
+                 "installed (brew install mlx mlx-c; cmake -S . -B build -DTEKTRA_MLX=ON). Or "
+                 "use --backend gguf.");
+    } else if (p->os == TK_OS_MACOS && p->apple_silicon) {
+        snprintf(buf, size,
+                 "this build of tektra was made without Apple's MLX C API (mlx-c).\n"
+                 "To use MLX: install the Xcode command line tools (xcode-select --install; "
+                 "`xcrun -find metal` must print a path) and mlx-c (brew install mlx mlx-c), "
+                 "then build tektra again with -DTEKTRA_MLX=ON (CMake looks in /opt/homebrew; "
+                 "-DTEKTRA_MLX_PREFIX=DIR for another prefix); see the README. Or use "
+                 "--backend gguf.");
+    } else if (p->os == TK_OS_MACOS) {
+        snprintf(buf, size,
+                 "MLX needs Apple Silicon, and this Mac has an Intel CPU.\n"
+                 "Use the GGUF backend (--backend gguf, the default here).");
+    } else if (p->os == TK_OS_LINUX) {
+        snprintf(buf, size,
+                 "this build of tektra was made without MLX. On Linux MLX runs on the CPU "
+                 "only (Metal is Apple's), much slower than the GGUF backend; it is there to test "
+                 "the MLX backend.\n"
+                 "To build it in: scripts/setup.sh --deps-only --with-mlx (the packages MLX "
+                 "needs), then cmake -S . -B build -DTEKTRA_MLX=ON "
+                 "-DTEKTRA_MLX_PREFIX=\"$(scripts/mlx.sh)\" and cmake --build build "
+                 "(scripts/mlx.sh builds MLX and mlx-c from ../shared/deps/mlx, about 8 "
+                 "minutes on 2 cores, once). Or use --backend gguf, the default here.");
+    } else {
+        snprintf(buf, size,
+                 "MLX does not run on %s.\n"
+                 "Use the GGUF backend (--backend gguf, the default here).",
+                 p->os == TK_OS_WINDOWS ? "Windows" : "this system");
+    }
+}
+
 /* MLX reads model directories (config.json + *.safetensors), not GGUF. */
 static bool be_can_read(const char *path)
 {
@@ -262,12 +303,7 @@ const backend_vtable backend_mlx = {
     .available = be_available,
     .compiled = TEKTRA_HAVE_MLX != 0,
     .can_read = be_can_read,
-    .troubleshooting = "To use MLX: (1) run on an Apple Silicon Mac with the arm64 build of "
-                       "tektra; (2) install the Xcode command line tools "
-                       "(xcode-select --install) and check that `xcrun -find metal` prints a "
-                       "path; (3) install Apple's MLX C API (mlx-c, e.g. `brew install mlx-c`) "
-                       "and rebuild tektra so that CMake finds it (-DTEKTRA_MLX=ON, or "
-                       "-DTEKTRA_MLX_PREFIX=DIR); see the README. Or use --backend gguf.",
+    .unavailable = be_unavailable,
     .create = be_create,
 #if TEKTRA_HAVE_MLX
     .destroy = runner_destroy,
