@@ -114,12 +114,16 @@ int cmd_list(int argc, char **argv)
     }
     if (types_w > 40) types_w = 40;
     if (models == 0) {
+        tk_platform_measure_quick(&plat);
         const tk_hub_model *m = tk_hub_recommend(&plat);
-        char sz[32];
-        printf("No models in %s yet.\nGet one with: tektra pull %s   (%s %s, %s)\n"
+        char sz[32], speed[64] = "";
+        if (tk_hub_expected_tps(&plat, m) > 0)
+            snprintf(speed, sizeof speed, ", about %.0f tokens/s here",
+                     tk_hub_expected_tps(&plat, m));
+        printf("No models in %s yet.\nGet one with: tektra pull %s   (%s %s, %s%s)\n"
                "'tektra list --available' shows the others.\n",
                store, m->alias, m->title, m->quant,
-               tk_hub_format_size(m->size ? m->size : m->size_approx, sz, sizeof sz));
+               tk_hub_format_size(m->size ? m->size : m->size_approx, sz, sizeof sz), speed);
     } else {
         printf("%-*s  %-9s  %-*s  %s\n", (int)name_w, "NAME", "SIZE", (int)types_w, "TYPES",
                "PATH");

@@ -162,8 +162,12 @@ int app_open_engine(const app_settings *s, tk_engine **out)
         }
     }
 
+    /* Without a model the engine's answer recommends one: by speed, which
+     * a short bandwidth measurement tells. */
+    tk_platform plat = s->platform;
+    if (!model) tk_platform_measure_quick(&plat);
     tk_engine *e;
-    if (tk_engine_create(choice.kind, &s->platform, c, &e) != TK_OK) {
+    if (tk_engine_create(choice.kind, &plat, c, &e) != TK_OK) {
         app_error("%s", tk_last_error());
         return APP_EXIT_FAIL;
     }

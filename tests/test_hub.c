@@ -385,6 +385,32 @@ static void test_catalogue(void)
     }
     CHECK_STR(tk_hub_recommend(NULL)->alias, "qwen2.5-0.5b");
 
+    /* With the bandwidth measured, speed decides: the largest file expected
+     * at 10 tokens/s or more that fits a quarter of RAM, else the smallest. */
+    static const struct {
+        uint64_t ram;
+        double bw;
+        const char *alias;
+    } brec[] = {{64 * GiB, 20e9, "qwen2.5-1.5b"}, /* gemma2-2b would be 9.9 t/s */
+                {64 * GiB, 100e9, "qwen2.5-7b"},
+                {8 * GiB, 100e9, "llama3.2-3b"}, /* qwen3-4b does not fit 2 GiB */
+                {64 * GiB, 2e9, "qwen2.5-0.5b"}, /* nothing is fast: the smallest */
+                {0, 30e9, "qwen3-4b"}};          /* RAM unknown: speed alone */
+    for (size_t i = 0; i < sizeof brec / sizeof brec[0]; i++) {
+        tk_platform p;
+        memset(&p, 0, sizeof p);
+        p.ram_total = brec[i].ram;
+        p.mem_bandwidth = brec[i].bw;
+        CHECK_STR(tk_hub_recommend(&p)->alias, brec[i].alias);
+    }
+    tk_platform fast;
+    memset(&fast, 0, sizeof fast);
+    fast.mem_bandwidth = 10e9;
+    CHECK_NEAR(tk_hub_expected_tps(&fast, tk_hub_find_alias("qwen2.5-0.5b")),
+               0.85 * 10e9 / 397808192, 1e-9);
+    CHECK(tk_hub_expected_tps(&fast, tk_hub_find_alias("qwen3-8b")) == 0); /* size unknown */
+    CHECK(tk_hub_find_alias("qwen3-4b") && tk_hub_find_alias("qwen3:0.6b"));
+
     /* The MLX directories of the platform note. */
     const tk_hub_model *gm = tk_hub_find_alias("gemma-2b-it-mlx");
     const tk_hub_model *qm = tk_hub_find_alias("qwen2.5-7b-mlx");

@@ -108,6 +108,12 @@ static void test_named_model_missing(void)
     run("$TK_BIN/tektra -p hi < /dev/null 2>/dev/null");
     CHECK_INT(r.rc, 0);
     CHECK_CONTAINS(r.out, "no language model is loaded");
+    /* Its advice comes from this machine's measured speed, and says it. */
+    CHECK_CONTAINS(r.out, "GB/s; a model that fits it is");
+    CHECK_CONTAINS(r.out, "tokens/s here");
+    run("TEKTRA_MODELS=%s/empty-store $TK_BIN/tektra list", dir);
+    CHECK_INT(r.rc, 0);
+    CHECK_CONTAINS(r.out, "tokens/s here)");
 }
 
 /* Ctrl-C in one-shot mode: exit 130, the note on stderr, the answer so far

@@ -93,6 +93,17 @@ const tk_hub_model *tk_hub_find_file(const char *file);
  * KV cache, the operating system and other programs. Never NULL. */
 const tk_hub_model *tk_hub_recommend(const tk_platform *p);
 
+/* With the memory bandwidth measured (p->mem_bandwidth, see
+ * tk_platform_measure_quick) and no MLX, speed decides instead: the largest
+ * default GGUF file of known size that fits in a quarter of the memory and
+ * is expected to generate at least TK_HUB_COMFORTABLE_TPS tokens/s; the
+ * smallest file when none is. */
+#define TK_HUB_COMFORTABLE_TPS 10.0
+
+/* The tokens/s `m` is expected to generate on `p` (from p->mem_bandwidth and
+ * the file's size); 0 when that cannot be told. */
+double tk_hub_expected_tps(const tk_platform *p, const tk_hub_model *m);
+
 /* ---- the store --------------------------------------------------------- */
 
 /* The default store directory of an OS, from the environment read through

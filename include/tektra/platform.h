@@ -57,6 +57,8 @@ typedef struct tk_platform {
     uint64_t ram_total;     /* bytes; 0 when unknown */
     uint64_t ram_available; /* bytes; 0 when unknown */
     char cpu_name[96];      /* e.g. "AMD EPYC", "" when unknown */
+    double mem_bandwidth;   /* bytes/s read with every core; 0 = not measured
+                               (tk_platform_measure_quick fills it) */
 } tk_platform;
 
 /* Describes the machine this process runs on. Never fails: what cannot be
@@ -76,6 +78,11 @@ char *tk_cpu_features_str(uint32_t features, char *buf, size_t size);
  * threads over a buffer of `bytes` (much larger than the caches: 512 MiB is
  * a good size). Takes about a second. */
 tk_status tk_platform_measure_bandwidth(int n_threads, size_t bytes, double *out);
+
+/* Fills p->mem_bandwidth when it is 0: a short measurement (128 MiB, every
+ * physical core, about a quarter of a second), enough to tell a 10 GB/s
+ * laptop from a 100 GB/s workstation when choosing a model. */
+tk_status tk_platform_measure_quick(tk_platform *p);
 
 /* ---- kernel levels ------------------------------------------------------ */
 

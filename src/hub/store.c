@@ -1045,6 +1045,12 @@ size_t tk_hub_help_text(const tk_config *cfg, const tk_platform *p, const char *
     if (named) {
         tb_printf(&t, "'%s' is %s (%s, %s) from the catalogue.\n", looked_for, m->title, m->quant,
                   sz);
+    } else if (p && p->ram_total && tk_hub_expected_tps(p, m) > 0) {
+        tb_printf(&t,
+                  "This machine has %.1f GiB of memory and %d cores reading %.0f GB/s; a model "
+                  "that fits it is %s (%s, %s), expected to write about %.0f tokens/s here.\n",
+                  (double)p->ram_total / (1024.0 * 1024.0 * 1024.0), p->n_physical_cores,
+                  p->mem_bandwidth / 1e9, m->title, m->quant, sz, tk_hub_expected_tps(p, m));
     } else if (p && p->ram_total) {
         tb_printf(&t, "This machine has %.1f GiB of memory; a model that fits it is %s (%s, %s).\n",
                   (double)p->ram_total / (1024.0 * 1024.0 * 1024.0), m->title, m->quant, sz);

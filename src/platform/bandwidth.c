@@ -64,3 +64,10 @@ tk_status tk_platform_measure_bandwidth(int n_threads, size_t bytes, double *out
     *out = best;
     return TK_OK;
 }
+
+tk_status tk_platform_measure_quick(tk_platform *p)
+{
+    if (p->mem_bandwidth > 0) return TK_OK;
+    int n = p->n_physical_cores > 0 ? p->n_physical_cores : 1;
+    return tk_platform_measure_bandwidth(n > 256 ? 256 : n, 128u << 20, &p->mem_bandwidth);
+}
