@@ -479,4 +479,57 @@ static char *ask(int port, const char *path, const char *body, cJSON **json_out)
     return text;
 }
 
+/* One part of a test program. */
+typedef struct harness_part {
+    const char *name;
+    void (*fn)(void);
+} harness_part;
+
+/* The main() of a server test: a scratch directory, libcurl, `model` =
+ * stories260K, each part run and timed, the directory removed, the summary. */
+static int harness_main(const harness_part *parts, size_t n)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    static char model_path[4096];
+    snprintf(model_path, sizeof model_path, "%s", shared_path("models/stories260K.gguf"));
+    model = model_path;
+    for (size_t i = 0; i < n; i++) {
+        double t0 = now_s();
+        parts[i].fn();
+        printf("%s: %.2f s\n", parts[i].name, now_s() - t0);
+        fflush(stdout);
+    }
+    curl_global_cleanup();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return check_summary();
+}
+
+/* Writes stories260K with the chat template `tmpl` to `path`. */
+static bool harness_write_with_template(const char *tmpl, const char *path)
+{
+    tk_gguf *g = NULL;
+    tk_gguf_writer *w = NULL;
+    bool ok = tk_gguf_open(model, &g) == TK_OK && tk_gguf_writer_create(&w) == TK_OK;
+    for (int64_t i = 0; ok && i < tk_gguf_n_kv(g); i++)
+        ok = tk_gguf_writer_copy_kv(w, g, i) == TK_OK;
+    ok = ok && tk_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl) == TK_OK;
+    for (int64_t i = 0; ok && i < tk_gguf_n_tensors(g); i++) {
+        const tk_gguf_tensor *t = tk_gguf_tensor_at(g, i);
+        ok = tk_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size) ==
+             TK_OK;
+    }
+    ok = ok && tk_gguf_writer_write(w, path) == TK_OK;
+    CHECK_MSG(ok, "writing %s: %s", path, tk_last_error());
+    tk_gguf_writer_free(w);
+    tk_gguf_close(g);
+    return ok;
+}
+
 #endif

@@ -7,7 +7,6 @@
 
 #include "server_harness.h"
 
-
 /* ---- unit: the request parser and the JSON writer ------------------------- */
 
 static void test_parser(void)
@@ -65,7 +64,8 @@ static void test_parser(void)
         {SERVER_CHAT, "{\"messages\":[]}", "messages"},
         {SERVER_CHAT, "{\"messages\":{}}", "messages"},
         {SERVER_CHAT, "{\"messages\":[1]}", "messages[0]"},
-        {SERVER_CHAT, "{\"messages\":[{\"role\":\"function\",\"content\":\"x\"}]}", "messages[0].role"},
+        {SERVER_CHAT, "{\"messages\":[{\"role\":\"function\",\"content\":\"x\"}]}",
+         "messages[0].role"},
         {SERVER_CHAT, "{\"messages\":[{\"content\":\"x\"}]}", "messages[0].role"},
         {SERVER_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages[0].content"},
         {SERVER_CHAT,
@@ -1141,29 +1141,7 @@ static void test_chat_template(void)
 {
     char path[512], args[1024];
     snprintf(path, sizeof path, "%s/chatml.gguf", dir);
-    tk_gguf *g = NULL;
-    tk_gguf_writer *w = NULL;
-    CHECK(tk_gguf_open(model, &g) == TK_OK);
-    CHECK(tk_gguf_writer_create(&w) == TK_OK);
-    if (!g || !w) {
-        tk_gguf_close(g);
-        tk_gguf_writer_free(w);
-        return;
-    }
-    bool ok = true;
-    for (int64_t i = 0; i < tk_gguf_n_kv(g); i++)
-        ok = ok && tk_gguf_writer_copy_kv(w, g, i) == TK_OK;
-    ok = ok && tk_gguf_writer_set_str(w, "tokenizer.chat_template", chatml) == TK_OK;
-    for (int64_t i = 0; i < tk_gguf_n_tensors(g); i++) {
-        const tk_gguf_tensor *t = tk_gguf_tensor_at(g, i);
-        ok = ok && tk_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data,
-                                             t->size) == TK_OK;
-    }
-    ok = ok && tk_gguf_writer_write(w, path) == TK_OK;
-    CHECK_MSG(ok, "writing %s: %s", path, tk_last_error());
-    tk_gguf_writer_free(w);
-    tk_gguf_close(g);
-    if (!ok) return;
+    if (!harness_write_with_template(chatml, path)) return;
 
     snprintf(args, sizeof args, "-m %s", path);
     server_proc sp;
@@ -1196,20 +1174,7 @@ static void test_chat_template(void)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    static char model_path[4096];
-    snprintf(model_path, sizeof model_path, "%s", shared_path("models/stories260K.gguf"));
-    model = model_path;
-
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } parts[] = {
+    static const harness_part parts[] = {
         {"parser", test_parser},
         {"json_writer", test_json_writer},
         {"loading", test_loading},
@@ -1222,16 +1187,5 @@ int main(void)
         {"cors", test_cors},
         {"chat_template", test_chat_template},
     };
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        double t0 = now_s();
-        parts[i].fn();
-        printf("%s: %.2f s\n", parts[i].name, now_s() - t0);
-        fflush(stdout);
-    }
-
-    curl_global_cleanup();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    return check_summary();
+    return harness_main(parts, sizeof parts / sizeof parts[0]);
 }

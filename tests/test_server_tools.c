@@ -323,21 +323,7 @@ static bool write_model(const char *name, const char *template_file, char *path,
     char *tmpl = read_file(shared_path(template_file));
     CHECK_MSG(tmpl, "cannot read %s", template_file);
     if (!tmpl) return false;
-    tk_gguf *g = NULL;
-    tk_gguf_writer *w = NULL;
-    bool ok = tk_gguf_open(model, &g) == TK_OK && tk_gguf_writer_create(&w) == TK_OK;
-    for (int64_t i = 0; ok && i < tk_gguf_n_kv(g); i++)
-        ok = tk_gguf_writer_copy_kv(w, g, i) == TK_OK;
-    ok = ok && tk_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl) == TK_OK;
-    for (int64_t i = 0; ok && i < tk_gguf_n_tensors(g); i++) {
-        const tk_gguf_tensor *t = tk_gguf_tensor_at(g, i);
-        ok = tk_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size) ==
-             TK_OK;
-    }
-    ok = ok && tk_gguf_writer_write(w, path) == TK_OK;
-    CHECK_MSG(ok, "writing %s: %s", path, tk_last_error());
-    tk_gguf_writer_free(w);
-    tk_gguf_close(g);
+    bool ok = harness_write_with_template(tmpl, path);
     free(tmpl);
     return ok;
 }
@@ -767,20 +753,7 @@ static void test_openai_client(void)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    static char model_path[4096];
-    snprintf(model_path, sizeof model_path, "%s", shared_path("models/stories260K.gguf"));
-    model = model_path;
-
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } parts[] = {
+    static const harness_part parts[] = {
         {"detect", test_detect},
         {"parse", test_parse},
         {"grammars", test_grammars},
@@ -789,15 +762,5 @@ int main(void)
         {"structured", test_structured},
         {"openai_client", test_openai_client},
     };
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        double t0 = now_s();
-        parts[i].fn();
-        printf("%s: %.2f s\n", parts[i].name, now_s() - t0);
-        fflush(stdout);
-    }
-    curl_global_cleanup();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    return check_summary();
+    return harness_main(parts, sizeof parts / sizeof parts[0]);
 }
