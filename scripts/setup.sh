@@ -7,6 +7,8 @@
 #                                from ../shared/deps/mlx needs (scripts/mlx.sh)
 #   ... --with-ccache            also ccache (the test script's compiler cache)
 #   ... --with-chromium          also chromium and nodejs (browser tests, playwright-core)
+#   ... --with-podman            also podman, runc and debootstrap (the container test,
+#                                scripts/docker-test.sh)
 #   scripts/setup.sh --help      this text
 # Works as root and through sudo; does nothing to the system when all is there.
 set -euo pipefail
@@ -22,6 +24,7 @@ for a in "$@"; do
                            ninja-build) ;;
     --with-ccache) packages+=(ccache) ;;
     --with-chromium) packages+=(chromium nodejs) ;;
+    --with-podman) packages+=(podman runc debootstrap) ;;
     -h | --help)
         # The comment at the top of this file.
         sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'

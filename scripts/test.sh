@@ -4,7 +4,8 @@
 # as errors and runs every test, then builds again with AddressSanitizer and
 # UndefinedBehaviorSanitizer and runs every test again, then cross-builds
 # for aarch64 and runs the kernel and model tests under qemu at every ARM
-# kernel level (scripts/test-arm.sh). Both native passes include the MLX
+# kernel level (scripts/test-arm.sh), then builds the container image and
+# runs it (scripts/docker-test.sh). Both native passes include the MLX
 # backend (Apple's MLX built once per machine from ../shared/deps/mlx by
 # scripts/mlx.sh, on MLX's CPU device); a quick build without MLX checks
 # that builds without it still work.
@@ -64,3 +65,13 @@ case "$(uname -m)" in
 aarch64 | arm64) echo "== ARM host: the ARM levels ran natively above (test_model_neon, ...)" ;;
 *) scripts/test-arm.sh ;;
 esac
+
+# The container image: built with podman from a debootstrap base and run
+# (scripts/docker-test.sh; the base and the layers are cached, so a warm
+# machine takes seconds).
+echo "== the container (Dockerfile)"
+if scripts/setup.sh --deps-only --with-podman >/dev/null 2>&1; then
+    scripts/docker-test.sh
+else
+    echo "== podman and debootstrap cannot be installed here: the container test is skipped"
+fi
