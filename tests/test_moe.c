@@ -273,9 +273,33 @@ static void test_equivalent(void)
     free(dense_inc);
 }
 
+/* The counts and the bytes a token reads, on the reference's Q8_0 file:
+ * 2 layers of 3 expert tensors of 278528 bytes (8 experts, 2 used: 3/4 of
+ * them not read) and a 139264-byte embedding table (one row read). */
+static void test_active_bytes(void)
+{
+    tk_model *m = NULL;
+    tk_status st = tk_model_load(shared_path("oracle/moe/qwen3moe-q8_0.gguf"), &m);
+    CHECK_MSG(st == TK_OK, "%s", tk_last_error());
+    if (st != TK_OK) return;
+    CHECK_INT(tk_model_n_expert(m), 8);
+    CHECK_INT(tk_model_n_expert_used(m), 2);
+    CHECK_INT(tk_model_active_bytes(m), tk_model_size_bytes(m) - 139264 - 2 * 3 * 278528 / 4 * 3);
+    tk_model_free(m);
+    CHECK_INT(tk_model_load(shared_path("oracle/qwen3-f32.gguf"), &m), TK_OK);
+    if (m) {
+        CHECK_INT(tk_model_n_expert(m), 0);
+        CHECK_INT(tk_model_n_expert_used(m), 0);
+        const tk_gguf_tensor *e = tk_gguf_find_tensor(tk_model_gguf(m), "token_embd.weight");
+        CHECK(e && tk_model_active_bytes(m) == tk_model_size_bytes(m) - e->size);
+    }
+    tk_model_free(m);
+}
+
 int main(void)
 {
     test_route();
+    test_active_bytes();
     test_equivalent();
     return check_summary();
 }

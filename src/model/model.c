@@ -875,3 +875,27 @@ uint64_t tk_model_size_bytes(const tk_model *m)
 {
     return m->size_bytes;
 }
+
+int32_t tk_model_n_expert(const tk_model *m)
+{
+    return m->n_expert;
+}
+
+int32_t tk_model_n_expert_used(const tk_model *m)
+{
+    return m->n_expert_used;
+}
+
+uint64_t tk_model_active_bytes(const tk_model *m)
+{
+    uint64_t bytes = 0;
+    for (int64_t i = 0; i < tk_gguf_n_tensors(m->gguf); i++) {
+        const tk_gguf_tensor *t = tk_gguf_tensor_at(m->gguf, i);
+        if (!m->tied_output && strcmp(t->name, "token_embd.weight") == 0) continue;
+        if (m->n_expert > 0 && strstr(t->name, "_exps."))
+            bytes += t->size / (uint64_t)m->n_expert * (uint64_t)m->n_expert_used;
+        else
+            bytes += t->size;
+    }
+    return bytes;
+}
