@@ -323,6 +323,9 @@ tk_status moe_alloc(tk_context *c)
     c->moe_h_stride = (c->moe_h_stride + 63) / 64 * 64;
 
     const uint64_t nb = (uint64_t)c->n_batch, slots = nb * (uint64_t)m->n_expert_used;
+    if (slots > INT32_MAX) /* slots are counted in int32_t */
+        return core_error(TK_ERR_LIMIT, "context: n_batch %d x %d experts per token: too many",
+                          c->n_batch, m->n_expert_used);
     tk_status st = TK_OK;
     c->moe_logits = moe_calloc(c, nb * (uint64_t)m->n_expert, sizeof(float), &st);
     c->moe_sel = moe_calloc(c, slots, sizeof(int32_t), &st);
