@@ -225,10 +225,9 @@ static void test_oracle(const char *dir, int min_rows)
         oracle_row r;
         memset(&r, 0, sizeof r);
         char greedy_s[256] = "";
-        const int got =
-            sscanf(line, "%127[^\t]\t%31[^\t]\t%31[^\t]\t%d\t%d\t%127[^\t]\t%255[^\t]\t%lf",
-                   r.model, r.arch, r.type, &r.n_vocab, &r.n_tokens, r.logits, greedy_s,
-                   &r.exact_nmse);
+        const int got = sscanf(
+            line, "%127[^\t]\t%31[^\t]\t%31[^\t]\t%d\t%d\t%127[^\t]\t%255[^\t]\t%lf", r.model,
+            r.arch, r.type, &r.n_vocab, &r.n_tokens, r.logits, greedy_s, &r.exact_nmse);
         if (got != 7 && got != 8) {
             CHECK_MSG(0, "manifest line not understood: %s", line);
             continue;
@@ -248,7 +247,7 @@ static void test_oracle(const char *dir, int min_rows)
  * loader: the same logits within the F32 limit and the same greedy ids. */
 static void test_exported_dirs(void)
 {
-    static const char *const archs[] = {"llama", "qwen2", "qwen3", "gemma",
+    static const char *const archs[] = {"llama",  "qwen2",  "qwen3", "gemma",
                                         "gemma2", "gemma3", "phi3"};
     char tmpl[] = "/tmp/tektra-hfdir-XXXXXX";
     char *root = mkdtemp(tmpl);
