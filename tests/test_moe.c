@@ -231,6 +231,19 @@ static void check_equivalent(const char *label, int n_expert, int n_used, const 
         else
             CHECK_MSG(e <= 1e-10, "%s: mode %d nmse %.3e", label, mode, e);
     }
+    /* Only the last row's logits: the last layer's experts run for that
+     * token alone. */
+    tk_context_params p = tk_context_default_params();
+    p.n_ctx = N_TOKENS;
+    p.n_threads = 2;
+    tk_context *c = NULL;
+    const size_t nv = (size_t)tk_model_n_vocab(m);
+    if (got && tk_context_create(m, &p, &c) == TK_OK) {
+        CHECK_INT(tk_context_decode(c, tokens, N_TOKENS, got, false), TK_OK);
+        const double e = nmse(got, dense + (N_TOKENS - 1) * nv, nv);
+        CHECK_MSG(e <= 1e-10, "%s: last row only: nmse %.3e", label, e);
+    }
+    tk_context_free(c);
     free(got);
     tk_model_free(m);
 }
