@@ -181,6 +181,7 @@ int cmd_bench(int argc, char **argv)
     tk_engine *e = NULL;
     tk_session *sess = NULL;
     tk_model_info info;
+    uint64_t active_bytes = 0; /* MoE only */
     char backend_label[64];
     if (kind == TK_BACKEND_GGUF) {
         /* The CPU engine directly, with a batch as large as the prompt. */
@@ -202,6 +203,7 @@ int cmd_bench(int argc, char **argv)
         }
         info = (tk_model_info){tk_model_arch(m), tk_model_n_vocab(m), tk_model_n_ctx_train(m),
                                tk_model_n_params(m), tk_model_size_bytes(m)};
+        if (tk_model_n_expert(m) > 0) active_bytes = tk_model_active_bytes(m);
         snprintf(backend_label, sizeof backend_label, "CPU (%s)", tk_kernel_level_name(level));
     } else {
         if (!app_tool_session(kind, model_path, n_ctx, threads, &e, &sess)) return APP_EXIT_FAIL;
@@ -270,6 +272,9 @@ int cmd_bench(int argc, char **argv)
     /* Generation streams every weight once per token: bandwidth / bytes is
      * the most tokens/s memory allows. */
     double roof = bw > 0 ? bw / (double)info.size_bytes : 0;
+    /* A mixture of experts reads only the experts a token goes to (and no
+     * embedding table): its roofline is that of the active bytes. */
+    double roof_active = bw > 0 && active_bytes ? bw / (double)active_bytes : 0;
     if (json) {
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"size_bytes\":%llu,\"params\":%llu,"
                "\"backend\":\"%s\",\"kernel_level\":\"%s\",\"threads\":%ld",
@@ -284,6 +289,10 @@ int cmd_bench(int argc, char **argv)
             printf(",\"bandwidth_gbs\":%.2f,\"tg_roofline_tps\":%.2f,"
                    "\"tg_roofline_fraction\":%.4f",
                    bw / 1e9, roof, stg.mean / roof);
+        if (roof_active > 0)
+            printf(",\"active_bytes\":%llu,\"tg_roofline_active_tps\":%.2f,"
+                   "\"tg_roofline_active_fraction\":%.4f",
+                   (unsigned long long)active_bytes, roof_active, stg.mean / roof_active);
         printf(",\"context_bytes\":%llu", (unsigned long long)ctx_mem);
         if (rss) printf(",\"peak_rss_bytes\":%llu", (unsigned long long)rss);
         printf("}\n");
@@ -301,6 +310,11 @@ int cmd_bench(int argc, char **argv)
             printf("memory bandwidth: %.1f GB/s (%ld threads); tg roofline %.1f t/s; "
                    "tg%ld reaches %.0f%% of it\n",
                    bw / 1e9, threads, roof, n_tg, 100 * stg.mean / roof);
+        if (roof_active > 0)
+            printf("mixture of experts: %.1f MiB of weights active per token; active-bytes tg "
+                   "roofline %.1f t/s; tg%ld reaches %.0f%% of it\n",
+                   (double)active_bytes / (1 << 20), roof_active, n_tg,
+                   100 * stg.mean / roof_active);
     }
 done:
     free(pp);

@@ -202,6 +202,9 @@ typedef struct summary {
     bool has_template;
     uint64_t template_len;
     type_mix mix;
+    /* mixture of experts: {arch}.expert_count etc. (0 when absent) */
+    uint64_t n_expert, n_expert_used, n_ff_exp;
+    uint64_t n_params_exps; /* parameters of the *_exps tensors */
 } summary;
 
 static const struct {
@@ -233,6 +236,12 @@ static void summarize(const tk_gguf *g, summary *s)
         char key[256];
         snprintf(key, sizeof key, "%s.context_length", s->arch);
         s->has_ctx = tk_gguf_kv_uint(g, tk_gguf_find_kv(g, key), &s->n_ctx);
+        snprintf(key, sizeof key, "%s.expert_count", s->arch);
+        tk_gguf_kv_uint(g, tk_gguf_find_kv(g, key), &s->n_expert);
+        snprintf(key, sizeof key, "%s.expert_used_count", s->arch);
+        tk_gguf_kv_uint(g, tk_gguf_find_kv(g, key), &s->n_expert_used);
+        snprintf(key, sizeof key, "%s.expert_feed_forward_length", s->arch);
+        tk_gguf_kv_uint(g, tk_gguf_find_kv(g, key), &s->n_ff_exp);
     }
     s->vocab_kind = opt_str(g, "tokenizer.ggml.model");
     s->tokens_kv = tk_gguf_find_kv(g, "tokenizer.ggml.tokens");
@@ -246,11 +255,21 @@ static void summarize(const tk_gguf *g, summary *s)
         uint64_t n = 1;
         for (int d = 0; d < t->n_dims; d++) n *= (uint64_t)t->ne[d]; /* checked by the reader */
         s->n_params += n;
+        if (strstr(t->name, "_exps.")) s->n_params_exps += n;
         if (t->type >= 0 && t->type < TK_TYPE_COUNT) {
             s->mix.count[t->type]++;
             s->mix.bytes[t->type] += t->size;
         }
     }
+}
+
+/* Parameters a token reads: all but the experts it does not go to. */
+static uint64_t active_params(const summary *s)
+{
+    if (!s->n_expert || s->n_expert_used > s->n_expert) return s->n_params;
+    const double unused =
+        (double)s->n_params_exps * (double)(s->n_expert - s->n_expert_used) / (double)s->n_expert;
+    return s->n_params - (uint64_t)unused;
 }
 
 static const char *type_name(int type)
@@ -302,6 +321,12 @@ static void print_text(const char *path, const tk_gguf *g, const summary *s, boo
     }
     human_count(b1, sizeof b1, s->n_params);
     printf("parameters     %s (%llu)\n", b1, (ull)s->n_params);
+    if (s->n_expert) {
+        human_count(b1, sizeof b1, active_params(s));
+        printf("experts        %llu per layer, %llu used per token, feed-forward %llu each; "
+               "%s parameters active per token\n",
+               (ull)s->n_expert, (ull)s->n_expert_used, (ull)s->n_ff_exp, b1);
+    }
     if (s->has_ctx)
         printf("context        %llu\n", (ull)s->n_ctx);
     else
@@ -401,6 +426,10 @@ static void print_json(const char *path, const tk_gguf *g, const summary *s, boo
     else
         fputs("null", f);
     printf(",\"parameters\":%llu", (ull)s->n_params);
+    if (s->n_expert)
+        printf(",\"experts\":{\"count\":%llu,\"used\":%llu,\"feed_forward_length\":%llu,"
+               "\"active_parameters\":%llu}",
+               (ull)s->n_expert, (ull)s->n_expert_used, (ull)s->n_ff_exp, (ull)active_params(s));
     if (s->has_ctx)
         printf(",\"context_length\":%llu", (ull)s->n_ctx);
     else

@@ -64,6 +64,19 @@ static int default_threads(void)
 
 /* Number of transformer blocks: <arch>.block_count, else 1 + the largest N
  * of the "blk.N." tensor names. */
+/* {arch}.expert_count, or 0 (a dense model). */
+static int model_experts(const tk_gguf *g)
+{
+    const char *arch = NULL;
+    uint32_t n = 0;
+    if (tk_gguf_get_str(g, "general.architecture", &arch) == TK_OK && arch) {
+        char key[256];
+        snprintf(key, sizeof key, "%.200s.expert_count", arch);
+        if (tk_gguf_get_u32(g, key, &n) != TK_OK || n > 100000) n = 0;
+    }
+    return (int)n;
+}
+
 static int model_layers(const tk_gguf *g)
 {
     const char *arch = NULL;
@@ -171,7 +184,7 @@ typedef struct stats {
 static bool convert_tensors(const tk_gguf *g, tk_gguf_writer *w, const tk_quant_scheme *s,
                             int threads, void **bufs, stats *st)
 {
-    int n_layer = model_layers(g);
+    int n_layer = model_layers(g), n_expert = model_experts(g);
     bool has_output = tk_gguf_find_tensor(g, "output.weight") != NULL;
     int64_t nt = tk_gguf_n_tensors(g);
     float *f32 = NULL;
@@ -180,7 +193,8 @@ static bool convert_tensors(const tk_gguf *g, tk_gguf_writer *w, const tk_quant_
     for (int64_t i = 0; i < nt && ok; i++) {
         const tk_gguf_tensor *t = tk_gguf_tensor_at(g, i);
         int64_t n = n_elements(t);
-        tk_quant_choice c = tk_quant_tensor_type(s, t->name, t->n_dims, t->ne, n_layer, has_output);
+        tk_quant_choice c =
+            tk_quant_tensor_type(s, t->name, t->n_dims, t->ne, n_layer, has_output, n_expert);
         int out_type = c.quantize ? c.type : TK_TYPE_F32;
         app_status("[%*lld/%lld] %.160s  %s", digits(nt), (long long)i + 1, (long long)nt, t->name,
                    tk_type_get(out_type)->name);

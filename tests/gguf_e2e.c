@@ -155,6 +155,22 @@ int main(void)
         CHECK_INT(run(args), 0);
         CHECK_MSG(json_valid(out), "%s: invalid JSON: %.300s", vocabs[i], out);
     }
+    /* a mixture of experts: its expert counts, and the parameters a token
+     * reads: 2 layers of 3 x 8 experts of 256 x 128, 2 of them used */
+    const char *moe = shared_path("oracle/moe/qwen3moe-q8_0.gguf");
+    snprintf(args, sizeof args, "info '%s'", moe);
+    CHECK_INT(run(args), 0);
+    CHECK_CONTAINS(out, "experts        8 per layer, 2 used per token, feed-forward 128 each");
+    snprintf(args, sizeof args, "info --json '%s'", moe);
+    CHECK_INT(run(args), 0);
+    CHECK_MSG(json_valid(out), "invalid JSON: %.300s", out);
+    char want[160];
+    snprintf(want, sizeof want,
+             "\"experts\":{\"count\":8,\"used\":2,\"feed_forward_length\":128,"
+             "\"active_parameters\":%d}",
+             2233728 - 2 * 3 * 6 * 256 * 128);
+    CHECK_CONTAINS(out, want);
+
     snprintf(args, sizeof args, "info '%s'", shared_path("tokenizer/extra/vocab-phi-3.gguf"));
     CHECK_INT(run(args), 0);
     CHECK_CONTAINS(out, "chat template  present (");

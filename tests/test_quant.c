@@ -800,59 +800,88 @@ static void test_schemes(void)
     for (int il = 0; il < 16; il++) {
         char name[64];
         snprintf(name, sizeof name, "blk.%d.attn_v.weight", il);
-        tk_quant_choice c = tk_quant_tensor_type(s, name, 2, kv, 16, true);
+        tk_quant_choice c = tk_quant_tensor_type(s, name, 2, kv, 16, true, 0);
         CHECK_MSG(c.quantize && c.type == (expect[il] ? TK_TYPE_Q6_K : TK_TYPE_Q4_K) && !c.fallback,
                   "%s -> %d", name, c.type);
         snprintf(name, sizeof name, "blk.%d.ffn_down.weight", il);
-        c = tk_quant_tensor_type(s, name, 2, down, 16, true);
+        c = tk_quant_tensor_type(s, name, 2, down, 16, true, 0);
         CHECK_MSG(c.type == (expect[il] ? TK_TYPE_Q6_K : TK_TYPE_Q4_K), "%s -> %d", name, c.type);
         snprintf(name, sizeof name, "blk.%d.attn_q.weight", il);
-        CHECK_INT(tk_quant_tensor_type(s, name, 2, sq, 16, true).type, TK_TYPE_Q4_K);
+        CHECK_INT(tk_quant_tensor_type(s, name, 2, sq, 16, true, 0).type, TK_TYPE_Q4_K);
         snprintf(name, sizeof name, "blk.%d.ffn_down.weight", il);
-        CHECK_INT(tk_quant_tensor_type(s5, name, 2, down, 16, true).type,
+        CHECK_INT(tk_quant_tensor_type(s5, name, 2, down, 16, true, 0).type,
                   expect[il] ? TK_TYPE_Q6_K : TK_TYPE_Q5_K);
         /* single-type schemes are pure */
-        CHECK_INT(tk_quant_tensor_type(q8, name, 2, down, 16, true).type, TK_TYPE_Q8_0);
+        CHECK_INT(tk_quant_tensor_type(q8, name, 2, down, 16, true, 0).type, TK_TYPE_Q8_0);
     }
     const int64_t emb[2] = {2048, 32000}, emb896[2] = {896, 151936};
-    CHECK_INT(tk_quant_tensor_type(s, "output.weight", 2, emb, 16, true).type, TK_TYPE_Q6_K);
-    CHECK_INT(tk_quant_tensor_type(s, "token_embd.weight", 2, emb, 16, true).type, TK_TYPE_Q4_K);
-    CHECK_INT(tk_quant_tensor_type(s, "token_embd.weight", 2, emb, 16, false).type, TK_TYPE_Q6_K);
-    tk_quant_choice c = tk_quant_tensor_type(s, "token_embd.weight", 2, emb896, 24, false);
+    CHECK_INT(tk_quant_tensor_type(s, "output.weight", 2, emb, 16, true, 0).type, TK_TYPE_Q6_K);
+    CHECK_INT(tk_quant_tensor_type(s, "token_embd.weight", 2, emb, 16, true, 0).type, TK_TYPE_Q4_K);
+    CHECK_INT(tk_quant_tensor_type(s, "token_embd.weight", 2, emb, 16, false, 0).type,
+              TK_TYPE_Q6_K);
+    tk_quant_choice c = tk_quant_tensor_type(s, "token_embd.weight", 2, emb896, 24, false, 0);
     CHECK(c.type == TK_TYPE_Q8_0 && !c.fallback);
-    CHECK_INT(tk_quant_tensor_type(s, "blk.0.attn_qkv.weight", 2, sq, 16, true).type, TK_TYPE_Q5_K);
-    CHECK_INT(tk_quant_tensor_type(s5, "blk.0.attn_qkv.weight", 2, sq, 16, true).type,
+    CHECK_INT(tk_quant_tensor_type(s, "blk.0.attn_qkv.weight", 2, sq, 16, true, 0).type,
+              TK_TYPE_Q5_K);
+    CHECK_INT(tk_quant_tensor_type(s5, "blk.0.attn_qkv.weight", 2, sq, 16, true, 0).type,
               TK_TYPE_Q6_K);
     /* fallbacks when the row does not fit a 256-block */
     const int64_t r896[2] = {896, 896}, r64[2] = {64, 64}, r48[2] = {48, 64};
-    c = tk_quant_tensor_type(s, "blk.3.attn_q.weight", 2, r896, 24, true);
+    c = tk_quant_tensor_type(s, "blk.3.attn_q.weight", 2, r896, 24, true, 0);
     CHECK(c.quantize && c.fallback && c.wanted == TK_TYPE_Q4_K && c.type == TK_TYPE_Q5_0);
     /* 5 layers: use_more_bits picks layers 2 and 4 */
-    c = tk_quant_tensor_type(s, "blk.3.attn_v.weight", 2, r64, 5, true);
+    c = tk_quant_tensor_type(s, "blk.3.attn_v.weight", 2, r64, 5, true, 0);
     CHECK(c.fallback && c.wanted == TK_TYPE_Q4_K && c.type == TK_TYPE_Q5_0);
-    c = tk_quant_tensor_type(s, "blk.4.attn_v.weight", 2, r64, 5, true);
+    c = tk_quant_tensor_type(s, "blk.4.attn_v.weight", 2, r64, 5, true, 0);
     CHECK(c.fallback && c.wanted == TK_TYPE_Q6_K && c.type == TK_TYPE_Q8_0);
-    c = tk_quant_tensor_type(s5, "blk.2.attn_q.weight", 2, r64, 5, true);
+    c = tk_quant_tensor_type(s5, "blk.2.attn_q.weight", 2, r64, 5, true, 0);
     CHECK(c.fallback && c.type == TK_TYPE_Q5_1);
-    c = tk_quant_tensor_type(tk_quant_scheme_find("Q3_K"), "blk.2.attn_q.weight", 2, r64, 5, true);
+    c = tk_quant_tensor_type(tk_quant_scheme_find("Q3_K"), "blk.2.attn_q.weight", 2, r64, 5, true,
+                             0);
     CHECK(c.fallback && c.type == TK_TYPE_IQ4_NL);
-    c = tk_quant_tensor_type(tk_quant_scheme_find("IQ4_XS"), "blk.2.attn_q.weight", 2, r64, 5,
-                             true);
+    c = tk_quant_tensor_type(tk_quant_scheme_find("IQ4_XS"), "blk.2.attn_q.weight", 2, r64, 5, true,
+                             0);
     CHECK(c.fallback && c.type == TK_TYPE_IQ4_NL);
-    c = tk_quant_tensor_type(s, "blk.2.ffn_up.weight", 2, r48, 5, true);
+    c = tk_quant_tensor_type(s, "blk.2.ffn_up.weight", 2, r48, 5, true, 0);
     CHECK(c.fallback && c.type == TK_TYPE_F16);
-    c = tk_quant_tensor_type(q8, "blk.2.ffn_up.weight", 2, r48, 5, true);
+    c = tk_quant_tensor_type(q8, "blk.2.ffn_up.weight", 2, r48, 5, true, 0);
     CHECK(c.fallback && c.type == TK_TYPE_F16);
-    c = tk_quant_tensor_type(q8, "blk.2.ffn_up.weight", 2, r64, 5, true);
+    c = tk_quant_tensor_type(q8, "blk.2.ffn_up.weight", 2, r64, 5, true, 0);
     CHECK(!c.fallback && c.type == TK_TYPE_Q8_0);
     /* kept in F32 */
     const int64_t v1[1] = {2048};
-    CHECK(!tk_quant_tensor_type(s, "blk.0.attn_norm.weight", 1, v1, 16, true).quantize);
-    CHECK(!tk_quant_tensor_type(s, "blk.0.attn_q.bias", 1, v1, 16, true).quantize);
-    CHECK(!tk_quant_tensor_type(s, "blk.0.attn_q_norm.weight", 2, sq, 16, true).quantize);
-    CHECK(!tk_quant_tensor_type(s, "blk.0.ffn_gate_inp.weight", 2, sq, 16, true).quantize);
-    CHECK_INT(tk_quant_tensor_type(s, "blk.0.attn_norm.weight", 1, v1, 16, true).type, TK_TYPE_F32);
-    CHECK(!tk_quant_tensor_type(NULL, "x.weight", 2, sq, 16, true).quantize);
+    CHECK(!tk_quant_tensor_type(s, "blk.0.attn_norm.weight", 1, v1, 16, true, 0).quantize);
+    CHECK(!tk_quant_tensor_type(s, "blk.0.attn_q.bias", 1, v1, 16, true, 0).quantize);
+    CHECK(!tk_quant_tensor_type(s, "blk.0.attn_q_norm.weight", 2, sq, 16, true, 0).quantize);
+    CHECK(!tk_quant_tensor_type(s, "blk.0.ffn_gate_inp.weight", 2, sq, 16, true, 0).quantize);
+    CHECK_INT(tk_quant_tensor_type(s, "blk.0.attn_norm.weight", 1, v1, 16, true, 0).type,
+              TK_TYPE_F32);
+    CHECK(!tk_quant_tensor_type(NULL, "x.weight", 2, sq, 16, true, 0).quantize);
+
+    /* 8 experts: attn_k, attn_v Q8_0 and attn_output Q5_K in the mixes (not
+     * with 16 experts, and never in a single-type scheme); 3-D expert
+     * tensors as their dense names (ffn_down_exps: more bits in layer 0). */
+    CHECK_INT(tk_quant_tensor_type(s, "blk.5.attn_k.weight", 2, kv, 16, true, 8).type,
+              TK_TYPE_Q8_0);
+    CHECK_INT(tk_quant_tensor_type(s, "blk.5.attn_v.weight", 2, kv, 16, true, 8).type,
+              TK_TYPE_Q8_0);
+    CHECK_INT(tk_quant_tensor_type(s, "blk.5.attn_output.weight", 2, sq, 16, true, 8).type,
+              TK_TYPE_Q5_K);
+    CHECK_INT(tk_quant_tensor_type(s, "blk.5.attn_k.weight", 2, kv, 16, true, 16).type,
+              TK_TYPE_Q4_K);
+    CHECK_INT(tk_quant_tensor_type(q8, "blk.5.attn_output.weight", 2, sq, 16, true, 8).type,
+              TK_TYPE_Q8_0);
+    const int64_t exps[3] = {2048, 768, 128}, down_exps[3] = {768, 2048, 128};
+    c = tk_quant_tensor_type(s, "blk.5.ffn_up_exps.weight", 3, exps, 16, true, 128);
+    CHECK(c.quantize && c.type == TK_TYPE_Q4_K);
+    CHECK_INT(
+        tk_quant_tensor_type(s, "blk.0.ffn_down_exps.weight", 3, down_exps, 16, true, 128).type,
+        TK_TYPE_Q6_K);
+    c = tk_quant_tensor_type(s, "blk.5.ffn_down_exps.weight", 3, down_exps, 16, true, 128);
+    CHECK(c.type == TK_TYPE_Q4_K && !c.fallback);
+    const int64_t down128[3] = {128, 256, 8}; /* rows of 128: not whole 256-blocks */
+    c = tk_quant_tensor_type(s, "blk.5.ffn_down_exps.weight", 3, down128, 16, true, 8);
+    CHECK(c.type == TK_TYPE_Q5_0 && c.fallback);
 }
 
 /* The mix rule against files the reference quantizer wrote from the same F32
@@ -867,6 +896,9 @@ static void test_mix_vs_reference(void)
         {"oracle/qwen3-f32.gguf", "oracle/qwen3-mix-q5_k_m.gguf", "Q5_K_M"},
         {"oracle/phi3-f32.gguf", "oracle/phi3-mix-q6_k.gguf", "Q6_K"},
         {"oracle/gemma2-f32.gguf", "oracle/gemma2-mix-q8_0.gguf", "Q8_0"},
+        /* 8 experts: attn_k/attn_v Q8_0, attn_output Q5_K; 3-D experts */
+        {"oracle/moe/qwen3moe-f32.gguf", "oracle/moe/qwen3moe-mix-q4_k_m.gguf", "Q4_K_M"},
+        {"oracle/moe/qwen3moe-f32.gguf", "oracle/moe/qwen3moe-q8_0.gguf", "Q8_0"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         tk_gguf *a = NULL, *b = NULL;
@@ -880,6 +912,9 @@ static void test_mix_vs_reference(void)
             CHECK(tk_gguf_get_str(a, "general.architecture", &arch) == TK_OK);
             snprintf(key, sizeof key, "%s.block_count", arch ? arch : "?");
             CHECK(tk_gguf_get_u32(a, key, &n_layer) == TK_OK);
+            uint32_t n_expert = 0; /* absent: a dense model */
+            snprintf(key, sizeof key, "%s.expert_count", arch ? arch : "?");
+            tk_gguf_get_u32(a, key, &n_expert);
             bool has_output = tk_gguf_find_tensor(a, "output.weight") != NULL;
             int same = 0;
             CHECK_INT(tk_gguf_n_tensors(a), tk_gguf_n_tensors(b));
@@ -888,8 +923,8 @@ static void test_mix_vs_reference(void)
                 const tk_gguf_tensor *r = tk_gguf_find_tensor(b, t->name);
                 CHECK_MSG(r != NULL, "%s: %s missing", cases[k].mix, t->name);
                 if (!r) continue;
-                tk_quant_choice c =
-                    tk_quant_tensor_type(s, t->name, t->n_dims, t->ne, (int)n_layer, has_output);
+                tk_quant_choice c = tk_quant_tensor_type(s, t->name, t->n_dims, t->ne, (int)n_layer,
+                                                         has_output, (int)n_expert);
                 CHECK_MSG(c.type == r->type, "%s %s: ours %s, reference %s", cases[k].mix, t->name,
                           tk_type_get(c.type)->name, tk_type_get(r->type)->name);
                 same += c.type == r->type;

@@ -1,5 +1,5 @@
 /* synth_model: writes a GGUF model with random weights in the shape of a
- * real one (llama, qwen2, gemma2 presets), for tests and benchmarks of
+ * real one (llama, qwen2, gemma2, qwen3moe presets), for tests and benchmarks of
  * models we cannot ship. Weights are Gaussian (std 0.02), norm weights are
  * near 1, and the vocabulary is a synthetic SentencePiece-style one (<unk>,
  * <s>, </s>, 256 byte tokens, filler pieces) of the preset's size.
@@ -38,17 +38,24 @@ typedef struct preset {
     float rope_base, rms_eps;
     float attn_softcap, final_softcap; /* 0: none */
     int sliding_window;                /* 0: none */
+    bool qk_norm;                      /* attn_{q,k}_norm.weight per head */
+    int n_expert, n_expert_used;       /* mixture of experts (0: a dense FFN) */
+    int n_ff_exp;                      /* hidden size of one expert */
 } preset;
 
 static const preset presets[] = {
-    {"tiny", "llama", 64, 2, 4, 2, 0, 128, 512, 2048, false, false, false, 10000.0f, 1e-5f, 0, 0,
-     0},
-    {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 0, 4864, 151936, 32768, true, true, false, 1e6f,
-     1e-6f, 0, 0, 0},
-    {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 0, 8192, 128256, 131072, true, false, false,
-     500000.0f, 1e-5f, 0, 0, 0},
-    {"gemma-2-2b", "gemma2", 2304, 26, 8, 4, 256, 9216, 256000, 8192, true, false, true, 10000.0f,
-     1e-6f, 50.0f, 30.0f, 4096},
+    {"tiny", "llama", 64,       2,     4, 2, 0, 128,   512, 2048, false,
+     false,  false,   10000.0f, 1e-5f, 0, 0, 0, false, 0,   0,    0},
+    {"qwen2.5-0.5b", "qwen2", 896,  24,    14, 2, 0, 4864,  151936, 32768, true,
+     true,           false,   1e6f, 1e-6f, 0,  0, 0, false, 0,      0,     0},
+    {"llama-3.2-1b", "llama", 2048,      16,    32, 8, 0, 8192,  128256, 131072, true,
+     false,          false,   500000.0f, 1e-5f, 0,  0, 0, false, 0,      0,      0},
+    {"gemma-2-2b", "gemma2", 2304,     26,    8,     4,     256,  9216,  256000, 8192, true,
+     false,        true,     10000.0f, 1e-6f, 50.0f, 30.0f, 4096, false, 0,      0,    0},
+    /* Qwen3-30B-A3B: 128 experts of 768, 8 per token; n_ff is the
+     * configuration's intermediate_size (no dense FFN uses it) */
+    {"qwen3-30b-a3b", "qwen3moe", 2048, 48,    32, 4, 128, 6144, 151936, 40960, false,
+     false,           false,      1e6f, 1e-6f, 0,  0, 0,   true, 128,    8,     768},
 };
 
 static void usage(FILE *f)
@@ -65,9 +72,12 @@ static void usage(FILE *f)
             "Presets:\n");
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         const preset *p = &presets[i];
-        fprintf(f, "  %-14s %s, n_embd %d, %d layers, %d heads (%d kv), n_ff %d, vocab %d%s\n",
+        fprintf(f, "  %-14s %s, n_embd %d, %d layers, %d heads (%d kv), n_ff %d, vocab %d%s",
                 p->name, p->arch, p->n_embd, p->n_layer, p->n_head, p->n_head_kv, p->n_ff,
                 p->n_vocab, p->tied ? ", tied output" : "");
+        if (p->n_expert)
+            fprintf(f, ", %d experts of %d (%d used)", p->n_expert, p->n_ff_exp, p->n_expert_used);
+        fputc('\n', f);
     }
     fprintf(f, "\nTypes:");
     for (int i = 0; i < tk_quant_scheme_count(); i++)
@@ -133,7 +143,7 @@ static uint64_t stream_of(uint64_t seed, uint64_t tensor, uint64_t chunk)
 typedef struct tensor {
     char name[96];
     int n_dims;
-    int64_t ne[2];
+    int64_t ne[3]; /* rows: ne[1] * ne[2] */
     int type;
     float mean, std; /* distribution of the values */
     void *data;
@@ -147,7 +157,7 @@ typedef struct plan {
 } plan;
 
 static tensor *add_tensor(plan *p, const char *name, int n_dims, int64_t ne0, int64_t ne1,
-                          float mean, float std)
+                          int64_t ne2, float mean, float std)
 {
     if (p->n == p->cap) {
         int cap = p->cap ? p->cap * 2 : 64;
@@ -162,6 +172,7 @@ static tensor *add_tensor(plan *p, const char *name, int n_dims, int64_t ne0, in
     t->n_dims = n_dims;
     t->ne[0] = ne0;
     t->ne[1] = n_dims > 1 ? ne1 : 1;
+    t->ne[2] = n_dims > 2 ? ne2 : 1;
     t->mean = mean;
     t->std = std;
     return t;
@@ -172,12 +183,15 @@ static bool build_plan(const preset *pr, int n_layer, plan *p)
     int hd = pr->head_dim ? pr->head_dim : pr->n_embd / pr->n_head;
     int64_t e = pr->n_embd, q = (int64_t)pr->n_head * hd, kv = (int64_t)pr->n_head_kv * hd;
     char nm[96];
-    bool ok = add_tensor(p, "token_embd.weight", 2, e, pr->n_vocab, 0, 0.02f) != NULL;
+    bool ok = add_tensor(p, "token_embd.weight", 2, e, pr->n_vocab, 1, 0, 0.02f) != NULL;
     for (int il = 0; il < n_layer && ok; il++) {
 #define T2(suffix, a, b)                                                                           \
-    (snprintf(nm, sizeof nm, "blk.%d." suffix, il), add_tensor(p, nm, 2, a, b, 0, 0.02f) != NULL)
+    (snprintf(nm, sizeof nm, "blk.%d." suffix, il), add_tensor(p, nm, 2, a, b, 1, 0, 0.02f) != NULL)
+#define T3(suffix, a, b, c)                                                                        \
+    (snprintf(nm, sizeof nm, "blk.%d." suffix, il), add_tensor(p, nm, 3, a, b, c, 0, 0.02f) != NULL)
 #define T1(suffix, a, mean, std)                                                                   \
-    (snprintf(nm, sizeof nm, "blk.%d." suffix, il), add_tensor(p, nm, 1, a, 1, mean, std) != NULL)
+    (snprintf(nm, sizeof nm, "blk.%d." suffix, il),                                                \
+     add_tensor(p, nm, 1, a, 1, 1, mean, std) != NULL)
         ok = ok && T1("attn_norm.weight", e, 1.0f, 0.02f);
         ok = ok && T2("attn_q.weight", e, q);
         ok = ok && T2("attn_k.weight", e, kv);
@@ -187,18 +201,31 @@ static bool build_plan(const preset *pr, int n_layer, plan *p)
             ok = ok && T1("attn_k.bias", kv, 0.0f, 0.02f);
             ok = ok && T1("attn_v.bias", kv, 0.0f, 0.02f);
         }
+        if (pr->qk_norm) {
+            ok = ok && T1("attn_q_norm.weight", hd, 1.0f, 0.02f);
+            ok = ok && T1("attn_k_norm.weight", hd, 1.0f, 0.02f);
+        }
         ok = ok && T2("attn_output.weight", q, e);
         if (pr->post_norms) ok = ok && T1("post_attention_norm.weight", e, 1.0f, 0.02f);
         ok = ok && T1("ffn_norm.weight", e, 1.0f, 0.02f);
-        ok = ok && T2("ffn_gate.weight", e, pr->n_ff);
-        ok = ok && T2("ffn_up.weight", e, pr->n_ff);
-        ok = ok && T2("ffn_down.weight", pr->n_ff, e);
+        if (pr->n_expert) {
+            ok = ok && T2("ffn_gate_inp.weight", e, pr->n_expert);
+            ok = ok && T3("ffn_gate_exps.weight", e, pr->n_ff_exp, pr->n_expert);
+            ok = ok && T3("ffn_up_exps.weight", e, pr->n_ff_exp, pr->n_expert);
+            ok = ok && T3("ffn_down_exps.weight", pr->n_ff_exp, e, pr->n_expert);
+        } else {
+            ok = ok && T2("ffn_gate.weight", e, pr->n_ff);
+            ok = ok && T2("ffn_up.weight", e, pr->n_ff);
+            ok = ok && T2("ffn_down.weight", pr->n_ff, e);
+        }
         if (pr->post_norms) ok = ok && T1("post_ffw_norm.weight", e, 1.0f, 0.02f);
 #undef T1
 #undef T2
+#undef T3
     }
-    ok = ok && add_tensor(p, "output_norm.weight", 1, e, 1, 1.0f, 0.02f) != NULL;
-    if (!pr->tied) ok = ok && add_tensor(p, "output.weight", 2, e, pr->n_vocab, 0, 0.02f) != NULL;
+    ok = ok && add_tensor(p, "output_norm.weight", 1, e, 1, 1, 1.0f, 0.02f) != NULL;
+    if (!pr->tied)
+        ok = ok && add_tensor(p, "output.weight", 2, e, pr->n_vocab, 1, 0, 0.02f) != NULL;
     return ok;
 }
 
@@ -223,7 +250,8 @@ static void run_job(pool *pl, int64_t job, float *buf)
     tensor *t = &pl->p->t[ti];
     int64_t chunk = job - pl->first_job[ti];
     int64_t row0 = chunk * t->rows_per_chunk;
-    int64_t rows = t->ne[1] - row0 < t->rows_per_chunk ? t->ne[1] - row0 : t->rows_per_chunk;
+    const int64_t n_rows = t->ne[1] * t->ne[2];
+    int64_t rows = n_rows - row0 < t->rows_per_chunk ? n_rows - row0 : t->rows_per_chunk;
     int64_t n = rows * t->ne[0];
     fill_gauss(stream_of(pl->seed, (uint64_t)ti, (uint64_t)chunk), buf, n, t->mean, t->std);
     const tk_type_info *info = tk_type_get(t->type);
@@ -353,6 +381,11 @@ static tk_status write_hparams(tk_gguf_writer *w, const preset *pr, int n_layer,
     if (pr->final_softcap > 0) arch_f32(w, &st, a, "final_logit_softcapping", pr->final_softcap);
     if (pr->sliding_window > 0)
         arch_u32(w, &st, a, "attention.sliding_window", (uint32_t)pr->sliding_window);
+    if (pr->n_expert) {
+        arch_u32(w, &st, a, "expert_count", (uint32_t)pr->n_expert);
+        arch_u32(w, &st, a, "expert_used_count", (uint32_t)pr->n_expert_used);
+        arch_u32(w, &st, a, "expert_feed_forward_length", (uint32_t)pr->n_ff_exp);
+    }
     return st;
 }
 
@@ -524,6 +557,8 @@ int main(int argc, char **argv)
     const tk_quant_scheme *s = tk_quant_scheme_find(type_name);
     const int mlx = tk_type_from_name(type_name);
     if (!s && mlx < TK_TYPE_MLX_FIRST) return fail("unknown type '%s'", type_name);
+    if (!s && pr->n_expert)
+        return fail("MLX model directories of a mixture of experts are not supported");
     int n_layer = layers > 0 ? (int)layers : pr->n_layer;
 
     double t0 = now_s();
@@ -545,14 +580,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < p.n; i++) {
         tensor *t = &p.t[i];
         if (s) {
-            tk_quant_choice c =
-                tk_quant_tensor_type(s, t->name, t->n_dims, t->ne, n_layer, !pr->tied);
+            tk_quant_choice c = tk_quant_tensor_type(s, t->name, t->n_dims, t->ne, n_layer,
+                                                     !pr->tied, pr->n_expert);
             t->type = c.quantize ? c.type : TK_TYPE_F32;
             fallbacks += c.fallback;
         } else {
             t->type = t->n_dims == 2 ? mlx : TK_TYPE_F32;
         }
-        if (tk_type_size(t->type, t->ne[0] * t->ne[1], &t->size) != TK_OK) {
+        if (tk_type_size(t->type, t->ne[0] * t->ne[1] * t->ne[2], &t->size) != TK_OK) {
             fprintf(stderr, "synth_model: %s: %s\n", t->name, tk_last_error());
             goto done;
         }
@@ -563,7 +598,7 @@ int main(int argc, char **argv)
         }
         total += t->size;
         t->rows_per_chunk = t->ne[0] >= CHUNK_ELEMS ? 1 : CHUNK_ELEMS / t->ne[0];
-        t->n_chunks = (t->ne[1] + t->rows_per_chunk - 1) / t->rows_per_chunk;
+        t->n_chunks = (t->ne[1] * t->ne[2] + t->rows_per_chunk - 1) / t->rows_per_chunk;
         pl.first_job[i + 1] = pl.first_job[i] + t->n_chunks;
         if (t->rows_per_chunk * t->ne[0] > pl.max_chunk)
             pl.max_chunk = t->rows_per_chunk * t->ne[0];

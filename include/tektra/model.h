@@ -72,6 +72,15 @@ int32_t tk_model_n_layer(const tk_model *m);
 uint64_t tk_model_n_params(const tk_model *m);
 /* Bytes of tensor data in the file. */
 uint64_t tk_model_size_bytes(const tk_model *m);
+/* Mixture of experts: experts per layer and experts each token uses (0 and
+ * 0 for a dense model). */
+int32_t tk_model_n_expert(const tk_model *m);
+int32_t tk_model_n_expert_used(const tk_model *m);
+/* Bytes of weights generating one token reads, as stored in the file: every
+ * tensor but the embedding table (one row of it is read; unless the output
+ * matrix is the embedding table), and of a mixture's expert tensors only
+ * the share of the experts a token uses (n_expert_used / n_expert). */
+uint64_t tk_model_active_bytes(const tk_model *m);
 
 /* ---- context ----------------------------------------------------------- */
 

@@ -121,9 +121,12 @@ typedef struct tk_quant_choice {
  * scheme `s`. `n_layer` is the model's block count (used by the mixes'
  * per-layer choices; <= 0 when unknown) and `has_output` tells whether the
  * model has a separate output.weight (without one, token_embd.weight is the
- * output matrix and is treated like it). */
+ * output matrix and is treated like it). `n_expert` is the model's expert
+ * count ({arch}.expert_count; 0 for a dense model): the mixes treat some
+ * tensors of 8-expert models differently. Tensors of more than 2 dimensions
+ * (a mixture's 3-D expert tensors) are quantized row by row like matrices. */
 tk_quant_choice tk_quant_tensor_type(const tk_quant_scheme *s, const char *name, int n_dims,
-                                     const int64_t *ne, int n_layer, bool has_output);
+                                     const int64_t *ne, int n_layer, bool has_output, int n_expert);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,11 @@
  *  - gemma2/gemma3 scale queries by 1/sqrt(query_pre_attn_scalar); GGUF has
  *    no key for it. It equals the head size except in the 27B models (46
  *    and 62 layers), where it is n_embd / n_head.
+ *  - qwen3moe is qwen3's attention with a mixture of experts in place of
+ *    every FFN: softmax over the router's scores, the top k experts, their
+ *    probabilities renormalised to sum to 1 (norm_topk_prob in the HF
+ *    configuration; GGUF files of it carry no key, the reference engine
+ *    renormalises).
  *  - phi3 stores Q, K, V in one matrix and gate and up in one matrix. Its
  *    configurations name a sliding window without saying which layers use
  *    it; like the reference engine we attend over the whole context.
@@ -82,6 +87,14 @@ static const model_arch arches[] = {
         .act = MODEL_ACT_SILU,
         .fused_qkv = true,
         .fused_gate_up = true,
+    },
+    {
+        .name = "qwen3moe",
+        .rope = MODEL_ROPE_NEOX,
+        .act = MODEL_ACT_SILU,
+        .qk_norm = true,
+        .gating = MODEL_GATING_SOFTMAX,
+        .moe_norm_w = true,
     },
 };
 

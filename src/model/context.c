@@ -12,7 +12,7 @@
  * the same arithmetic whatever the split, so results do not depend on the
  * thread count.
  */
-#include "model/model.h"
+#include "model/step.h"
 
 #include "tektra/platform.h"
 
@@ -25,11 +25,6 @@ static void split(int64_t total, int ith, int nth, int64_t *r0, int64_t *r1)
 {
     *r0 = total * ith / nth;
     *r1 = total * (ith + 1) / nth;
-}
-
-static void *thread_scratch(tk_context *c, int ith)
-{
-    return (char *)c->scratch + (size_t)ith * c->scratch_bytes;
 }
 
 static float softcap(float x, float cap)
@@ -48,58 +43,6 @@ typedef struct fwd {
     bool cancelled; /* written by thread 0 before a barrier */
     int cancel_layer;
 } fwd;
-
-/* Per-thread state of a pass: the steps' shared counters alternate. */
-typedef struct step_state {
-    int ith, nth;
-    int dyn; /* dynamic steps so far */
-} step_state;
-
-/* The shared counter of the next dynamically split step. Thread 0 clears
- * the other counter: nobody uses it before the barrier ending this step. */
-static _Atomic int64_t *dyn_counter(tk_context *c, step_state *s)
-{
-    const int i = s->dyn++;
-    if (s->ith == 0) atomic_store_explicit(&c->chunk[(i + 1) & 1], 0, memory_order_relaxed);
-    return &c->chunk[i & 1];
-}
-
-static bool wants_q8(const kernels_t *k, const model_tensor *w)
-{
-    return w->data && k->types[w->type].act == KERNELS_ACT_Q8;
-}
-
-/* A matrix product of the step: y[t * ldy + r] = W r . x_t (+ bias[r]). */
-typedef struct mm_part {
-    const model_tensor *w;
-    const float *bias; /* [rows] or NULL */
-    float *y;
-    int64_t ldy;
-} mm_part;
-
-/* The input of a step's products, as floats and (when a part wants it) as
- * quantized activations. */
-typedef struct mm_in {
-    const float *x; /* [n][ldx] */
-    int64_t ldx;
-    const void *q; /* [n][act_stride] */
-    size_t q_stride;
-    int64_t n;
-} mm_in;
-
-static void part_rows(const kernels_t *k, const mm_part *p, const mm_in *in, int64_t r0, int64_t r1,
-                      void *scratch)
-{
-    const model_tensor *w = p->w;
-    if (k->types[w->type].act == KERNELS_ACT_Q8)
-        k->types[w->type].matmul(w, r0, r1, in->q, in->q_stride, in->n, p->y, p->ldy, scratch);
-    else
-        k->types[w->type].matmul(w, r0, r1, in->x, (size_t)in->ldx * sizeof(float), in->n, p->y,
-                                 p->ldy, scratch);
-    if (p->bias)
-        for (int64_t t = 0; t < in->n; t++)
-            for (int64_t r = r0; r < r1; r++) p->y[t * p->ldy + r] += p->bias[r];
-}
 
 /* Up to three products sharing their input; their row groups form one list
  * that the threads take from in chunks. */
@@ -129,21 +72,6 @@ static void matmul_step(tk_context *c, step_state *s, const mm_part *parts, int 
             base += groups[p];
         }
     }
-}
-
-/* Rows [r0, r0 + rows) of w as a matrix of its own (r0 a multiple of the
- * group size when w is packed). */
-static model_tensor mat_rows(const model_tensor *w, int64_t r0, int64_t rows)
-{
-    model_tensor v = *w;
-    if (w->packed)
-        v.data =
-            (const char *)w->data + (size_t)(r0 / KERNELS_GROUP_ROWS) *
-                                        kernels_packed_bytes(w->type, KERNELS_GROUP_ROWS, w->cols);
-    else
-        v.data = (const char *)w->data + (size_t)r0 * w->row_bytes;
-    v.rows = rows;
-    return v;
 }
 
 /* Gate and up products of the same rows on the same thread, then
@@ -432,6 +360,10 @@ static void run_forward(void *arg, int ith, int nth)
         residual(c, l->post_attn_norm, u0, t1);
         for (int64_t t = u0; t < t1; t++)
             k->rms_norm(c->xb + t * n_embd, c->x + t * n_embd, l->ffn_norm, n_embd, m->norm_eps);
+        if (l->gate_exps) {
+            moe_ffn(c, &s, l, r0, n);
+            continue;
+        }
         if (wants_q8(k, &l->w_gate) || wants_q8(k, &l->w_up))
             quantize_rows(c, c->xb, n_embd, n_embd, u0, t1);
         model_pool_barrier(c->pool);
@@ -628,11 +560,12 @@ tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_con
     int64_t in_cols = m->n_embd;
     for (int il = 0; il < m->n_layer; il++) {
         const model_layer *l = &m->layers[il];
+        in_cols = TK_MAX(in_cols, l->wo.cols);
+        if (!l->w_down.data) continue; /* experts: moe.c's buffers */
         if (wants_q8(m->kern, &l->w_down))
             down_q8 = true;
         else
             down_f32 = true;
-        in_cols = TK_MAX(in_cols, l->wo.cols);
     }
     c->act_stride = q8 ? kernels_act_bytes(in_cols) : 0;
     c->act_ffn_stride = down_q8 ? kernels_act_bytes(m->n_ff) : 0;
@@ -668,6 +601,7 @@ tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_con
         st = TK_ERR_NOMEM;
         goto fail;
     }
+    if ((st = moe_alloc(c)) != TK_OK) goto fail;
     if ((st = model_pool_create(c->n_threads, &c->pool)) != TK_OK) goto fail;
     *out = c;
     return TK_OK;
@@ -692,6 +626,7 @@ void tk_context_free(tk_context *c)
     free(c->act);
     free(c->act_ffn);
     free(c->scratch);
+    moe_free(c);
     free(c);
 }
 

@@ -150,6 +150,32 @@ static tk_status load_matrix(tk_model *m, const char *name, int64_t cols, int64_
     return TK_OK;
 }
 
+/* A 3-D tensor of n_expert weight matrices [cols] -> [rows] (GGUF shape
+ * [cols, rows, n_expert]), as n_expert matrices of their own in out[]. */
+static tk_status load_experts(tk_model *m, const char *name, int64_t cols, int64_t rows,
+                              model_tensor *out)
+{
+    const tk_gguf_tensor *t;
+    int64_t ne[3] = {cols, rows, m->n_expert};
+    tk_status st = find_tensor(m, name, 3, ne, true, &t);
+    if (st != TK_OK) return st;
+    if (!m->kern->types[t->type].matmul)
+        return core_error(TK_ERR_UNSUPPORTED, "tensor '%s': no matrix kernel for type %s", name,
+                          tk_type_get(t->type)->name);
+    uint64_t row_bytes;
+    tk_type_size(t->type, cols, &row_bytes);
+    const size_t expert_bytes = (size_t)row_bytes * (size_t)rows; /* checked by find_tensor */
+    for (int e = 0; e < m->n_expert; e++)
+        out[e] = (model_tensor){(const char *)t->data + (size_t)e * expert_bytes,
+                                t->type,
+                                cols,
+                                rows,
+                                (size_t)row_bytes,
+                                false};
+    if (cols > m->max_cols) m->max_cols = cols;
+    return TK_OK;
+}
+
 /* Rows [r0, r0 + rows) of w as a matrix of its own. */
 static model_tensor row_view(const model_tensor *w, int64_t r0, int64_t rows)
 {
@@ -273,6 +299,29 @@ static tk_status load_layer(tk_model *m, int il)
                         &l->post_ffn_norm));
     }
     TRY(load_vector(m, blk_name(nb, sizeof nb, il, "ffn_norm.weight"), n_embd, true, &l->ffn_norm));
+    if (a->gating != MODEL_GATING_NONE) {
+        const int64_t ne = m->n_expert;
+        l->gate_exps = m->experts + (size_t)il * 3 * (size_t)ne;
+        l->up_exps = l->gate_exps + ne;
+        l->down_exps = l->up_exps + ne;
+        TRY(load_matrix(m, blk_name(nb, sizeof nb, il, "ffn_gate_inp.weight"), n_embd, ne, true,
+                        &l->w_router));
+        /* The router reads float activations at every kernel level (the
+         * reference quantizer keeps it F32): its choices must not depend
+         * on 8-bit rounding of its input. */
+        if (l->w_router.type != TK_TYPE_F32 && l->w_router.type != TK_TYPE_F16 &&
+            l->w_router.type != TK_TYPE_BF16)
+            return core_error(TK_ERR_UNSUPPORTED,
+                              "tensor '%s': the router must be F32, F16 or BF16, found %s", nb,
+                              tk_type_get(l->w_router.type)->name);
+        TRY(load_experts(m, blk_name(nb, sizeof nb, il, "ffn_gate_exps.weight"), n_embd,
+                         m->n_ff_exp, l->gate_exps));
+        TRY(load_experts(m, blk_name(nb, sizeof nb, il, "ffn_up_exps.weight"), n_embd, m->n_ff_exp,
+                         l->up_exps));
+        TRY(load_experts(m, blk_name(nb, sizeof nb, il, "ffn_down_exps.weight"), m->n_ff_exp,
+                         n_embd, l->down_exps));
+        return TK_OK;
+    }
     if (a->fused_gate_up) {
         /* Gate rows then up rows in one matrix: two views. */
         model_tensor up;
@@ -383,6 +432,21 @@ static tk_status load_hparams(tk_model *m)
     }
     m->embd_scale = a->embd_scale ? sqrtf((float)m->n_embd) : 1.0f;
 
+    if (a->gating != MODEL_GATING_NONE) {
+        TRY(get_int(m, "expert_count", -1, 1, MODEL_MAX_EXPERTS, &m->n_expert));
+        TRY(get_int(m, "expert_used_count", -1, 1, m->n_expert, &m->n_expert_used));
+        TRY(get_int(m, "expert_feed_forward_length", -1, 1, MODEL_MAX_FF, &m->n_ff_exp));
+        m->moe_norm_w = a->moe_norm_w;
+        ki = tk_gguf_find_kv(m->gguf, arch_key(key, sizeof key, m, "expert_weights_norm"));
+        if (ki >= 0 && !tk_gguf_kv_bool(m->gguf, ki, &m->moe_norm_w))
+            return core_error(TK_ERR_FORMAT, "metadata '%s': expected a bool", key);
+        uint64_t n;
+        if (!core_mul_u64((uint64_t)m->n_layer * 3, (uint64_t)m->n_expert, &n) ||
+            !(m->experts = core_calloc((size_t)n, sizeof *m->experts)))
+            return core_error(TK_ERR_NOMEM, "model: %d layers of %d experts", m->n_layer,
+                              m->n_expert);
+    }
+
     for (int il = 0; il < m->n_layer; il++) {
         model_layer *l = &m->layers[il];
         bool local = false;
@@ -446,10 +510,14 @@ static int model_matrices(tk_model *m, model_tensor **out, int max)
     int n = 0;
     for (int il = 0; il < m->n_layer; il++) {
         model_layer *l = &m->layers[il];
-        model_tensor *ts[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        model_tensor *ts[] = {&l->wq,     &l->wk,   &l->wv,     &l->wo,
+                              &l->w_gate, &l->w_up, &l->w_down, &l->w_router};
         for (size_t i = 0; i < TK_ARRAY_LEN(ts); i++)
             if (ts[i]->data && n < max) out[n++] = ts[i];
     }
+    /* each expert is a matrix of its own, packed on its own */
+    const int64_t n_exp = (int64_t)m->n_layer * 3 * m->n_expert;
+    for (int64_t i = 0; i < n_exp && n < max; i++) out[n++] = &m->experts[i];
     if (n < max) out[n++] = &m->output;
     return n;
 }
@@ -525,7 +593,7 @@ static pack_chunk *pack_chunks(model_tensor *const *list, char *const *dsts, int
  * one thread per physical core (at most 16, as a context's default). */
 static tk_status pack_weights(tk_model *m)
 {
-    const int max = 7 * m->n_layer + 1;
+    const int max = 8 * m->n_layer + 3 * m->n_layer * m->n_expert + 1;
     model_tensor **list = core_calloc((size_t)max, sizeof *list);
     if (!list) return core_error(TK_ERR_NOMEM, "model: packing list");
     const int n = model_matrices(m, list, max);
@@ -757,6 +825,7 @@ void tk_model_free(tk_model *m)
     if (!m) return;
     tk_gguf_close(m->gguf);
     free(m->layers);
+    free(m->experts);
     free(m->vec_arena);
     free(m->packed);
     free(m);
@@ -805,4 +874,28 @@ uint64_t tk_model_n_params(const tk_model *m)
 uint64_t tk_model_size_bytes(const tk_model *m)
 {
     return m->size_bytes;
+}
+
+int32_t tk_model_n_expert(const tk_model *m)
+{
+    return m->n_expert;
+}
+
+int32_t tk_model_n_expert_used(const tk_model *m)
+{
+    return m->n_expert_used;
+}
+
+uint64_t tk_model_active_bytes(const tk_model *m)
+{
+    uint64_t bytes = 0;
+    for (int64_t i = 0; i < tk_gguf_n_tensors(m->gguf); i++) {
+        const tk_gguf_tensor *t = tk_gguf_tensor_at(m->gguf, i);
+        if (!m->tied_output && strcmp(t->name, "token_embd.weight") == 0) continue;
+        if (m->n_expert > 0 && strstr(t->name, "_exps."))
+            bytes += t->size / (uint64_t)m->n_expert * (uint64_t)m->n_expert_used;
+        else
+            bytes += t->size;
+    }
+    return bytes;
 }

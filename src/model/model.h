@@ -20,6 +20,7 @@
 #define MODEL_MAX_VOCAB       (1 << 22)
 #define MODEL_MAX_CTX         (1 << 24)
 #define MODEL_MAX_THREADS     256
+#define MODEL_MAX_EXPERTS     1024
 #define MODEL_DEFAULT_N_CTX   4096
 #define MODEL_DEFAULT_N_BATCH 512
 
@@ -40,6 +41,12 @@ typedef enum model_swa {
     MODEL_SWA_PATTERN, /* layer il is local unless (il + 1) % swa_period == 0 */
 } model_swa;
 
+/* How a mixture-of-experts FFN turns router scores into expert weights. */
+typedef enum model_gating {
+    MODEL_GATING_NONE,    /* a dense FFN: no experts */
+    MODEL_GATING_SOFTMAX, /* softmax over all experts, then the top k (qwen3moe) */
+} model_gating;
+
 /* One row per architecture: everything in which the architectures differ,
  * as data. The forward pass reads these and nothing else. */
 typedef struct model_arch {
@@ -59,6 +66,13 @@ typedef struct model_arch {
     float rope_base_swa;      /* RoPE base of the local layers; 0 = same as global */
     int layers_pre_attn_embd; /* layer count of the size whose query scale is
                                * 1/sqrt(n_embd/n_head) instead of 1/sqrt(head_dim) */
+    /* Mixture of experts (gating != NONE): every layer's FFN is a linear
+     * router ffn_gate_inp [n_embd] -> [n_expert] choosing expert_used_count
+     * of expert_count gated FFNs (ffn_{gate,up,down}_exps, 3-D), whose
+     * outputs are summed with the router's weights. */
+    model_gating gating;
+    bool moe_norm_w; /* the k weights renormalised to sum to 1 (default of the
+                      * {arch}.expert_weights_norm key) */
 } model_arch;
 
 /* The row for `name`, or NULL. */
@@ -92,6 +106,13 @@ typedef struct model_layer {
     float rope_base;              /* RoPE base frequency of this layer */
     float rope_scale;             /* position multiplier (1 / linear scaling factor) */
     bool rope_factors;            /* the model's frequency factors apply to this layer */
+
+    /* Mixture of experts (instead of w_gate, w_up, w_down): expert e of a
+     * 3-D tensor is the 2-D matrix at byte offset e * (bytes per expert). */
+    model_tensor w_router;   /* [n_embd] -> [n_expert] */
+    model_tensor *gate_exps; /* [n_expert] matrices [n_embd] -> [n_ff_exp], or NULL */
+    model_tensor *up_exps;   /* [n_expert] matrices [n_embd] -> [n_ff_exp] */
+    model_tensor *down_exps; /* [n_expert] matrices [n_ff_exp] -> [n_embd] */
 } model_layer;
 
 struct tk_model {
@@ -116,6 +137,10 @@ struct tk_model {
     float final_softcap;    /* 0 = none */
     float embd_scale;       /* multiplies the embeddings (1 = none) */
     float rope_attn_factor; /* multiplies cos and sin (1 = none) */
+    int32_t n_expert;       /* experts per layer (0 = dense FFN) */
+    int32_t n_expert_used;  /* experts each token goes to */
+    int32_t n_ff_exp;       /* hidden size of one expert */
+    bool moe_norm_w;        /* renormalise the selected experts' weights */
 
     model_tensor tok_embd;    /* [n_embd] x n_vocab rows, any dequantizable type */
     const float *output_norm; /* [n_embd] */
@@ -125,6 +150,7 @@ struct tk_model {
     const float *rope_freqs;  /* optional [n_rot/2]: divides each frequency */
     const float *rope_long;   /* optional [n_rot/2], for n_ctx > n_ctx_orig */
     model_layer *layers;      /* [n_layer], owned */
+    model_tensor *experts;    /* owned: [n_layer][3][n_expert], the layers' *_exps */
 
     bool check_tensors; /* while loading: refuse non-finite weights, all-zero norms */
     float *vec_arena;   /* owned: converted vectors */
@@ -137,6 +163,13 @@ struct tk_model {
     int64_t max_cols;      /* widest matrix row (scratch sizing) */
     const kernels_t *kern; /* the process's kernel level (static) */
 };
+
+/* The routing of one token (moe.c): probs = softmax(scores) over n_expert
+ * (probs may alias scores); sel[0..k) the k experts of highest probability,
+ * best first, ties to the lower index; w[j] their probabilities, divided by
+ * their sum when norm_w. 1 <= k <= n_expert <= MODEL_MAX_EXPERTS. */
+void moe_route(const float *scores, int n_expert, int k, bool norm_w, float *probs, int32_t *sel,
+               float *w);
 
 /* ---- thread pool ------------------------------------------------------- */
 
@@ -195,6 +228,25 @@ struct tk_context {
     size_t scratch_bytes;      /* per thread */
     const float *rope_factors; /* the model's RoPE frequency factors for this n_ctx, or NULL */
     _Atomic int64_t chunk[2];  /* work counters of the matmul steps (alternating) */
+
+    /* Mixture of experts (moe.c; all NULL for a dense model). A batch's
+     * (token, expert) pairs are "slots", grouped by expert: the slots of
+     * expert e are [moe_off[e], moe_off[e + 1]). n_batch * n_expert_used
+     * slots at most. */
+    float *moe_logits;   /* [n_batch][n_expert] router scores, then probabilities */
+    int32_t *moe_sel;    /* [n_batch][n_expert_used] chosen experts, best first */
+    float *moe_w;        /* [n_batch][n_expert_used] their weights */
+    int32_t *moe_off;    /* [n_expert + 1] */
+    int32_t *moe_active; /* [n_expert] experts with slots, ascending; moe_n_active of them */
+    int32_t moe_n_active;
+    int32_t *moe_tok;    /* [slots] the token of each slot */
+    int32_t *moe_slot;   /* [n_batch][n_expert_used] the slot of each choice */
+    void *moe_x;         /* [slots][moe_x_stride] inputs, quantized or float */
+    size_t moe_x_stride; /* bytes */
+    size_t moe_x_f32;    /* offset of the float form in a slot of moe_x */
+    void *moe_h;         /* [slots][moe_h_stride] act(gate) * up, quantized or float */
+    size_t moe_h_stride; /* bytes */
+    float *moe_y;        /* [slots][n_embd] expert outputs */
 
     uint64_t memory;
 };

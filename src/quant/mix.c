@@ -12,6 +12,12 @@
  *   blk.N.ffn_down*                   Q6_K when use_more_bits(N)
  *   blk.N.attn_qkv.weight (fused)     Q5_K (Q4_K_M) / Q6_K (Q5_K_M)
  *
+ *
+ * With exactly 8 experts (n_expert, the model's {arch}.expert_count), as the
+ * reference does for its 8-expert models: attn_k and attn_v Q8_0,
+ * attn_output Q5_K. Expert tensors (3-D, ffn_*_exps) follow the rules of
+ * their dense names, the layer taken from the name.
+ *
  * use_more_bits(i, n) = i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2: the first
  * and last eighth of the layers and every third layer in between.
  *
@@ -130,7 +136,7 @@ static bool use_more_bits(int i, int n)
 }
 
 static int mix_type(const tk_quant_scheme *s, const char *name, const int64_t *ne, int n_layer,
-                    bool has_output)
+                    bool has_output, int n_expert)
 {
     int t = s->type;
     bool q5 = s->type == TK_TYPE_Q5_K;
@@ -139,6 +145,10 @@ static int mix_type(const tk_quant_scheme *s, const char *name, const int64_t *n
         return ne[0] % QK_K != 0 ? TK_TYPE_Q8_0 : TK_TYPE_Q6_K;
     int il = layer_of(name);
     bool more = il >= 0 && n_layer > 0 && il < n_layer && use_more_bits(il, n_layer);
+    if (n_expert == 8) {
+        if (strstr(name, "attn_v.weight") || strstr(name, "attn_k.weight")) return TK_TYPE_Q8_0;
+        if (strstr(name, "attn_output.weight")) return TK_TYPE_Q5_K;
+    }
     if (strstr(name, "attn_v.weight")) return more ? TK_TYPE_Q6_K : t;
     if (strstr(name, "ffn_down")) return more ? TK_TYPE_Q6_K : t;
     if (strstr(name, "attn_qkv.weight")) return q5 ? TK_TYPE_Q6_K : TK_TYPE_Q5_K;
@@ -164,12 +174,12 @@ static int fallback_type(int t)
 }
 
 tk_quant_choice tk_quant_tensor_type(const tk_quant_scheme *s, const char *name, int n_dims,
-                                     const int64_t *ne, int n_layer, bool has_output)
+                                     const int64_t *ne, int n_layer, bool has_output, int n_expert)
 {
     tk_quant_choice c = {false, TK_TYPE_F32, TK_TYPE_F32, false};
     if (!s || !name || !ne || !is_quantizable(name, n_dims) || ne[0] <= 0) return c;
     c.quantize = true;
-    c.wanted = s->mix ? mix_type(s, name, ne, n_layer, has_output) : s->type;
+    c.wanted = s->mix ? mix_type(s, name, ne, n_layer, has_output, n_expert) : s->type;
     c.type = c.wanted;
     const tk_type_info *ti = tk_type_get(c.type);
     if (ne[0] % ti->block_size != 0) {
