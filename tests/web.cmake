@@ -2,7 +2,7 @@
 # by playwright-core): streaming, Stop, conversations, Markdown, safety, API
 # key, errors, screenshots. Skipped when chromium or node is missing.
 add_test(NAME test_web COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/web/run.sh)
-set_tests_properties(test_web PROPERTIES LABELS e2e TIMEOUT 240 SKIP_RETURN_CODE 77
+set_tests_properties(test_web PROPERTIES LABELS e2e TIMEOUT 600 SKIP_RETURN_CODE 77
     ENVIRONMENT "TK_SHARED=${TK_SHARED};TK_BIN=${CMAKE_BINARY_DIR};TK_SRC=${CMAKE_SOURCE_DIR}")
 
 # The embedded files and GET /props' JSON, without a browser.

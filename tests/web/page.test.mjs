@@ -154,7 +154,9 @@ async function testStreaming(page, srv) {
     await page.fill('#input', 'typed while streaming');
     assert.equal(await page.inputValue('#input'), 'typed while streaming');
     assert.ok((await answerState(page)).pending, 'typed while the answer was streaming');
-    await waitAnswerDone(page);
+    // 5000 tokens: seconds in a release build, much longer under the
+    // sanitizers on a busy machine.
+    await waitAnswerDone(page, 180000);
     const lengths = await page.evaluate(() => window.lengths.filter((n) => n > 0));
     const done = await answerState(page);
     assert.ok(lengths.length >= 3, `the text grew in steps: ${lengths.join(', ')}`);
