@@ -97,7 +97,6 @@ static void target_reset(const target *t)
         tk_session_reset(t->s);
 }
 
-
 /* The cache holds `depth` tokens before each measurement. The CPU context
  * is filled once per depth (fill_depth) and cut back to it before each run
  * (what a run adds lies past it); a session is refilled every run. */

@@ -995,8 +995,10 @@ static inline __m256 load_kv(const void *p, bool f16, int64_t i, int64_t n)
 
 static void attn(const kernels_attn *a)
 {
-    const int64_t n_pos = (a->hi + 16) / 16 * 16;
     const int64_t b0 = a->lo / 16, b1 = a->hi / 16;
+    const int64_t n_pos = 16 * (b1 - b0 + 1);
+    /* Scores of the key blocks touched: position p of head h at
+     * scores[h * n_pos + p - 16 * b0]. */
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 
@@ -1022,7 +1024,7 @@ static void attn(const kernels_attn *a)
                                     _mm256_cmpgt_epi32(pos, _mm256_set1_epi32((int32_t)a->hi))),
                     _mm256_set1_epi32(-1));
                 for (int h = 0; h < nh; h++) {
-                    float *s = a->scores + (size_t)(h0 + h) * (size_t)n_pos + 16 * b + 8 * half;
+                    float *s = a->scores + (size_t)(h0 + h) * (size_t)n_pos + 16 * (b - b0) + 8 * half;
                     __m256 v = _mm256_mul_ps(acc[h], _mm256_set1_ps(a->scale));
                     if (a->softcap > 0.0f) {
                         _mm256_storeu_ps(s, v);
@@ -1039,19 +1041,27 @@ static void attn(const kernels_attn *a)
     for (int h = 0; h < a->nh; h++) {
         float *s = a->scores + (size_t)h * (size_t)n_pos;
         __m256 mx = ninf;
-        for (int64_t p = 16 * b0; p < 16 * (b1 + 1); p += 8)
+        for (int64_t p = 0; p < n_pos; p += 8)
             mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + p));
-        const __m256 m = _mm256_set1_ps(hmax(mx));
+        const float mxs = hmax(mx);
+        const __m256 m = _mm256_set1_ps(mxs);
         __m256 sum = _mm256_setzero_ps();
-        for (int64_t p = 16 * b0; p < 16 * (b1 + 1); p += 8) {
+        for (int64_t p = 0; p < n_pos; p += 8) {
             const __m256 v = _mm256_loadu_ps(s + p);
             const __m256 keep = _mm256_cmp_ps(v, ninf, _CMP_NEQ_OQ);
             const __m256 e = _mm256_and_ps(keep, exp256(_mm256_sub_ps(v, m)));
             _mm256_storeu_ps(s + p, e);
             sum = _mm256_add_ps(sum, e);
         }
-        const __m256 inv = _mm256_set1_ps(1.0f / hsum(sum));
-        for (int64_t p = 16 * b0; p < 16 * (b1 + 1); p += 8)
+        const float total = hsum(sum);
+        if (a->part_max) {
+            /* Partial form: the weights stay exp(s - max). */
+            a->part_max[h] = mxs;
+            a->part_sum[h] = total;
+            continue;
+        }
+        const __m256 inv = _mm256_set1_ps(1.0f / total);
+        for (int64_t p = 0; p < n_pos; p += 8)
             _mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), inv));
     }
 
@@ -1071,7 +1081,7 @@ static void attn(const kernels_attn *a)
                 }
                 for (int h = 0; h < nh; h++) {
                     const __m256 wgt =
-                        _mm256_set1_ps(a->scores[(size_t)(h0 + h) * (size_t)n_pos + p]);
+                        _mm256_set1_ps(a->scores[(size_t)(h0 + h) * (size_t)n_pos + p - 16 * b0]);
                     for (int j = 0; j < 4; j++) acc[h][j] = _mm256_fmadd_ps(wgt, vv[j], acc[h][j]);
                 }
             }

@@ -840,8 +840,10 @@ static inline __m512 load_kv(const void *p, bool f16, int64_t i, __mmask16 m)
 
 static void attn(const kernels_attn *a)
 {
-    const int64_t n_pos = (a->hi + 16) / 16 * 16;
     const int64_t b0 = a->lo / 16, b1 = a->hi / 16;
+    const int64_t n_pos = 16 * (b1 - b0 + 1);
+    /* Scores of the key blocks touched: position p of head h at
+     * scores[h * n_pos + p - 16 * b0]. */
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
@@ -864,7 +866,7 @@ static void attn(const kernels_attn *a)
             const __mmask16 in = _mm512_cmpge_epi32_mask(pos, _mm512_set1_epi32((int32_t)a->lo)) &
                                  _mm512_cmple_epi32_mask(pos, _mm512_set1_epi32((int32_t)a->hi));
             for (int h = 0; h < nh; h++) {
-                float *s = a->scores + (size_t)(h0 + h) * (size_t)n_pos + 16 * b;
+                float *s = a->scores + (size_t)(h0 + h) * (size_t)n_pos + 16 * (b - b0);
                 __m512 v = _mm512_mul_ps(acc[h], _mm512_set1_ps(a->scale));
                 if (a->softcap > 0.0f) {
                     _mm512_storeu_ps(s, v);
@@ -881,18 +883,26 @@ static void attn(const kernels_attn *a)
     for (int h = 0; h < a->nh; h++) {
         float *s = a->scores + (size_t)h * (size_t)n_pos;
         __m512 mx = ninf;
-        for (int64_t b = b0; b <= b1; b++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + 16 * b));
-        const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+        for (int64_t b = 0; b < n_pos / 16; b++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + 16 * b));
+        const float mxs = _mm512_reduce_max_ps(mx);
+        const __m512 m = _mm512_set1_ps(mxs);
         __m512 sum = _mm512_setzero_ps();
-        for (int64_t b = b0; b <= b1; b++) {
+        for (int64_t b = 0; b < n_pos / 16; b++) {
             const __m512 v = _mm512_loadu_ps(s + 16 * b);
             const __m512 e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, ninf, _CMP_NEQ_OQ),
                                                  exp512(_mm512_sub_ps(v, m)));
             _mm512_storeu_ps(s + 16 * b, e);
             sum = _mm512_add_ps(sum, e);
         }
-        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-        for (int64_t b = b0; b <= b1; b++)
+        const float total = _mm512_reduce_add_ps(sum);
+        if (a->part_max) {
+            /* Partial form: the weights stay exp(s - max). */
+            a->part_max[h] = mxs;
+            a->part_sum[h] = total;
+            continue;
+        }
+        const __m512 inv = _mm512_set1_ps(1.0f / total);
+        for (int64_t b = 0; b < n_pos / 16; b++)
             _mm512_storeu_ps(s + 16 * b, _mm512_mul_ps(_mm512_loadu_ps(s + 16 * b), inv));
     }
 
@@ -914,7 +924,7 @@ static void attn(const kernels_attn *a)
                 for (int h = 0; h < 4; h++) {
                     if (h >= nh) break;
                     const __m512 wgt =
-                        _mm512_set1_ps(a->scores[(size_t)(h0 + h) * (size_t)n_pos + p]);
+                        _mm512_set1_ps(a->scores[(size_t)(h0 + h) * (size_t)n_pos + p - 16 * b0]);
                     for (int j = 0; j < 4; j++) acc[h][j] = _mm512_fmadd_ps(wgt, vv[j], acc[h][j]);
                 }
             }
