@@ -219,6 +219,50 @@ static bool sharpen(const char *path)
     return ok;
 }
 
+/* The log lines of the library, kept for the checks. */
+static char log_text[4096];
+static void keep_log(tk_log_level level, const char *msg, void *user)
+{
+    (void)level;
+    (void)user;
+    const size_t len = strlen(log_text);
+    snprintf(log_text + len, sizeof log_text - len, "%s\n", msg);
+}
+
+/* The context's memory is counted before allocation: logged with its
+ * parts, and a context over the limit fails at creation with the numbers. */
+static void test_context_memory(tk_model *m)
+{
+    tk_context_params p = tk_context_default_params();
+    p.n_ctx = N_TOK;
+    p.n_batch = 64;
+    p.n_threads = 1;
+    tk_log_set(keep_log, NULL, TK_LOG_INFO);
+    tk_context *c = NULL;
+    CHECK(tk_context_create(m, &p, &c) == TK_OK);
+    char want[160];
+    /* 2 layers x 4096 positions x (32 + 32) F16 = 1 MiB of cache. */
+    snprintf(want, sizeof want,
+             "context: 4096 positions, 64 per batch, 1 threads: %.1f MiB (KV "
+             "cache 1.0 MiB F16 + buffers ",
+             c ? (double)tk_context_memory(c) / (1024.0 * 1024.0) : 0.0);
+    CHECK_CONTAINS(log_text, want);
+    const uint64_t need = c ? tk_context_memory(c) : 0;
+    tk_context_free(c);
+
+    p.max_memory = need - 1;
+    c = NULL;
+    CHECK_INT(tk_context_create(m, &p, &c), TK_ERR_NOMEM);
+    CHECK(c == NULL);
+    CHECK_CONTAINS(tk_last_error(), "context of 4096 positions needs ");
+    CHECK_CONTAINS(tk_last_error(), "(KV cache 1.0 MiB + buffers ");
+    CHECK_CONTAINS(tk_last_error(), "MiB allowed (max_memory); use a smaller context size");
+    p.max_memory = need;
+    CHECK(tk_context_create(m, &p, &c) == TK_OK);
+    tk_context_free(c);
+    tk_log_set(NULL, NULL, TK_LOG_WARN);
+}
+
 int main(void)
 {
     if (!getenv("TK_BIN")) {
@@ -238,6 +282,7 @@ int main(void)
     CHECK(tk_gguf_open(path, &g) == TK_OK);
     if (!m || !g) return check_summary();
     CHECK(m->n_head > m->n_head_kv); /* grouped queries */
+    test_context_memory(m);
 
     const int64_t nv = tk_model_n_vocab(m);
     const size_t count = (size_t)N_TOK * (size_t)nv;

@@ -601,30 +601,77 @@ tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_con
     sb = TK_MAX(sb, (size_t)m->n_rot * sizeof(float));
     c->scratch_bytes = (sb + 63) / 64 * 64;
 
+    /* Every buffer's size first: the total is checked against the memory
+     * available and logged before anything is allocated. */
     tk_status st = TK_OK;
-    uint64_t kn, vn;
-    if (!core_mul_u64(kcells, (uint64_t)c->n_embd_k, &kn) ||
-        !core_mul_u64(cells, (uint64_t)c->n_embd_v, &vn)) {
-        st = core_error(TK_ERR_OVERFLOW, "context: KV cache size overflows");
+    const uint64_t n_th = (uint64_t)c->n_threads;
+    struct {
+        void **dst;
+        uint64_t count, size; /* elements, bytes each */
+        bool aligned;         /* 64-byte aligned (ctx_alloc_aligned) */
+        const char *what;
+    } bufs[] = {
+        {&c->k_cache, kcells * (uint64_t)c->n_embd_k, c->kv_elt, false, "K cache"},
+        {&c->v_cache, cells * (uint64_t)c->n_embd_v, c->kv_elt, false, "V cache"},
+        {(void **)&c->x, nb * (uint64_t)m->n_embd, sizeof(float), false, "activations"},
+        {(void **)&c->xb, nb * (uint64_t)m->n_embd, sizeof(float), false, "activations"},
+        {(void **)&c->qkv, nb * (uint64_t)c->qkv_ld, sizeof(float), false, "Q/K/V"},
+        {(void **)&c->att, nb * (uint64_t)n_o, sizeof(float), false, "attention output"},
+        {(void **)&c->ffn, down_f32 ? nb * (uint64_t)m->n_ff : 0, sizeof(float), false, "FFN"},
+        {(void **)&c->up, n_th * nb * 64, sizeof(float), false, "FFN rows"},
+        {&c->act, nb, c->act_stride, true, "quantized activations"},
+        {&c->act_ffn, nb, c->act_ffn_stride, true, "quantized FFN activations"},
+        {(void **)&c->attn_part, model_attn_part_floats(m, c->n_ctx), sizeof(float), false,
+         "attention partials"},
+        {&c->scratch, n_th, c->scratch_bytes, true, "scratch"},
+    };
+    /* The products above cannot overflow (each factor is bounded by the
+     * MODEL_MAX_* limits), the sums are checked. */
+    uint64_t kv_bytes = 0, total = 0;
+    for (size_t i = 0; i < TK_ARRAY_LEN(bufs); i++) {
+        uint64_t b;
+        if (!core_mul_u64(bufs[i].count, bufs[i].size, &b) || !core_add_u64(total, b, &total)) {
+            st = core_error(TK_ERR_OVERFLOW, "context: %s: size overflow", bufs[i].what);
+            goto fail;
+        }
+        if (i < 2) kv_bytes += b;
+    }
+    const double mib = 1024.0 * 1024.0;
+    uint64_t allowed = p.max_memory;
+    if (!allowed) {
+        tk_platform plat;
+        tk_platform_detect(&plat);
+        allowed = plat.ram_available;
+    }
+    if (allowed && total > allowed) {
+        st = core_error(TK_ERR_NOMEM,
+                        "context of %d positions needs %.1f MiB (KV cache %.1f MiB + buffers "
+                        "%.1f MiB), more than the %.1f MiB %s; use a smaller context size",
+                        c->n_ctx, (double)total / mib, (double)kv_bytes / mib,
+                        (double)(total - kv_bytes) / mib, (double)allowed / mib,
+                        p.max_memory ? "allowed (max_memory)" : "of memory available");
         goto fail;
     }
-    if (!(c->k_cache = ctx_alloc(c, kn, c->kv_elt, "K cache")) ||
-        !(c->v_cache = ctx_alloc(c, vn, c->kv_elt, "V cache")) ||
-        !(c->x = ctx_alloc(c, nb * (uint64_t)m->n_embd, sizeof(float), "activations")) ||
-        !(c->xb = ctx_alloc(c, nb * (uint64_t)m->n_embd, sizeof(float), "activations")) ||
-        !(c->qkv = ctx_alloc(c, nb * (uint64_t)c->qkv_ld, sizeof(float), "Q/K/V")) ||
-        !(c->att = ctx_alloc(c, nb * (uint64_t)n_o, sizeof(float), "attention output")) ||
-        !(c->ffn = ctx_alloc(c, down_f32 ? nb * (uint64_t)m->n_ff : 0, sizeof(float), "FFN")) ||
-        !(c->up = ctx_alloc(c, (uint64_t)c->n_threads * nb * 64, sizeof(float), "FFN rows")) ||
-        !(c->act = ctx_alloc_aligned(c, nb * (uint64_t)c->act_stride, "quantized activations")) ||
-        !(c->act_ffn = ctx_alloc_aligned(c, nb * (uint64_t)c->act_ffn_stride,
-                                         "quantized FFN activations")) ||
-        !(c->attn_part = ctx_alloc(c, model_attn_part_floats(m, c->n_ctx), sizeof(float),
-                                   "attention partials")) ||
-        !(c->scratch =
-              ctx_alloc_aligned(c, (uint64_t)c->n_threads * c->scratch_bytes, "scratch"))) {
-        st = TK_ERR_NOMEM;
-        goto fail;
+    core_log(TK_LOG_INFO,
+             "context: %d positions, %d per batch, %d threads: %.1f MiB (KV cache %.1f MiB %s + "
+             "buffers %.1f MiB), allocated now",
+             c->n_ctx, c->n_batch, c->n_threads, (double)total / mib, (double)kv_bytes / mib,
+             c->kv_type == TK_TYPE_F16 ? "F16" : "F32", (double)(total - kv_bytes) / mib);
+    for (size_t i = 0; i < TK_ARRAY_LEN(bufs); i++) {
+        *bufs[i].dst = bufs[i].aligned
+                           ? ctx_alloc_aligned(c, bufs[i].count * bufs[i].size, bufs[i].what)
+                           : ctx_alloc(c, bufs[i].count, (size_t)bufs[i].size, bufs[i].what);
+        if (!*bufs[i].dst) {
+            st = TK_ERR_NOMEM;
+            goto fail;
+        }
+    }
+    /* Zeroed memory is mapped lazily: touch every page of the cache now,
+     * so that running short of memory shows here and not in the middle of
+     * a conversation. */
+    for (size_t i = 0; i < 2; i++) {
+        volatile char *page = *bufs[i].dst;
+        for (uint64_t o = 0; o < bufs[i].count * bufs[i].size; o += 4096) page[o] = 0;
     }
     if ((st = model_pool_create(c->n_threads, &c->pool)) != TK_OK) goto fail;
     *out = c;
