@@ -122,6 +122,9 @@ int app_open_engine(const app_settings *s, tk_engine **out)
         app_error("%s", tk_last_error());
         return APP_EXIT_FAIL;
     }
+    /* -v also shows the library's information lines (among them the
+     * context's memory, allocated when it is created). */
+    if (s->verbose) tk_log_set(NULL, NULL, TK_LOG_INFO);
     if (s->verbose)
         fprintf(stderr, "tektra: backend %s (%s)\n", tk_backend_kind_name(choice.kind),
                 choice.reason);

@@ -5,13 +5,16 @@
 #   bench/run.sh [BUILD_DIR] [THREADS]
 # Environment: LEVELS="generic avx2 avx512" runs each kernel level in turn
 # (TEKTRA_CPU; default: the best this CPU has), REPS=3 repetitions,
-# BENCH_DIR=/tmp/tektra-bench where the models are kept.
+# BENCH_DIR=/tmp/tektra-bench where the models are kept, DEPTHS="0,4096"
+# the depths (tokens in the KV cache before each test, llama-bench's -d;
+# default 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 threads=${2:-2}
 out=${BENCH_DIR:-/tmp/tektra-bench}
 reps=${REPS:-3}
+depths=${DEPTHS:-0}
 mkdir -p "$out"
 for type in Q4_K_M Q8_0; do
     f="$out/qwen2.5-0.5b-$type.gguf"
@@ -21,9 +24,9 @@ for type in Q4_K_M Q8_0; do
     fi
     for level in ${LEVELS:-best}; do
         if [ "$level" = best ]; then
-            "$build/tektra" bench -m "$f" -p 512 -n 128 -t "$threads" -r "$reps"
+            "$build/tektra" bench -m "$f" -p 512 -n 128 -d "$depths" -t "$threads" -r "$reps"
         else
-            TEKTRA_CPU=$level "$build/tektra" bench -m "$f" -p 512 -n 128 -t "$threads" -r "$reps"
+            TEKTRA_CPU=$level "$build/tektra" bench -m "$f" -p 512 -n 128 -d "$depths" -t "$threads" -r "$reps"
         fi
         echo
     done

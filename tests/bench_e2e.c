@@ -1,10 +1,12 @@
 /* End-to-end: `tektra bench` on a small real model prints the llama-bench
  * style table (pp and tg rows, kernel level, memory), its JSON form, obeys
- * TEKTRA_CPU, and refuses bad options and impossible levels. Speed itself is
+ * TEKTRA_CPU, measures at depth (-d) with one row per value, and refuses bad
+ * options, impossible levels and depths the model cannot hold. Speed itself is
  * never asserted here (that is what the benchmark is for). */
 #include "check.h"
 #include "proc.h"
 
+#include <cjson/cJSON.h>
 #include <time.h>
 
 static double now_s(void)
@@ -78,6 +80,50 @@ int main(void)
     CHECK_CONTAINS(r.out, "\"kernel_level\":\"generic\"");
     CHECK_CONTAINS(r.out, "\"tg\":{\"n\":3,\"tps_mean\":");
     CHECK(strstr(r.out, "\"pp\"") == NULL);
+
+    /* Depths: every -d value with every -p and -n value is a row, in order. */
+    snprintf(args, sizeof args, "%s -p 16,8 -n 4 -d 0,40 -r 2 -t 2 --no-bandwidth", model);
+    proc_run(&r, bench("", args));
+    CHECK_INT(r.rc, 0);
+    const char *order[] = {"| pp16 |",       "| tg4 |",       "| pp8 |",
+                           "| pp16 @ d40 |", "| tg4 @ d40 |", "| pp8 @ d40 |"};
+    const char *at = r.out;
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        const char *f = strstr(at, order[i]);
+        CHECK_MSG(f != NULL, "row '%s' missing or out of order in:\n%s", order[i], r.out);
+        if (f) at = f + 1;
+    }
+
+    /* JSON: an array with one object per depth, pp and tg beside depth. */
+    snprintf(args, sizeof args, "%s -p 8 -n 2 -d 0,24,40 -r 1 -t 3 --no-bandwidth --json", model);
+    proc_run(&r, bench("", args));
+    CHECK_INT(r.rc, 0);
+    cJSON *arr = cJSON_Parse(r.out);
+    CHECK_MSG(cJSON_IsArray(arr), "not a JSON array: %s", r.out);
+    CHECK_INT(cJSON_GetArraySize(arr), 3);
+    const int want_depth[] = {0, 24, 40};
+    for (int i = 0; i < 3 && i < cJSON_GetArraySize(arr); i++) {
+        const cJSON *o = cJSON_GetArrayItem(arr, i);
+        const cJSON *d = cJSON_GetObjectItem(o, "depth");
+        CHECK_MSG(cJSON_IsNumber(d) && d->valueint == want_depth[i], "object %d: depth %d", i,
+                  cJSON_IsNumber(d) ? d->valueint : -1);
+        const cJSON *pp = cJSON_GetObjectItem(o, "pp"), *tg = cJSON_GetObjectItem(o, "tg");
+        CHECK(cJSON_GetObjectItem(pp, "n") && cJSON_GetObjectItem(pp, "n")->valueint == 8);
+        CHECK(cJSON_GetObjectItem(tg, "n") && cJSON_GetObjectItem(tg, "n")->valueint == 2);
+        CHECK(cJSON_GetObjectItem(tg, "tps_mean") &&
+              cJSON_GetObjectItem(tg, "tps_mean")->valuedouble > 0);
+    }
+    cJSON_Delete(arr);
+
+    /* A depth past the model's context (512) fails before measuring. */
+    snprintf(args, sizeof args, "%s -p 16 -n 4 -d 0,500 -r 1 --no-bandwidth", model);
+    proc_run(&r, bench("", args));
+    CHECK_INT(r.rc, 1);
+    CHECK_CONTAINS(r.out, "depth 500 + pp16 needs 516 positions; the model's context is 512");
+    CHECK(strstr(r.out, "| pp16 |") == NULL);
+    snprintf(args, sizeof args, "%s -d 1,x", model);
+    proc_run(&r, bench("", args));
+    CHECK_INT(r.rc, 2);
 
     /* Errors: a level this CPU cannot run or does not exist, bad options. */
     snprintf(args, sizeof args, "%s -p 4 -n 0 -r 1", model);

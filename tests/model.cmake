@@ -23,3 +23,13 @@ set_tests_properties(test_model_refuse PROPERTIES LABELS "model" TIMEOUT 60
     ENVIRONMENT "TK_SHARED=${TK_SHARED};TK_BIN=${CMAKE_BINARY_DIR};TK_SRC=${CMAKE_SOURCE_DIR};TEKTRA_CPU=nonsense")
 tk_test(NAME test_model_e2e SOURCES test_model_e2e.c LABELS e2e MODULES core)
 add_dependencies(test_model_e2e tektra_bin)
+# Attention at 4,096 tokens against a plain reference, batched and one token
+# at a time, 1-3 threads; at this CPU's level and the generic one.
+# (About 15 s on an idle machine; sanitizer builds and loaded machines take
+# several times longer.)
+tk_test(NAME test_long_context SOURCES test_long_context.c LABELS model TIMEOUT 900
+        MODULES core quant gguf safetensors hfdir kernels model platform)
+add_dependencies(test_long_context synth_model)
+add_test(NAME test_long_context_generic COMMAND test_long_context)
+set_tests_properties(test_long_context_generic PROPERTIES LABELS "model" TIMEOUT 900
+    ENVIRONMENT "TK_SHARED=${TK_SHARED};TK_BIN=${CMAKE_BINARY_DIR};TK_SRC=${CMAKE_SOURCE_DIR};TEKTRA_CPU=generic")

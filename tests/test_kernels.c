@@ -355,7 +355,8 @@ static void test_vector_ops(const kernels_t *k)
     }
 }
 
-/* Attention over a cache filled at random, in the blocked layout. */
+/* Attention over a cache filled at random, in the blocked layout, in the
+ * normal and the partial form (with a scratch of exactly the size asked). */
 static void test_attn_case(const kernels_t *k, bool f16, int nh, int64_t hd, int64_t lo, int64_t hi,
                            float softcap)
 {
@@ -367,8 +368,10 @@ static void test_attn_case(const kernels_t *k, bool f16, int nh, int64_t hd, int
     float *q = malloc((size_t)nh * (size_t)hd * sizeof *q);
     float *o1 = calloc((size_t)nh * (size_t)hd, sizeof *o1);
     float *o2 = calloc((size_t)nh * (size_t)hd, sizeof *o2);
-    float *sc = malloc(kernels_attn_scratch(nh, hi) * sizeof *sc);
-    if (!kc || !vc || !q || !o1 || !o2 || !sc) {
+    float *o3 = calloc((size_t)nh * (size_t)hd, sizeof *o3);
+    float *ml = calloc(4 * (size_t)nh, sizeof *ml); /* max, sum: ref, then k */
+    float *sc = malloc(kernels_attn_scratch(nh, lo, hi) * sizeof *sc);
+    if (!kc || !vc || !q || !o1 || !o2 || !o3 || !ml || !sc) {
         CHECK(0);
         goto done;
     }
@@ -403,7 +406,9 @@ static void test_attn_case(const kernels_t *k, bool f16, int nh, int64_t hd, int
                       softcap,
                       o1,
                       hd,
-                      sc};
+                      sc,
+                      NULL,
+                      NULL};
     kernels_attn_ref(&a);
     a.out = o2;
     k->attn(&a);
@@ -414,12 +419,41 @@ static void test_attn_case(const kernels_t *k, bool f16, int nh, int64_t hd, int
         worst = worse(worst, fabs((double)o1[i] - o2[i]) / (fabs(o1[i]) + 0.1));
     CHECK_MSG(worst < 1e-5, "%s attn f16=%d nh=%d hd=%lld [%lld, %lld]: %.3g", k->name, f16, nh,
               (long long)hd, (long long)lo, (long long)hi, worst);
+
+    /* Partial form: the same max and sum as the reference, and the
+     * unnormalized output divided by the sum is the normal output. */
+    a.out = o3;
+    a.part_max = ml;
+    a.part_sum = ml + nh;
+    kernels_attn_ref(&a);
+    a.out = o2;
+    a.part_max = ml + 2 * nh;
+    a.part_sum = ml + 3 * nh;
+    k->attn(&a);
+    worst = 0.0;
+    for (int h = 0; h < nh; h++) {
+        CHECK_MSG(fabs(ml[h] - ml[2 * nh + h]) <= 1e-5 * (fabs(ml[h]) + 1),
+                  "%s attn partial max %d: %g vs %g", k->name, h, ml[h], ml[2 * nh + h]);
+        CHECK_MSG(fabs(ml[nh + h] - ml[3 * nh + h]) <= 1e-5 * ml[nh + h],
+                  "%s attn partial sum %d: %g vs %g", k->name, h, ml[nh + h], ml[3 * nh + h]);
+        CHECK_MSG(ml[nh + h] >= 1.0f, "%s attn partial sum %d: %g < 1", k->name, h, ml[nh + h]);
+        for (int64_t d = 0; d < hd; d++) {
+            const int64_t i = h * hd + d;
+            worst = worse(worst, fabs((double)o3[i] - o2[i]) / (fabs(o3[i]) + 0.1 * ml[nh + h]));
+            worst =
+                worse(worst, fabs((double)o1[i] - o2[i] / ml[3 * nh + h]) / (fabs(o1[i]) + 0.1));
+        }
+    }
+    CHECK_MSG(worst < 1e-5, "%s attn partial f16=%d nh=%d hd=%lld [%lld, %lld]: %.3g", k->name, f16,
+              nh, (long long)hd, (long long)lo, (long long)hi, worst);
 done:
     free(kc);
     free(vc);
     free(q);
     free(o1);
     free(o2);
+    free(o3);
+    free(ml);
     free(sc);
 }
 
@@ -431,6 +465,8 @@ static void test_attn(const kernels_t *k)
         test_attn_case(k, f16, 9, 80, 5, 47, 0.0f);
         test_attn_case(k, f16, 3, 32, 17, 33, 50.0f);
         test_attn_case(k, f16, 2, 24, 0, 15, 0.0f);
+        test_attn_case(k, f16, 7, 64, 200, 511, 0.0f);
+        test_attn_case(k, f16, 5, 64, 263, 270, 30.0f);
     }
 }
 

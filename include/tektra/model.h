@@ -95,6 +95,7 @@ typedef struct tk_context_params {
     int32_t kv_type;     /* TK_TYPE_F16 or TK_TYPE_F32 (see tk_context_default_params) */
     tk_cancel_fn cancel; /* NULL = never cancelled */
     void *cancel_user;   /* passed to cancel, borrowed */
+    uint64_t max_memory; /* bytes the context may take; 0 = the memory available now */
 } tk_context_params;
 
 /* Defaults: n_ctx 0, n_batch 512, n_threads 0, kv_type TK_TYPE_F16 (half the
@@ -104,9 +105,12 @@ tk_context_params tk_context_default_params(void);
 
 /* Creates a context on `m` (borrowed: must outlive the context). `p` may be
  * NULL for the defaults. Allocates the KV cache, the work buffers and the
- * worker threads. Errors: TK_ERR_INVALID_ARG (bad parameter, named),
- * TK_ERR_NOMEM, TK_ERR_OVERFLOW. On success *out is owned by the caller:
- * free with tk_context_free(). */
+ * worker threads, all of it now: the cache's pages are touched, so a
+ * context that does not fit fails here, never during a decode. The size is
+ * logged (TK_LOG_INFO). Errors: TK_ERR_INVALID_ARG (bad parameter, named),
+ * TK_ERR_NOMEM (with the bytes needed, of the KV cache and the buffers, and
+ * the bytes allowed: max_memory, or the memory available), TK_ERR_OVERFLOW.
+ * On success *out is owned by the caller: free with tk_context_free(). */
 tk_status tk_context_create(tk_model *m, const tk_context_params *p, tk_context **out);
 
 /* Stops the worker threads and frees the context. NULL is fine. */

@@ -92,6 +92,13 @@ typedef struct kernels_type {
  *
  *     s[h][p] = softcap(scale * q_h . k_p)          for lo <= p <= hi
  *     out_h   = sum_p softmax_p(s[h]) * v_p
+ *
+ * Partial form (part_max set), for one piece of a longer range whose
+ * pieces are merged afterwards (online softmax, see model/attention.c):
+ *
+ *     part_max[h] = m_h = max_p s[h][p]
+ *     part_sum[h] = sum_p exp(s[h][p] - m_h)
+ *     out_h       = sum_p exp(s[h][p] - m_h) * v_p  (not divided by the sum)
  */
 typedef struct kernels_attn {
     const float *q;     /* [nh][q_stride], head h at q + h * q_stride */
@@ -108,11 +115,14 @@ typedef struct kernels_attn {
     float softcap;      /* 0 = none */
     float *out;         /* [nh][out_stride], written */
     int64_t out_stride; /* floats */
-    float *scores;      /* scratch of kernels_attn_scratch(nh, hi) floats */
+    float *scores;      /* scratch of kernels_attn_scratch(nh, lo, hi) floats */
+    float *part_max;    /* [nh] or NULL: the partial form above, written */
+    float *part_sum;    /* [nh] with part_max, written */
 } kernels_attn;
 
-/* Floats of scratch kernels_t.attn needs for nh heads up to position hi. */
-size_t kernels_attn_scratch(int nh, int64_t hi);
+/* Floats of scratch kernels_t.attn needs for nh heads over positions
+ * lo..hi: nh * 16 * (the key blocks they touch). */
+size_t kernels_attn_scratch(int nh, int64_t lo, int64_t hi);
 
 typedef struct kernels_t {
     tk_kernel_level level;

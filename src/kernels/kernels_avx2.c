@@ -993,10 +993,25 @@ static inline __m256 load_kv(const void *p, bool f16, int64_t i, int64_t n)
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(void *)tmp));
 }
 
+/* acc[h] = sum_d qh[h][d] * (key block kb)[d][off..off + 8) for AH heads.
+ * Inlined with f16 a constant, so the loop has no branch and the
+ * accumulators stay in registers. */
+static inline __attribute__((always_inline)) void
+score_half(const void *kb, bool f16, int64_t off, const float *const *qh, int64_t hd, __m256 *acc)
+{
+    for (int h = 0; h < AH; h++) acc[h] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < hd; d++) {
+        const __m256 kv = load_kv(kb, f16, d * 16 + off, 8);
+        for (int h = 0; h < AH; h++) acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(qh[h][d]), kv, acc[h]);
+    }
+}
+
 static void attn(const kernels_attn *a)
 {
-    const int64_t n_pos = (a->hi + 16) / 16 * 16;
     const int64_t b0 = a->lo / 16, b1 = a->hi / 16;
+    const int64_t n_pos = 16 * (b1 - b0 + 1);
+    /* Scores of the key blocks touched: position p of head h at
+     * scores[h * n_pos + p - 16 * b0]. */
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 
@@ -1005,16 +1020,15 @@ static void attn(const kernels_attn *a)
         const int nh = TK_MIN(AH, a->nh - h0);
         for (int64_t b = b0; b <= b1; b++) {
             const void *kb = (const char *)a->k + (size_t)b * a->k_block_bytes;
+            /* Heads past the last repeat it (computed, not stored). */
+            const float *qh[AH];
+            for (int h = 0; h < AH; h++) qh[h] = a->q + (h0 + TK_MIN(h, nh - 1)) * a->q_stride;
             for (int half = 0; half < 2; half++) {
                 __m256 acc[AH];
-                for (int h = 0; h < AH; h++) acc[h] = _mm256_setzero_ps();
-                for (int64_t d = 0; d < a->hd_k; d++) {
-                    const __m256 kv = load_kv(kb, a->f16, d * 16 + 8 * half, 8);
-                    for (int h = 0; h < AH; h++)
-                        if (h < nh)
-                            acc[h] = _mm256_fmadd_ps(
-                                _mm256_set1_ps(a->q[(h0 + h) * a->q_stride + d]), kv, acc[h]);
-                }
+                if (a->f16)
+                    score_half(kb, true, 8 * half, qh, a->hd_k, acc);
+                else
+                    score_half(kb, false, 8 * half, qh, a->hd_k, acc);
                 const __m256i pos =
                     _mm256_add_epi32(_mm256_set1_epi32((int32_t)(16 * b + 8 * half)), lane);
                 const __m256i in = _mm256_andnot_si256(
@@ -1022,7 +1036,8 @@ static void attn(const kernels_attn *a)
                                     _mm256_cmpgt_epi32(pos, _mm256_set1_epi32((int32_t)a->hi))),
                     _mm256_set1_epi32(-1));
                 for (int h = 0; h < nh; h++) {
-                    float *s = a->scores + (size_t)(h0 + h) * (size_t)n_pos + 16 * b + 8 * half;
+                    float *s =
+                        a->scores + (size_t)(h0 + h) * (size_t)n_pos + 16 * (b - b0) + 8 * half;
                     __m256 v = _mm256_mul_ps(acc[h], _mm256_set1_ps(a->scale));
                     if (a->softcap > 0.0f) {
                         _mm256_storeu_ps(s, v);
@@ -1039,19 +1054,26 @@ static void attn(const kernels_attn *a)
     for (int h = 0; h < a->nh; h++) {
         float *s = a->scores + (size_t)h * (size_t)n_pos;
         __m256 mx = ninf;
-        for (int64_t p = 16 * b0; p < 16 * (b1 + 1); p += 8)
-            mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + p));
-        const __m256 m = _mm256_set1_ps(hmax(mx));
+        for (int64_t p = 0; p < n_pos; p += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + p));
+        const float mxs = hmax(mx);
+        const __m256 m = _mm256_set1_ps(mxs);
         __m256 sum = _mm256_setzero_ps();
-        for (int64_t p = 16 * b0; p < 16 * (b1 + 1); p += 8) {
+        for (int64_t p = 0; p < n_pos; p += 8) {
             const __m256 v = _mm256_loadu_ps(s + p);
             const __m256 keep = _mm256_cmp_ps(v, ninf, _CMP_NEQ_OQ);
             const __m256 e = _mm256_and_ps(keep, exp256(_mm256_sub_ps(v, m)));
             _mm256_storeu_ps(s + p, e);
             sum = _mm256_add_ps(sum, e);
         }
-        const __m256 inv = _mm256_set1_ps(1.0f / hsum(sum));
-        for (int64_t p = 16 * b0; p < 16 * (b1 + 1); p += 8)
+        const float total = hsum(sum);
+        if (a->part_max) {
+            /* Partial form: the weights stay exp(s - max). */
+            a->part_max[h] = mxs;
+            a->part_sum[h] = total;
+            continue;
+        }
+        const __m256 inv = _mm256_set1_ps(1.0f / total);
+        for (int64_t p = 0; p < n_pos; p += 8)
             _mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), inv));
     }
 
@@ -1071,7 +1093,7 @@ static void attn(const kernels_attn *a)
                 }
                 for (int h = 0; h < nh; h++) {
                     const __m256 wgt =
-                        _mm256_set1_ps(a->scores[(size_t)(h0 + h) * (size_t)n_pos + p]);
+                        _mm256_set1_ps(a->scores[(size_t)(h0 + h) * (size_t)n_pos + p - 16 * b0]);
                     for (int j = 0; j < 4; j++) acc[h][j] = _mm256_fmadd_ps(wgt, vv[j], acc[h][j]);
                 }
             }

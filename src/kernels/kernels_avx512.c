@@ -838,10 +838,45 @@ static inline __m512 load_kv(const void *p, bool f16, int64_t i, __mmask16 m)
     return _mm512_maskz_loadu_ps(m, (const float *)p + i);
 }
 
+/* acc[h] = sum_d qh[h][d] * (key block kb)[d][0..16) for AH heads. Inlined
+ * with f16 a constant, so the loop has no branch and the accumulators stay
+ * in registers. */
+static inline __attribute__((always_inline)) void
+score_block(const void *kb, bool f16, const float *const *qh, int64_t hd, __m512 *acc)
+{
+    for (int h = 0; h < AH; h++) acc[h] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < hd; d++) {
+        const __m512 kv = load_kv(kb, f16, d * 16, 0xFFFF);
+        for (int h = 0; h < AH; h++) acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(qh[h][d]), kv, acc[h]);
+    }
+}
+
+/* acc[h][j] = sum_p wh[h][p - off] * v_p[d0 + 16 j ..] for 4 heads, p in
+ * lo..hi. */
+static inline __attribute__((always_inline)) void value_rows(const kernels_attn *a, bool f16,
+                                                             const float *const *wh, int64_t off,
+                                                             int64_t d0, const __mmask16 *dm,
+                                                             __m512 acc[4][4])
+{
+    for (int h = 0; h < 4; h++)
+        for (int j = 0; j < 4; j++) acc[h][j] = _mm512_setzero_ps();
+    for (int64_t p = a->lo; p <= a->hi; p++) {
+        const void *vr = (const char *)a->v + (size_t)p * a->v_stride;
+        __m512 vv[4];
+        for (int j = 0; j < 4; j++) vv[j] = load_kv(vr, f16, d0 + 16 * j, dm[j]);
+        for (int h = 0; h < 4; h++) {
+            const __m512 wgt = _mm512_set1_ps(wh[h][p - off]);
+            for (int j = 0; j < 4; j++) acc[h][j] = _mm512_fmadd_ps(wgt, vv[j], acc[h][j]);
+        }
+    }
+}
+
 static void attn(const kernels_attn *a)
 {
-    const int64_t n_pos = (a->hi + 16) / 16 * 16;
     const int64_t b0 = a->lo / 16, b1 = a->hi / 16;
+    const int64_t n_pos = 16 * (b1 - b0 + 1);
+    /* Scores of the key blocks touched: position p of head h at
+     * scores[h * n_pos + p - 16 * b0]. */
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
@@ -851,20 +886,19 @@ static void attn(const kernels_attn *a)
         const int nh = TK_MIN(AH, a->nh - h0);
         for (int64_t b = b0; b <= b1; b++) {
             const void *kb = (const char *)a->k + (size_t)b * a->k_block_bytes;
+            /* Heads past the last repeat it (computed, not stored). */
+            const float *qh[AH];
+            for (int h = 0; h < AH; h++) qh[h] = a->q + (h0 + TK_MIN(h, nh - 1)) * a->q_stride;
             __m512 acc[AH];
-            for (int h = 0; h < AH; h++) acc[h] = _mm512_setzero_ps();
-            for (int64_t d = 0; d < a->hd_k; d++) {
-                const __m512 kv = load_kv(kb, a->f16, d * 16, 0xFFFF);
-                for (int h = 0; h < AH; h++)
-                    if (h < nh)
-                        acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(a->q[(h0 + h) * a->q_stride + d]),
-                                                 kv, acc[h]);
-            }
+            if (a->f16)
+                score_block(kb, true, qh, a->hd_k, acc);
+            else
+                score_block(kb, false, qh, a->hd_k, acc);
             const __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int32_t)(16 * b)), lane);
             const __mmask16 in = _mm512_cmpge_epi32_mask(pos, _mm512_set1_epi32((int32_t)a->lo)) &
                                  _mm512_cmple_epi32_mask(pos, _mm512_set1_epi32((int32_t)a->hi));
             for (int h = 0; h < nh; h++) {
-                float *s = a->scores + (size_t)(h0 + h) * (size_t)n_pos + 16 * b;
+                float *s = a->scores + (size_t)(h0 + h) * (size_t)n_pos + 16 * (b - b0);
                 __m512 v = _mm512_mul_ps(acc[h], _mm512_set1_ps(a->scale));
                 if (a->softcap > 0.0f) {
                     _mm512_storeu_ps(s, v);
@@ -881,18 +915,27 @@ static void attn(const kernels_attn *a)
     for (int h = 0; h < a->nh; h++) {
         float *s = a->scores + (size_t)h * (size_t)n_pos;
         __m512 mx = ninf;
-        for (int64_t b = b0; b <= b1; b++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + 16 * b));
-        const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+        for (int64_t b = 0; b < n_pos / 16; b++)
+            mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + 16 * b));
+        const float mxs = _mm512_reduce_max_ps(mx);
+        const __m512 m = _mm512_set1_ps(mxs);
         __m512 sum = _mm512_setzero_ps();
-        for (int64_t b = b0; b <= b1; b++) {
+        for (int64_t b = 0; b < n_pos / 16; b++) {
             const __m512 v = _mm512_loadu_ps(s + 16 * b);
             const __m512 e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, ninf, _CMP_NEQ_OQ),
                                                  exp512(_mm512_sub_ps(v, m)));
             _mm512_storeu_ps(s + 16 * b, e);
             sum = _mm512_add_ps(sum, e);
         }
-        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-        for (int64_t b = b0; b <= b1; b++)
+        const float total = _mm512_reduce_add_ps(sum);
+        if (a->part_max) {
+            /* Partial form: the weights stay exp(s - max). */
+            a->part_max[h] = mxs;
+            a->part_sum[h] = total;
+            continue;
+        }
+        const __m512 inv = _mm512_set1_ps(1.0f / total);
+        for (int64_t b = 0; b < n_pos / 16; b++)
             _mm512_storeu_ps(s + 16 * b, _mm512_mul_ps(_mm512_loadu_ps(s + 16 * b), inv));
     }
 
@@ -905,19 +948,15 @@ static void attn(const kernels_attn *a)
             for (int j = 0; j < 4; j++) {
                 const int64_t left = a->hd_v - d0 - 16 * j;
                 dm[j] = left <= 0 ? 0 : row_mask(left);
-                for (int h = 0; h < 4; h++) acc[h][j] = _mm512_setzero_ps();
             }
-            for (int64_t p = a->lo; p <= a->hi; p++) {
-                const void *vr = (const char *)a->v + (size_t)p * a->v_stride;
-                __m512 vv[4];
-                for (int j = 0; j < 4; j++) vv[j] = load_kv(vr, a->f16, d0 + 16 * j, dm[j]);
-                for (int h = 0; h < 4; h++) {
-                    if (h >= nh) break;
-                    const __m512 wgt =
-                        _mm512_set1_ps(a->scores[(size_t)(h0 + h) * (size_t)n_pos + p]);
-                    for (int j = 0; j < 4; j++) acc[h][j] = _mm512_fmadd_ps(wgt, vv[j], acc[h][j]);
-                }
-            }
+            /* Weights by position; heads past the last repeat it. */
+            const float *wh[4];
+            for (int h = 0; h < 4; h++)
+                wh[h] = a->scores + (size_t)(h0 + TK_MIN(h, nh - 1)) * (size_t)n_pos;
+            if (a->f16)
+                value_rows(a, true, wh, 16 * b0, d0, dm, acc);
+            else
+                value_rows(a, false, wh, 16 * b0, d0, dm, acc);
             for (int h = 0; h < nh; h++)
                 for (int j = 0; j < 4; j++)
                     if (dm[j])

@@ -100,9 +100,9 @@ void kernels_quantize_act_ref(const float *x, int64_t cols, int64_t b0, int64_t 
 
 /* ---- attention ----------------------------------------------------------- */
 
-size_t kernels_attn_scratch(int nh, int64_t hi)
+size_t kernels_attn_scratch(int nh, int64_t lo, int64_t hi)
 {
-    return (size_t)nh * (size_t)((hi + 16) / 16 * 16);
+    return (size_t)nh * (size_t)(16 * (hi / 16 - lo / 16 + 1));
 }
 
 static float kv_at(const void *base, bool f16, size_t i)
@@ -112,7 +112,8 @@ static float kv_at(const void *base, bool f16, size_t i)
 
 void kernels_attn_ref(const kernels_attn *a)
 {
-    const int64_t n_pos = (a->hi + 16) / 16 * 16;
+    /* Scores of the key blocks touched: position p at s[p - off]. */
+    const int64_t off = a->lo / 16 * 16, n_pos = 16 * (a->hi / 16 + 1) - off;
     for (int h = 0; h < a->nh; h++) {
         const float *q = a->q + h * a->q_stride;
         float *s = a->scores + (size_t)h * (size_t)n_pos;
@@ -124,20 +125,24 @@ void kernels_attn_ref(const kernels_attn *a)
                 dot += q[d] * kv_at(kb, a->f16, (size_t)(d * 16 + p % 16));
             float v = dot * a->scale;
             if (a->softcap > 0.0f) v = tanhf(v * (1.0f / a->softcap)) * a->softcap;
-            s[p] = v;
+            s[p - off] = v;
             if (v > max) max = v;
         }
         double sum = 0.0;
         for (int64_t p = a->lo; p <= a->hi; p++) {
-            s[p] = expf(s[p] - max);
-            sum += s[p];
+            s[p - off] = expf(s[p - off] - max);
+            sum += s[p - off];
         }
-        const float inv = (float)(1.0 / sum);
+        const float inv = a->part_max ? 1.0f : (float)(1.0 / sum);
+        if (a->part_max) {
+            a->part_max[h] = max;
+            a->part_sum[h] = (float)sum;
+        }
         float *out = a->out + h * a->out_stride;
         memset(out, 0, (size_t)a->hd_v * sizeof(float));
         for (int64_t p = a->lo; p <= a->hi; p++) {
             const void *vr = (const char *)a->v + (size_t)p * a->v_stride;
-            const float wgt = s[p] * inv;
+            const float wgt = s[p - off] * inv;
             for (int64_t d = 0; d < a->hd_v; d++) out[d] += wgt * kv_at(vr, a->f16, (size_t)d);
         }
     }

@@ -7,11 +7,13 @@
  * steps and the threads meet at a barrier between steps. Work inside a
  * step is split by tokens (norms, RoPE, cache writes, activation
  * quantization), by groups of 16 weight rows handed out from a shared
- * counter (matrix products), or by (token, KV head) pairs, also from the
- * counter (attention). Every output value is computed by one thread with
- * the same arithmetic whatever the split, so results do not depend on the
- * thread count.
+ * counter (matrix products), or by tiles of tokens or chunks of positions,
+ * also from the counter (attention, model/attention.c). Every output value
+ * is computed with the same arithmetic whatever the split, so results do
+ * not depend on the thread count.
  */
+#include "model/attention.h"
+#include "model/model.h"
 #include "model/step.h"
 
 #include "tektra/platform.h"
@@ -208,57 +210,13 @@ static void rope_step(tk_context *c, const model_layer *l, int il, int64_t t0, i
     }
 }
 
-/* Attention of each (token, KV head) pair, tokens [r0, n): the query heads
- * of the group over the cached positions they see (causal, and within the
- * sliding window on local layers). Pairs are taken from the shared counter, as the
- * cost grows with the position. With `quantize`, each pair also writes its
- * part of the token's quantized output (attn_quantizes() says when the
- * pairs' outputs are whole activation blocks). */
+/* Attention of tokens [r0, n) (model/attention.c). With `quantize`, each
+ * token's output is also quantized (attn_quantizes() says when each KV
+ * group's output is whole activation blocks). */
 static void attn_step(tk_context *c, step_state *s, const model_layer *l, int il, int64_t r0,
                       int64_t n, bool quantize)
 {
-    const tk_model *m = c->model;
-    const int64_t hd_k = m->head_dim_k, hd_v = m->head_dim_v;
-    const int group = m->n_head / m->n_head_kv;
-    const int64_t n_o = (int64_t)m->n_head * hd_v;
-    const size_t kblock = (size_t)hd_k * 16 * c->kv_elt;
-    _Atomic int64_t *ctr = dyn_counter(c, s);
-    const int64_t total = (n - r0) * m->n_head_kv;
-    for (;;) {
-        const int64_t i = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
-        if (i >= total) break;
-        const int64_t t = r0 + i / m->n_head_kv;
-        const int kvh = (int)(i % m->n_head_kv);
-        const int64_t pos = c->n_past + t;
-        kernels_attn a;
-        a.q = c->qkv + t * c->qkv_ld + (int64_t)kvh * group * hd_k;
-        a.q_stride = hd_k;
-        a.nh = group;
-        a.hd_k = hd_k;
-        a.hd_v = hd_v;
-        a.k = (const char *)c->k_cache +
-              ((size_t)il * (size_t)m->n_head_kv + (size_t)kvh) * (size_t)c->kv_blocks * kblock;
-        a.k_block_bytes = kblock;
-        a.v = (const char *)c->v_cache +
-              ((size_t)il * (size_t)c->n_ctx * (size_t)c->n_embd_v + (size_t)kvh * (size_t)hd_v) *
-                  c->kv_elt;
-        a.v_stride = (size_t)c->n_embd_v * c->kv_elt;
-        a.f16 = c->kv_type == TK_TYPE_F16;
-        a.lo = l->swa ? TK_MAX(0, pos - m->n_swa + 1) : 0;
-        a.hi = pos;
-        a.scale = m->attn_scale;
-        a.softcap = m->attn_softcap;
-        a.out = c->att + t * n_o + (int64_t)kvh * group * hd_v;
-        a.out_stride = hd_v;
-        a.scores = thread_scratch(c, s->ith);
-        m->kern->attn(&a);
-        if (quantize) {
-            /* This pair's heads are whole blocks of the token's output. */
-            const int64_t b0 = (int64_t)kvh * group * hd_v / 32;
-            m->kern->quantize_act(a.out, n_o, b0, b0 + group * hd_v / 32,
-                                  (char *)c->act + (size_t)t * c->act_stride);
-        }
-    }
+    model_attn_step(c, l, il, r0, n, quantize, dyn_counter(c, s), s->ith, s->nth);
 }
 
 static bool attn_quantizes(const tk_model *m, const model_layer *l)
@@ -570,36 +528,84 @@ tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_con
     c->act_stride = q8 ? kernels_act_bytes(in_cols) : 0;
     c->act_ffn_stride = down_q8 ? kernels_act_bytes(m->n_ff) : 0;
 
-    /* Per thread: the matmul's scratch, the attention scores of one KV
-     * group, or RoPE's cos/sin table; each on its own cache lines. */
-    const int group = m->n_head / m->n_head_kv;
+    /* Per thread: the matmul's scratch, the attention's chunk of scores
+     * and partials, or RoPE's cos/sin table; each on its own cache lines. */
     size_t sb = m->kern->scratch_bytes(m->max_cols);
-    sb = TK_MAX(sb, kernels_attn_scratch(group, c->n_ctx - 1) * sizeof(float));
+    sb = TK_MAX(sb, model_attn_scratch_floats(m) * sizeof(float));
     sb = TK_MAX(sb, (size_t)m->n_rot * sizeof(float));
     c->scratch_bytes = (sb + 63) / 64 * 64;
 
+    /* Every buffer's size first: the total is checked against the memory
+     * available and logged before anything is allocated. */
     tk_status st = TK_OK;
-    uint64_t kn, vn;
-    if (!core_mul_u64(kcells, (uint64_t)c->n_embd_k, &kn) ||
-        !core_mul_u64(cells, (uint64_t)c->n_embd_v, &vn)) {
-        st = core_error(TK_ERR_OVERFLOW, "context: KV cache size overflows");
+    const uint64_t n_th = (uint64_t)c->n_threads;
+    struct {
+        void **dst;
+        uint64_t count, size; /* elements, bytes each */
+        bool aligned;         /* 64-byte aligned (ctx_alloc_aligned) */
+        const char *what;
+    } bufs[] = {
+        {&c->k_cache, kcells * (uint64_t)c->n_embd_k, c->kv_elt, false, "K cache"},
+        {&c->v_cache, cells * (uint64_t)c->n_embd_v, c->kv_elt, false, "V cache"},
+        {(void **)&c->x, nb * (uint64_t)m->n_embd, sizeof(float), false, "activations"},
+        {(void **)&c->xb, nb * (uint64_t)m->n_embd, sizeof(float), false, "activations"},
+        {(void **)&c->qkv, nb * (uint64_t)c->qkv_ld, sizeof(float), false, "Q/K/V"},
+        {(void **)&c->att, nb * (uint64_t)n_o, sizeof(float), false, "attention output"},
+        {(void **)&c->ffn, down_f32 ? nb * (uint64_t)m->n_ff : 0, sizeof(float), false, "FFN"},
+        {(void **)&c->up, n_th * nb * 64, sizeof(float), false, "FFN rows"},
+        {&c->act, nb, c->act_stride, true, "quantized activations"},
+        {&c->act_ffn, nb, c->act_ffn_stride, true, "quantized FFN activations"},
+        {(void **)&c->attn_part, model_attn_part_floats(m, c->n_ctx), sizeof(float), false,
+         "attention partials"},
+        {&c->scratch, n_th, c->scratch_bytes, true, "scratch"},
+    };
+    /* The products above cannot overflow (each factor is bounded by the
+     * MODEL_MAX_* limits), the sums are checked. */
+    uint64_t kv_bytes = 0, total = 0;
+    for (size_t i = 0; i < TK_ARRAY_LEN(bufs); i++) {
+        uint64_t b;
+        if (!core_mul_u64(bufs[i].count, bufs[i].size, &b) || !core_add_u64(total, b, &total)) {
+            st = core_error(TK_ERR_OVERFLOW, "context: %s: size overflow", bufs[i].what);
+            goto fail;
+        }
+        if (i < 2) kv_bytes += b;
+    }
+    const double mib = 1024.0 * 1024.0;
+    uint64_t allowed = p.max_memory;
+    if (!allowed) {
+        tk_platform plat;
+        tk_platform_detect(&plat);
+        allowed = plat.ram_available;
+    }
+    if (allowed && total > allowed) {
+        st = core_error(TK_ERR_NOMEM,
+                        "context of %d positions needs %.1f MiB (KV cache %.1f MiB + buffers "
+                        "%.1f MiB), more than the %.1f MiB %s; use a smaller context size",
+                        c->n_ctx, (double)total / mib, (double)kv_bytes / mib,
+                        (double)(total - kv_bytes) / mib, (double)allowed / mib,
+                        p.max_memory ? "allowed (max_memory)" : "of memory available");
         goto fail;
     }
-    if (!(c->k_cache = ctx_alloc(c, kn, c->kv_elt, "K cache")) ||
-        !(c->v_cache = ctx_alloc(c, vn, c->kv_elt, "V cache")) ||
-        !(c->x = ctx_alloc(c, nb * (uint64_t)m->n_embd, sizeof(float), "activations")) ||
-        !(c->xb = ctx_alloc(c, nb * (uint64_t)m->n_embd, sizeof(float), "activations")) ||
-        !(c->qkv = ctx_alloc(c, nb * (uint64_t)c->qkv_ld, sizeof(float), "Q/K/V")) ||
-        !(c->att = ctx_alloc(c, nb * (uint64_t)n_o, sizeof(float), "attention output")) ||
-        !(c->ffn = ctx_alloc(c, down_f32 ? nb * (uint64_t)m->n_ff : 0, sizeof(float), "FFN")) ||
-        !(c->up = ctx_alloc(c, (uint64_t)c->n_threads * nb * 64, sizeof(float), "FFN rows")) ||
-        !(c->act = ctx_alloc_aligned(c, nb * (uint64_t)c->act_stride, "quantized activations")) ||
-        !(c->act_ffn = ctx_alloc_aligned(c, nb * (uint64_t)c->act_ffn_stride,
-                                         "quantized FFN activations")) ||
-        !(c->scratch =
-              ctx_alloc_aligned(c, (uint64_t)c->n_threads * c->scratch_bytes, "scratch"))) {
-        st = TK_ERR_NOMEM;
-        goto fail;
+    core_log(TK_LOG_INFO,
+             "context: %d positions, %d per batch, %d threads: %.1f MiB (KV cache %.1f MiB %s + "
+             "buffers %.1f MiB), allocated now",
+             c->n_ctx, c->n_batch, c->n_threads, (double)total / mib, (double)kv_bytes / mib,
+             c->kv_type == TK_TYPE_F16 ? "F16" : "F32", (double)(total - kv_bytes) / mib);
+    for (size_t i = 0; i < TK_ARRAY_LEN(bufs); i++) {
+        *bufs[i].dst = bufs[i].aligned
+                           ? ctx_alloc_aligned(c, bufs[i].count * bufs[i].size, bufs[i].what)
+                           : ctx_alloc(c, bufs[i].count, (size_t)bufs[i].size, bufs[i].what);
+        if (!*bufs[i].dst) {
+            st = TK_ERR_NOMEM;
+            goto fail;
+        }
+    }
+    /* Zeroed memory is mapped lazily: touch every page of the cache now,
+     * so that running short of memory shows here and not in the middle of
+     * a conversation. */
+    for (size_t i = 0; i < 2; i++) {
+        volatile char *page = *bufs[i].dst;
+        for (uint64_t o = 0; o < bufs[i].count * bufs[i].size; o += 4096) page[o] = 0;
     }
     if ((st = moe_alloc(c)) != TK_OK) goto fail;
     if ((st = model_pool_create(c->n_threads, &c->pool)) != TK_OK) goto fail;
@@ -625,6 +631,7 @@ void tk_context_free(tk_context *c)
     free(c->up);
     free(c->act);
     free(c->act_ffn);
+    free(c->attn_part);
     free(c->scratch);
     moe_free(c);
     free(c);

@@ -224,6 +224,7 @@ struct tk_context {
     size_t act_stride;         /* kernels_act_bytes(widest such input) */
     void *act_ffn;             /* [n_batch][act_ffn_stride]: quantized act(gate) * up */
     size_t act_ffn_stride;     /* kernels_act_bytes(n_ff), or 0 */
+    float *attn_part;          /* the attention's partials (model/attention.h) */
     void *scratch;             /* [n_threads][scratch_bytes], 64-byte aligned */
     size_t scratch_bytes;      /* per thread */
     const float *rope_factors; /* the model's RoPE frequency factors for this n_ctx, or NULL */
