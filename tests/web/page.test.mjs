@@ -187,10 +187,12 @@ async function testStop(page, srv) {
     log('stop');
     await setSetting(page, '#set-max-tokens', 20000);
     await sendMessage(page, 'Tell me a very long story');
+    // The prompt now holds the 5000-token answer before: long to read in
+    // a sanitizer build.
     await waitFor('the answer to start', async () => {
         const a = await answerState(page);
         return a && a.pending && a.text.length > 40;
-    });
+    }, 120000);
     await page.click('#stop');
     const a = await waitAnswerDone(page, 5000);
     assert.match(a.stats, /stopped/);
