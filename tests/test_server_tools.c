@@ -708,6 +708,33 @@ static void test_structured(void)
     }
     tk_tokenizer_free(tok);
     tk_gguf_close(g);
+
+    /* A conversation goes back to the slot whose cache holds it, even after
+     * another conversation came in between. */
+    char *first = ask(sp.port, "/v1/chat/completions",
+                      "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about the "
+                      "cat and the dog.\"}],\"max_tokens\":4,\"temperature\":0}",
+                      NULL);
+    free(ask(sp.port, "/v1/chat/completions",
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"Something else.\"}],"
+             "\"max_tokens\":4,\"temperature\":0}",
+             NULL));
+    cJSON *turn = cJSON_Parse("{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me "
+                              "about the cat and the dog.\"},{\"role\":\"assistant\"},"
+                              "{\"role\":\"user\",\"content\":\"And then?\"}],"
+                              "\"max_tokens\":4,\"temperature\":0}");
+    cJSON_AddStringToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(turn, "messages"), 1), "content",
+                            first);
+    char *turn_body = cJSON_PrintUnformatted(turn);
+    cJSON *tj = NULL;
+    free(ask(sp.port, "/v1/chat/completions", turn_body, &tj));
+    CHECK_MSG(tj && jnum(tj, "usage.prompt_tokens_details.cached_tokens") > 10,
+              "the follow-up read its conversation again: %s",
+              tj ? cJSON_PrintUnformatted(tj) : "?");
+    cJSON_Delete(tj);
+    cJSON_Delete(turn);
+    free(turn_body);
+    free(first);
     CHECK_INT(server_stop(&sp), 0);
     server_release(&sp);
 }

@@ -39,6 +39,7 @@ struct tk_server {
     job **queue; /* ring of waiting jobs, [n_parallel + n_queue] */
     int q_head, q_len, q_cap;
     int n_inflight; /* queued + running */
+    uint64_t n_finished; /* jobs finished, the slots' clock */
 };
 
 struct slot {
@@ -47,6 +48,11 @@ struct slot {
     pthread_t thread;
     bool started;
     job *job; /* the running job, under srv->mu */
+    /* Under srv->mu: waiting for a job; the conversation key of the last
+     * job (whose prompt its KV cache holds); when it last finished one. */
+    bool idle;
+    uint64_t key;
+    uint64_t last_used;
 };
 
 struct job {
@@ -82,7 +88,8 @@ struct job {
     server_buf answer;
     size_t released;
     bool call_started;
-    uint64_t tool_seed; /* for the ids of tool calls */
+    uint64_t tool_seed;
+    uint64_t key; /* the conversation: its first messages (or prompt), hashed */ /* for the ids of tool calls */
 };
 
 /* ---- writing answers (answer.c) ------------------------------------------ */

@@ -87,6 +87,33 @@ static uint64_t splitmix64(uint64_t x)
 }
 
 /* Takes ownership of `req` (also on failure). */
+/* FNV-1a of `n` bytes, continuing from h. */
+static uint64_t fnv(uint64_t h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* What a request's prompt starts with: a chat's messages up to its first
+ * user message (the system prompt and the first question stay the same
+ * while a conversation goes on), the first 256 bytes of a completion's
+ * prompt. A slot whose cache holds the same conversation reads only what
+ * is new. */
+static uint64_t conversation_key(const server_request *r)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    if (r->endpoint != SERVER_CHAT) {
+        size_t n = strlen(r->prompt);
+        return fnv(h, r->prompt, n < 256 ? n : 256);
+    }
+    for (int i = 0; i < r->n_msgs; i++) {
+        h = fnv(h, r->msgs[i].role, strlen(r->msgs[i].role) + 1);
+        h = fnv(h, r->msgs[i].content, strlen(r->msgs[i].content) + 1);
+        if (strcmp(r->msgs[i].role, "user") == 0) break;
+    }
+    return h;
+}
+
 static job *job_new(tk_server *s, server_request *req, int client_fd)
 {
     job *j = calloc(1, sizeof *j);
@@ -118,6 +145,7 @@ static job *job_new(tk_server *s, server_request *req, int client_fd)
              j->req.endpoint == SERVER_CHAT ? "chatcmpl-" : "cmpl-", (unsigned long long)a,
              (unsigned long long)(b >> 32));
     j->tool_seed = splitmix64(a ^ b);
+    j->key = conversation_key(&j->req);
     j->created = (int64_t)time(NULL);
     j->model = s->model_name;
     j->client_fd = client_fd;
@@ -178,6 +206,8 @@ static void job_cancel(job *j, bool shutdown)
         s->q_len--;
         s->n_inflight--;
         drop_queue_ref = true;
+        /* Another job may now be at the head: the idle slots look again. */
+        pthread_cond_broadcast(&s->cond);
         break;
     }
     pthread_mutex_lock(&j->mu);
@@ -288,6 +318,7 @@ static void run_job(slot *sl, job *j)
 
     pthread_mutex_lock(&s->mu);
     sl->job = NULL;
+    sl->last_used = ++s->n_finished;
     s->n_inflight--;
     pthread_mutex_lock(&j->mu);
     j->session = NULL;
@@ -308,13 +339,35 @@ static void run_job(slot *sl, job *j)
     job_release(j);
 }
 
+/* Whether `sl` is the idle slot that should take job `j` (under s->mu):
+ * the one whose cache holds j's conversation, else the one used least
+ * recently (so a short side request, such as a chat front-end's title,
+ * does not evict the conversation just answered); ties: the lowest. */
+static bool slot_preferred(const tk_server *s, const slot *sl, const job *j)
+{
+    const slot *best = NULL;
+    bool best_match = false;
+    for (int i = 0; i < s->n_parallel; i++) {
+        const slot *o = &s->slots[i];
+        if (!o->idle) continue;
+        bool match = o->last_used > 0 && o->key == j->key;
+        if (!best || (match && !best_match) ||
+            (match == best_match && o->last_used < best->last_used))
+            best = o, best_match = match;
+    }
+    return best == sl;
+}
+
 static void *worker_main(void *arg)
 {
     slot *sl = arg;
     tk_server *s = sl->srv;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->stopping && s->q_len == 0) pthread_cond_wait(&s->cond, &s->mu);
+        sl->idle = true;
+        while (!s->stopping && (s->q_len == 0 || !slot_preferred(s, sl, s->queue[s->q_head])))
+            pthread_cond_wait(&s->cond, &s->mu);
+        sl->idle = false;
         if (s->stopping) {
             pthread_mutex_unlock(&s->mu);
             break;
@@ -322,6 +375,9 @@ static void *worker_main(void *arg)
         job *j = s->queue[s->q_head];
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_len--;
+        sl->key = j->key;
+        /* The next job may prefer another idle slot: let them all look. */
+        if (s->q_len > 0) pthread_cond_broadcast(&s->cond);
         sl->job = j;
         pthread_mutex_lock(&j->mu);
         j->state = JOB_RUNNING;
@@ -553,7 +609,8 @@ static bool enqueue(tk_server *s, job *j, bool *stopping)
         pthread_mutex_lock(&j->mu);
         j->refs++; /* the queue's, then the worker's */
         pthread_mutex_unlock(&j->mu);
-        pthread_cond_signal(&s->cond);
+        /* Every idle slot looks; the preferred one takes it. */
+        pthread_cond_broadcast(&s->cond);
     }
     pthread_mutex_unlock(&s->mu);
     return ok;
