@@ -606,8 +606,9 @@ static inline float32x4_t load_kv(const void *p, bool f16, int64_t i, int64_t n)
 
 static void attn(const kernels_attn *a)
 {
-    const int64_t n_pos = (a->hi + 16) / 16 * 16;
+    /* Scores of the key blocks touched: position p at s[p - off]. */
     const int64_t b0 = a->lo / 16, b1 = a->hi / 16;
+    const int64_t off = 16 * b0, n_pos = 16 * (b1 + 1) - off;
     const float32x4_t ninf = vdupq_n_f32(-INFINITY);
 
     /* Scores, a key block (16 positions) x up to 4 heads at a time. */
@@ -628,7 +629,7 @@ static void attn(const kernels_attn *a)
                 }
             }
             for (int h = 0; h < nh; h++) {
-                float *s = a->scores + (size_t)(h0 + h) * (size_t)n_pos + 16 * b;
+                float *s = a->scores + (size_t)(h0 + h) * (size_t)n_pos + 16 * b - off;
                 for (int k = 0; k < 4; k++) vst1q_f32(s + 4 * k, vmulq_n_f32(acc[h][k], a->scale));
                 for (int i = 0; i < 16; i++) {
                     const int64_t p = 16 * b + i;
@@ -644,10 +645,11 @@ static void attn(const kernels_attn *a)
     for (int h = 0; h < a->nh; h++) {
         float *s = a->scores + (size_t)h * (size_t)n_pos;
         float32x4_t mx = ninf;
-        for (int64_t p = 16 * b0; p < 16 * (b1 + 1); p += 4) mx = vmaxq_f32(mx, vld1q_f32(s + p));
-        const float32x4_t m = vdupq_n_f32(vmaxvq_f32(mx));
+        for (int64_t p = 0; p < n_pos; p += 4) mx = vmaxq_f32(mx, vld1q_f32(s + p));
+        const float max = vmaxvq_f32(mx);
+        const float32x4_t m = vdupq_n_f32(max);
         float32x4_t sum = vdupq_n_f32(0.0f);
-        for (int64_t p = 16 * b0; p < 16 * (b1 + 1); p += 4) {
+        for (int64_t p = 0; p < n_pos; p += 4) {
             const float32x4_t v = vld1q_f32(s + p);
             const uint32x4_t keep = vmvnq_u32(vceqq_f32(v, ninf));
             const float32x4_t e = vreinterpretq_f32_u32(
@@ -655,9 +657,15 @@ static void attn(const kernels_attn *a)
             vst1q_f32(s + p, e);
             sum = vaddq_f32(sum, e);
         }
+        /* The partial form keeps the weights unnormalised and reports the
+         * max and the sum for the merge. */
+        if (a->part_max) {
+            a->part_max[h] = max;
+            a->part_sum[h] = vaddvq_f32(sum);
+            continue;
+        }
         const float inv = 1.0f / vaddvq_f32(sum);
-        for (int64_t p = 16 * b0; p < 16 * (b1 + 1); p += 4)
-            vst1q_f32(s + p, vmulq_n_f32(vld1q_f32(s + p), inv));
+        for (int64_t p = 0; p < n_pos; p += 4) vst1q_f32(s + p, vmulq_n_f32(vld1q_f32(s + p), inv));
     }
 
     /* Values: 2 heads x 32 dimensions at a time. */
@@ -675,7 +683,7 @@ static void attn(const kernels_attn *a)
                     vv[k] = left > 0 ? load_kv(vr, a->f16, d0 + 4 * k, left) : vdupq_n_f32(0.0f);
                 }
                 for (int h = 0; h < nh; h++) {
-                    const float wgt = a->scores[(size_t)(h0 + h) * (size_t)n_pos + p];
+                    const float wgt = a->scores[(size_t)(h0 + h) * (size_t)n_pos + p - off];
                     for (int k = 0; k < 8; k++) acc[h][k] = vfmaq_n_f32(acc[h][k], vv[k], wgt);
                 }
             }
