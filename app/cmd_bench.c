@@ -32,6 +32,10 @@ static void usage(void)
            "  -r, --reps R       repetitions (default 3)\n"
            "      --backend NAME auto, gguf or mlx (default auto); mlx measures Apple's MLX\n"
            "                     on a model directory (Metal on Apple Silicon)\n"
+           "  -ctk, --cache-type-k TYPE\n"
+           "  -ctv, --cache-type-v TYPE\n"
+           "                     KV cache types of the CPU engine: f16 (default), f32, q8_0\n"
+           "                     or q4_0; the memory they take is printed\n"
            "      --no-bandwidth skip the memory bandwidth measurement\n"
            "      --json         print a JSON array instead of the table, at the end: one\n"
            "                     object per depth (and per -p/-n value, paired by position)\n"
@@ -203,6 +207,7 @@ int cmd_bench(int argc, char **argv)
     values pps = {{512}, 1}, tgs = {{128}, 1}, depths = {{0}, 1};
     long threads = 0, reps = 3;
     bool json = false, bandwidth = true;
+    int32_t type_k = TK_TYPE_F16, type_v = TK_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v;
@@ -231,6 +236,15 @@ int cmd_bench(int argc, char **argv)
                 return APP_EXIT_USAGE;
         } else if (app_flag_is(a, "--backend")) {
             if (!(backend = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
+        } else if (!strcmp(a, "-ctk") || app_flag_is(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
+                   app_flag_is(a, "--cache-type-v")) {
+            const bool is_k = !strcmp(a, "-ctk") || app_flag_is(a, "--cache-type-k");
+            if (!(v = app_flag_value(argc, argv, &i))) return APP_EXIT_USAGE;
+            const int32_t t = tk_cache_type_from_name(v);
+            if (t < 0)
+                return app_usage_error("bench", "%s '%s': the cache types are f16, f32, q8_0, q4_0",
+                                       a, v);
+            *(is_k ? &type_k : &type_v) = t;
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else if (!strcmp(a, "--no-bandwidth")) {
@@ -289,6 +303,8 @@ int cmd_bench(int argc, char **argv)
         cp.n_batch = (int32_t)(max_pp > 0 ? max_pp : 1);
         if (max_d > cp.n_batch) cp.n_batch = (int32_t)(max_d < 512 ? max_d : 512);
         cp.n_threads = (int32_t)threads;
+        cp.type_k = type_k;
+        cp.type_v = type_v;
         if (tk_context_create(m, &cp, &c) != TK_OK) {
             app_error("%s", tk_last_error());
             tk_model_free(m);
@@ -299,6 +315,10 @@ int cmd_bench(int argc, char **argv)
         if (tk_model_n_expert(m) > 0) active_bytes = tk_model_active_bytes(m);
         snprintf(backend_label, sizeof backend_label, "CPU (%s)", tk_kernel_level_name(level));
     } else {
+        if (type_k != TK_TYPE_F16 || type_v != TK_TYPE_F16) {
+            app_error("--cache-type-k/-v apply to the CPU engine (GGUF files, --backend gguf)");
+            return APP_EXIT_USAGE;
+        }
         if (!app_tool_session(kind, model_path, n_ctx, threads, &e, &sess)) return APP_EXIT_FAIL;
         tk_engine_model_info(e, &info);
         snprintf(backend_label, sizeof backend_label, "%s", tk_engine_backend_name(e));
@@ -379,6 +399,8 @@ int cmd_bench(int argc, char **argv)
     /* Before the bandwidth measurement, whose buffer would count. */
     const uint64_t rss = peak_rss();
     const uint64_t ctx_mem = c ? tk_context_memory(c) : 0;
+    uint64_t kv_f16 = 0;
+    const uint64_t kv_mem = c ? tk_context_kv_bytes(c, &kv_f16) : 0;
     double bw = 0;
     if (bandwidth && max_tg > 0) tk_platform_measure_bandwidth((int)threads, 512u << 20, &bw);
 
@@ -418,6 +440,11 @@ int cmd_bench(int argc, char **argv)
                            "\"tg_roofline_active_fraction\":%.4f",
                            (unsigned long long)active_bytes, roof_active, tr->s.mean / roof_active);
                 printf(",\"context_bytes\":%llu", (unsigned long long)ctx_mem);
+                if (c)
+                    printf(",\"cache_type_k\":\"%s\",\"cache_type_v\":\"%s\",\"kv_bytes\":%llu,"
+                           "\"kv_bytes_f16\":%llu",
+                           tk_cache_type_name(type_k), tk_cache_type_name(type_v),
+                           (unsigned long long)kv_mem, (unsigned long long)kv_f16);
                 if (rss) printf(",\"peak_rss_bytes\":%llu", (unsigned long long)rss);
                 printf("}");
             }
@@ -433,6 +460,12 @@ int cmd_bench(int argc, char **argv)
         if (rss)
             printf("peak memory: %.1f MiB (model %.1f MiB, context %.1f MiB allocated)\n",
                    (double)rss / (1 << 20), size_mib, (double)ctx_mem / (1 << 20));
+        if (c)
+            printf("KV cache: K %s, V %s: %.1f MiB for %lld positions (%.0f%% of the %.1f MiB of "
+                   "an f16 cache)\n",
+                   tk_cache_type_name(type_k), tk_cache_type_name(type_v),
+                   (double)kv_mem / (1 << 20), (long long)n_ctx,
+                   100.0 * (double)kv_mem / (double)kv_f16, (double)kv_f16 / (1 << 20));
         for (int q = 0; bw > 0 && q < n_rows; q++)
             if (rows[q].tg && rows[q].depth == 0) {
                 printf("memory bandwidth: %.1f GB/s (%ld threads); tg roofline %.1f t/s; "

@@ -18,6 +18,9 @@ const char app_settings_help[] =
     "      --seed S           random seed, -1 = random (default -1)\n"
     "  -t, --threads N        CPU threads, 0 = physical cores (default 0)\n"
     "  -c, --ctx-size N       context size in tokens, 0 = the model's own up to 4096\n"
+    "  -ctk, --cache-type-k T KV cache keys: f16 (default), f32, q8_0 (about half the\n"
+    "                         memory of f16) or q4_0 (about a quarter); GGUF engine\n"
+    "  -ctv, --cache-type-v T KV cache values: the same types\n"
     "      --backend NAME     auto, gguf or mlx (default auto)\n"
     "      --no-check-tensors load a model even when a weight is NaN or infinite\n"
     "      --config PATH      read settings from this tektra.toml\n"
@@ -41,6 +44,8 @@ static const struct {
     {NULL, "--seed", "inference.seed"},
     {"-t", "--threads", "inference.threads"},
     {"-c", "--ctx-size", "inference.context_size"},
+    {"-ctk", "--cache-type-k", "inference.cache_type_k"},
+    {"-ctv", "--cache-type-v", "inference.cache_type_v"},
     {NULL, "--backend", "inference.backend"},
 };
 

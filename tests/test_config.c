@@ -238,6 +238,18 @@ static void test_env_and_precedence(void)
     CHECK_INT(c.source[TK_CONFIG_temperature], TK_SOURCE_FLAG);
     CHECK_INT(tk_config_set(&c, "inference.max_tokens", "abc", TK_SOURCE_FLAG), TK_ERR_CONFIG);
     CHECK_INT(tk_config_set(&c, "nonsense", "1", TK_SOURCE_FLAG), TK_ERR_CONFIG);
+    /* KV cache types by name; anything else names the valid ones. */
+    CHECK_INT(c.cache_type_k, TK_TYPE_F16);
+    CHECK_INT(tk_config_set(&c, "cache_type_k", "Q8_0", TK_SOURCE_FLAG), TK_OK);
+    CHECK_INT(c.cache_type_k, TK_TYPE_Q8_0);
+    CHECK_INT(tk_config_set(&c, "inference.cache_type_v", "q4_0", TK_SOURCE_FLAG), TK_OK);
+    CHECK_INT(c.cache_type_v, TK_TYPE_Q4_0);
+    char shown[32];
+    tk_config_format(&c, TK_CONFIG_cache_type_v, shown, sizeof shown);
+    CHECK_STR(shown, "\"q4_0\"");
+    CHECK_INT(tk_config_set(&c, "cache_type_v", "q5_1", TK_SOURCE_FLAG), TK_ERR_CONFIG);
+    CHECK_CONTAINS(tk_last_error(), "unknown cache type (valid: f16, f32, q8_0, q4_0)");
+    CHECK_INT(c.cache_type_v, TK_TYPE_Q4_0);
 
     /* Bad environment values name the variable. */
     const char *bad1[] = {"TEKTRA_BACKEND=cuda", NULL};

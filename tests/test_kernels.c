@@ -355,70 +355,105 @@ static void test_vector_ops(const kernels_t *k)
     }
 }
 
-/* Attention over a cache filled at random, in the blocked layout, in the
- * normal and the partial form (with a scratch of exactly the size asked). */
-static void test_attn_case(const kernels_t *k, bool f16, int nh, int64_t hd, int64_t lo, int64_t hi,
-                           float softcap)
+/* Attention over a cache filled at random (written by kernels_kv_store_k/v
+ * in the cache types kt and vt), in the normal and the partial form (with
+ * a scratch of exactly the size asked). The reference kernel is checked
+ * against attention in double precision over the values the cache holds
+ * (each position's key and value quantized and dequantized by the type
+ * table's GGUF codecs), and every level against the reference. */
+static void test_attn_case(const kernels_t *k, int kt, int vt, int nh, int64_t hd, int64_t lo,
+                           int64_t hi, float softcap)
 {
     const int64_t blocks = hi / 16 + 1;
-    const size_t elt = f16 ? 2 : 4;
-    const size_t kblock = (size_t)hd * 16 * elt;
+    const size_t kblock = kernels_k_block_bytes(kt, hd), vrow = kernels_v_row_bytes(vt, hd);
+    const size_t n_pos = (size_t)(hi + 1);
     char *kc = calloc((size_t)blocks, kblock);
-    char *vc = calloc((size_t)(hi + 1) * (size_t)hd, elt);
+    char *vc = calloc(n_pos, vrow);
+    float *kx = malloc(n_pos * (size_t)hd * sizeof *kx); /* what the cache holds */
+    float *vx = malloc(n_pos * (size_t)hd * sizeof *vx);
+    float *tmp = malloc((size_t)hd * sizeof *tmp);
+    char *blk = malloc((size_t)hd * 4);
     float *q = malloc((size_t)nh * (size_t)hd * sizeof *q);
     float *o1 = calloc((size_t)nh * (size_t)hd, sizeof *o1);
     float *o2 = calloc((size_t)nh * (size_t)hd, sizeof *o2);
     float *o3 = calloc((size_t)nh * (size_t)hd, sizeof *o3);
     float *ml = calloc(4 * (size_t)nh, sizeof *ml); /* max, sum: ref, then k */
     float *sc = malloc(kernels_attn_scratch(nh, lo, hi) * sizeof *sc);
-    if (!kc || !vc || !q || !o1 || !o2 || !o3 || !ml || !sc) {
+    double *ps = malloc(n_pos * sizeof *ps);
+    if (!kc || !vc || !kx || !vx || !tmp || !blk || !q || !o1 || !o2 || !o3 || !ml || !sc || !ps) {
         CHECK(0);
         goto done;
     }
     for (int64_t p = 0; p <= hi; p++) {
-        for (int64_t d = 0; d < hd; d++) {
-            const float kv = grand(1.0f), vv = grand(1.0f);
-            const size_t ki = (size_t)(p / 16) * kblock / elt + (size_t)(d * 16 + p % 16);
-            const size_t vi = (size_t)p * (size_t)hd + (size_t)d;
-            if (f16) {
-                ((uint16_t *)kc)[ki] = tk_fp32_to_fp16(kv);
-                ((uint16_t *)vc)[vi] = tk_fp32_to_fp16(vv);
+        for (int pass = 0; pass < 2; pass++) {
+            const int type = pass ? vt : kt;
+            float *held = (pass ? vx : kx) + p * hd;
+            for (int64_t d = 0; d < hd; d++) tmp[d] = grand(1.0f);
+            if (pass)
+                kernels_kv_store_v(vt, vc + (size_t)p * vrow, tmp, hd);
+            else
+                kernels_kv_store_k(kt, kc + (size_t)(p / 16) * kblock, (int)(p % 16), tmp, hd);
+            const tk_type_info *ti = tk_type_get(type);
+            if (type == TK_TYPE_F32) {
+                memcpy(held, tmp, (size_t)hd * sizeof *tmp);
             } else {
-                ((float *)kc)[ki] = kv;
-                ((float *)vc)[vi] = vv;
+                ti->quantize(tmp, blk, hd);
+                ti->dequantize(blk, held, hd);
             }
         }
     }
     for (int64_t i = 0; i < nh * hd; i++) q[i] = grand(1.0f);
-    kernels_attn a = {q,
-                      hd,
-                      nh,
-                      hd,
-                      hd,
-                      kc,
-                      kblock,
-                      vc,
-                      (size_t)hd * elt,
-                      f16,
-                      lo,
-                      hi,
-                      1.0f / sqrtf((float)hd),
-                      softcap,
-                      o1,
-                      hd,
-                      sc,
-                      NULL,
-                      NULL};
+    kernels_attn a;
+    memset(&a, 0, sizeof a);
+    a.q = q;
+    a.q_stride = hd;
+    a.nh = nh;
+    a.hd_k = a.hd_v = hd;
+    a.k = kc;
+    a.k_block_bytes = kblock;
+    a.v = vc;
+    a.v_stride = vrow;
+    a.k_type = kt;
+    a.v_type = vt;
+    a.lo = lo;
+    a.hi = hi;
+    a.scale = 1.0f / sqrtf((float)hd);
+    a.softcap = softcap;
+    a.out = o1;
+    a.out_stride = hd;
+    a.scores = sc;
     kernels_attn_ref(&a);
+    double worst = 0.0;
+    if (k->level == TK_LEVEL_GENERIC) {
+        for (int h = 0; h < nh; h++) {
+            double mx = -INFINITY, sum = 0.0;
+            for (int64_t p = lo; p <= hi; p++) {
+                double dot = 0.0;
+                for (int64_t d = 0; d < hd; d++) dot += (double)q[h * hd + d] * kx[p * hd + d];
+                dot *= a.scale;
+                if (softcap > 0.0f) dot = tanh(dot / softcap) * softcap;
+                ps[p] = dot;
+                mx = fmax(mx, dot);
+            }
+            for (int64_t p = lo; p <= hi; p++) sum += ps[p] = exp(ps[p] - mx);
+            for (int64_t d = 0; d < hd; d++) {
+                double o = 0.0;
+                for (int64_t p = lo; p <= hi; p++) o += ps[p] / sum * vx[p * hd + d];
+                worst = worse(worst, fabs(o - o1[h * hd + d]) / (fabs(o) + 0.1));
+            }
+        }
+        CHECK_MSG(worst < 1e-5, "ref attn k=%d v=%d nh=%d hd=%lld [%lld, %lld] vs double: %.3g", kt,
+                  vt, nh, (long long)hd, (long long)lo, (long long)hi, worst);
+    }
     a.out = o2;
     k->attn(&a);
     /* Outputs are weighted means of values of size ~1, some near 0 by
      * cancellation: the error is measured against that size. */
-    double worst = 0.0;
+    worst = 0.0;
     for (int64_t i = 0; i < nh * hd; i++)
         worst = worse(worst, fabs((double)o1[i] - o2[i]) / (fabs(o1[i]) + 0.1));
-    CHECK_MSG(worst < 1e-5, "%s attn f16=%d nh=%d hd=%lld [%lld, %lld]: %.3g", k->name, f16, nh,
-              (long long)hd, (long long)lo, (long long)hi, worst);
+    CHECK_MSG(worst < 1e-5, "%s attn k=%d v=%d nh=%d hd=%lld [%lld, %lld]: %.3g", k->name, kt, vt,
+              nh, (long long)hd, (long long)lo, (long long)hi, worst);
 
     /* Partial form: the same max and sum as the reference, and the
      * unnormalized output divided by the sum is the normal output. */
@@ -444,29 +479,49 @@ static void test_attn_case(const kernels_t *k, bool f16, int nh, int64_t hd, int
                 worse(worst, fabs((double)o1[i] - o2[i] / ml[3 * nh + h]) / (fabs(o1[i]) + 0.1));
         }
     }
-    CHECK_MSG(worst < 1e-5, "%s attn partial f16=%d nh=%d hd=%lld [%lld, %lld]: %.3g", k->name, f16,
-              nh, (long long)hd, (long long)lo, (long long)hi, worst);
+    CHECK_MSG(worst < 1e-5, "%s attn partial k=%d v=%d nh=%d hd=%lld [%lld, %lld]: %.3g", k->name,
+              kt, vt, nh, (long long)hd, (long long)lo, (long long)hi, worst);
 done:
     free(kc);
     free(vc);
+    free(kx);
+    free(vx);
+    free(tmp);
+    free(blk);
     free(q);
     free(o1);
     free(o2);
     free(o3);
     free(ml);
     free(sc);
+    free(ps);
 }
 
 static void test_attn(const kernels_t *k)
 {
-    for (int f16 = 0; f16 < 2; f16++) {
-        test_attn_case(k, f16, 1, 8, 0, 0, 0.0f);
-        test_attn_case(k, f16, 7, 64, 0, 40, 0.0f);
-        test_attn_case(k, f16, 9, 80, 5, 47, 0.0f);
-        test_attn_case(k, f16, 3, 32, 17, 33, 50.0f);
-        test_attn_case(k, f16, 2, 24, 0, 15, 0.0f);
-        test_attn_case(k, f16, 7, 64, 200, 511, 0.0f);
-        test_attn_case(k, f16, 5, 64, 263, 270, 30.0f);
+    const int floats[] = {TK_TYPE_F32, TK_TYPE_F16};
+    for (int i = 0; i < 2; i++) {
+        const int t = floats[i];
+        test_attn_case(k, t, t, 1, 8, 0, 0, 0.0f);
+        test_attn_case(k, t, t, 7, 64, 0, 40, 0.0f);
+        test_attn_case(k, t, t, 9, 80, 5, 47, 0.0f);
+        test_attn_case(k, t, t, 3, 32, 17, 33, 50.0f);
+        test_attn_case(k, t, t, 2, 24, 0, 15, 0.0f);
+        test_attn_case(k, t, t, 7, 64, 200, 511, 0.0f);
+        test_attn_case(k, t, t, 5, 64, 263, 270, 30.0f);
+    }
+    /* Quantized caches (head sizes multiples of 32), mixed with the float
+     * types as --cache-type-k/-v allow. */
+    const int pairs[][2] = {{TK_TYPE_Q8_0, TK_TYPE_Q8_0}, {TK_TYPE_Q4_0, TK_TYPE_Q4_0},
+                            {TK_TYPE_Q8_0, TK_TYPE_F16},  {TK_TYPE_F16, TK_TYPE_Q4_0},
+                            {TK_TYPE_Q4_0, TK_TYPE_Q8_0}, {TK_TYPE_F32, TK_TYPE_Q8_0}};
+    for (size_t i = 0; i < TK_ARRAY_LEN(pairs); i++) {
+        const int kt = pairs[i][0], vt = pairs[i][1];
+        test_attn_case(k, kt, vt, 1, 32, 0, 0, 0.0f);
+        test_attn_case(k, kt, vt, 7, 64, 0, 40, 0.0f);
+        test_attn_case(k, kt, vt, 3, 96, 17, 33, 50.0f);
+        test_attn_case(k, kt, vt, 8, 128, 5, 300, 0.0f);
+        test_attn_case(k, kt, vt, 5, 64, 263, 270, 30.0f);
     }
 }
 

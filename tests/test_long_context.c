@@ -176,7 +176,7 @@ static bool engine(tk_model *m, int n_batch, int n_threads, const int32_t *tok, 
     p.n_ctx = N_TOK;
     p.n_batch = n_batch;
     p.n_threads = n_threads;
-    p.kv_type = TK_TYPE_F32;
+    p.type_k = p.type_v = TK_TYPE_F32;
     tk_context *c = NULL;
     tk_status st = tk_context_create(m, &p, &c);
     CHECK_MSG(st == TK_OK, "context: %s", tk_last_error());
@@ -244,7 +244,7 @@ static void test_context_memory(tk_model *m)
     /* 2 layers x 4096 positions x (32 + 32) F16 = 1 MiB of cache. */
     snprintf(want, sizeof want,
              "context: 4096 positions, 64 per batch, 1 threads: %.1f MiB (KV "
-             "cache 1.0 MiB F16 + buffers ",
+             "cache 1.0 MiB, K f16, V f16 + buffers ",
              c ? (double)tk_context_memory(c) / (1024.0 * 1024.0) : 0.0);
     CHECK_CONTAINS(log_text, want);
     const uint64_t need = c ? tk_context_memory(c) : 0;
@@ -260,6 +260,14 @@ static void test_context_memory(tk_model *m)
     p.max_memory = need;
     CHECK(tk_context_create(m, &p, &c) == TK_OK);
     tk_context_free(c);
+
+    /* This model's heads are 16 wide: a quantized cache (blocks of 32) is
+     * refused with the reason. */
+    p.max_memory = 0;
+    p.type_v = TK_TYPE_Q4_0;
+    c = NULL;
+    CHECK_INT(tk_context_create(m, &p, &c), TK_ERR_INVALID_ARG);
+    CHECK_CONTAINS(tk_last_error(), "V cache type q4_0 needs a head size that is a multiple of 32");
     tk_log_set(NULL, NULL, TK_LOG_WARN);
 }
 

@@ -47,6 +47,8 @@ typedef enum tk_config_source {
     X(inference, seed, SEED, seed, INT)                                                            \
     X(inference, threads, THREADS, threads, INT)                                                   \
     X(inference, context_size, CONTEXT_SIZE, context_size, INT)                                    \
+    X(inference, cache_type_k, CACHE_TYPE_K, cache_type_k, CACHE)                                  \
+    X(inference, cache_type_v, CACHE_TYPE_V, cache_type_v, CACHE)                                  \
     X(inference, check_tensors, CHECK_TENSORS, check_tensors, BOOL)                                \
     X(model, path, MODEL, model_path, STRING)                                                      \
     X(model, dir, MODELS, model_dir, STRING)
@@ -71,6 +73,8 @@ typedef struct tk_config {
     int64_t seed;              /* -1 = a random seed each run */
     int64_t threads;           /* 0 = the number of physical cores */
     int64_t context_size;      /* 0 = the model's own, capped at 4096 */
+    int32_t cache_type_k;      /* KV cache types (GGUF engine): TK_TYPE_F16 (default), */
+    int32_t cache_type_v;      /* TK_TYPE_F32, TK_TYPE_Q8_0 or TK_TYPE_Q4_0 */
     bool check_tensors;        /* true: refuse weights with NaN/infinity, all-zero norms */
     char model_path[1024];     /* "" = none configured */
     char model_dir[1024];      /* "" = the default model store */

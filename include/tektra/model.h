@@ -92,16 +92,27 @@ typedef struct tk_context_params {
     int32_t n_ctx;       /* positions in the KV cache; 0 = training context, at most 4096 */
     int32_t n_batch;     /* most tokens per forward pass (buffers are sized from it); 0 = 512 */
     int32_t n_threads;   /* worker threads, the caller's included; 0 = physical cores (max 16) */
-    int32_t kv_type;     /* TK_TYPE_F16 or TK_TYPE_F32 (see tk_context_default_params) */
+    int32_t type_k;      /* the K cache: TK_TYPE_F16, F32, Q8_0 or Q4_0 */
+    int32_t type_v;      /* the V cache: the same types (Q8_0/Q4_0 need head sizes
+                          * that are multiples of 32) */
     tk_cancel_fn cancel; /* NULL = never cancelled */
     void *cancel_user;   /* passed to cancel, borrowed */
     uint64_t max_memory; /* bytes the context may take; 0 = the memory available now */
 } tk_context_params;
 
-/* Defaults: n_ctx 0, n_batch 512, n_threads 0, kv_type TK_TYPE_F16 (half the
- * memory of F32; it matches the reference engine's F16 cache better than an
- * F32 cache does), no cancel callback. */
+/* Defaults: n_ctx 0, n_batch 512, n_threads 0, type_k and type_v
+ * TK_TYPE_F16 (half the memory of F32; it matches the reference engine's F16
+ * cache better than an F32 cache does), no cancel callback. */
 tk_context_params tk_context_default_params(void);
+
+/* The KV cache types by name: "f16", "f32", "q8_0", "q4_0" (NULL / -1 for
+ * any other; names are case-insensitive). */
+const char *tk_cache_type_name(int32_t type);
+int32_t tk_cache_type_from_name(const char *name);
+
+/* Bytes of the context's KV cache; *f16_bytes (when not NULL) gets what an
+ * F16 cache of the same size would take. */
+uint64_t tk_context_kv_bytes(const tk_context *c, uint64_t *f16_bytes);
 
 /* Creates a context on `m` (borrowed: must outlive the context). `p` may be
  * NULL for the defaults. Allocates the KV cache, the work buffers and the

@@ -94,11 +94,14 @@ static uint64_t gguf_size_bytes(const void *model)
     return tk_model_size_bytes(model);
 }
 
-static tk_status gguf_ctx_create(void *model, int32_t n_ctx, int32_t n_threads, tk_cancel_fn cancel,
-                                 void *cancel_user, void **ctx)
+static tk_status gguf_ctx_create(void *model, const tk_config *cfg, int32_t n_ctx,
+                                 int32_t n_threads, tk_cancel_fn cancel, void *cancel_user,
+                                 void **ctx)
 {
     tk_context_params cp = tk_context_default_params();
     cp.n_ctx = n_ctx;
+    cp.type_k = cfg->cache_type_k;
+    cp.type_v = cfg->cache_type_v;
     cp.n_threads = n_threads;
     cp.cancel = cancel;
     cp.cancel_user = cancel_user;

@@ -278,8 +278,8 @@ tk_status runner_session_create(void *ctx, void **out)
     s->b = b;
     atomic_init(&s->cancel, false);
     if (b->model) {
-        tk_status st =
-            b->ops->ctx_create(b->model, b->n_ctx, b->n_threads, session_cancelled, s, &s->ctx);
+        tk_status st = b->ops->ctx_create(b->model, &b->config, b->n_ctx, b->n_threads,
+                                          session_cancelled, s, &s->ctx);
         if (st != TK_OK) s->ctx = NULL;
         if (st == TK_OK) st = tk_detok_stream_create(b->tok, 0, &s->detok);
         if (st != TK_OK) {

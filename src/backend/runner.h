@@ -35,10 +35,11 @@ typedef struct runner_ops {
      * own; the runner then reports the process's peak RSS only). */
     uint64_t (*peak_memory)(void);
 
-    /* A context: one KV cache of n_ctx positions. `cancel` is polled during
-     * long decodes (TK_ERR_CANCELLED). */
-    tk_status (*ctx_create)(void *model, int32_t n_ctx, int32_t n_threads, tk_cancel_fn cancel,
-                            void *cancel_user, void **ctx);
+    /* A context: one KV cache of n_ctx positions, of the cache types
+     * cfg->cache_type_k/v. `cancel` is polled during long decodes
+     * (TK_ERR_CANCELLED). */
+    tk_status (*ctx_create)(void *model, const tk_config *cfg, int32_t n_ctx, int32_t n_threads,
+                            tk_cancel_fn cancel, void *cancel_user, void **ctx);
     void (*ctx_free)(void *ctx);
     /* As tk_context_decode: n tokens at positions n_past.., appended to the
      * cache; logits of the last token ([n_vocab]) or of all ([n][n_vocab]).

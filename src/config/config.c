@@ -3,6 +3,7 @@
 #include "tektra/config.h"
 
 #include "config/toml.h"
+#include "tektra/quant.h"
 #include "core/core.h"
 
 #include <errno.h>
@@ -12,7 +13,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef enum key_kind { KIND_BACKEND, KIND_BOOL, KIND_INT, KIND_FLOAT, KIND_STRING } key_kind;
+typedef enum key_kind {
+    KIND_BACKEND,
+    KIND_BOOL,
+    KIND_INT,
+    KIND_FLOAT,
+    KIND_STRING,
+    KIND_CACHE
+} key_kind;
 
 typedef struct key_row {
     const char *section;
@@ -33,6 +41,7 @@ typedef struct key_row {
 #define KIND_OF_INT     KIND_INT
 #define KIND_OF_FLOAT   KIND_FLOAT
 #define KIND_OF_STRING  KIND_STRING
+#define KIND_OF_CACHE   KIND_CACHE
 
 static key_row rows[TK_CONFIG_KEY_COUNT] = {
 #define TK_CONFIG_ROW_(sec, key, envs, field, kind)                                                \
@@ -145,6 +154,8 @@ void tk_config_defaults(tk_config *c)
     c->seed = -1;
     c->threads = 0;
     c->context_size = 0;
+    c->cache_type_k = TK_TYPE_F16;
+    c->cache_type_v = TK_TYPE_F16;
 }
 
 /* ---- setting one value ------------------------------------------------- */
@@ -197,6 +208,21 @@ static tk_status check_range(int k, double v, const char *where, const char *tex
         return core_error(TK_ERR_CONFIG, "%s%s = %s is out of range: must be %s", where, r->full,
                           text, r->rule);
     return TK_OK;
+}
+
+/* ---- KV cache types ---------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int32_t type;
+} cache_types[] = {
+    {"f16", TK_TYPE_F16}, {"f32", TK_TYPE_F32}, {"q8_0", TK_TYPE_Q8_0}, {"q4_0", TK_TYPE_Q4_0}};
+
+static const char *cache_name(int32_t type)
+{
+    for (size_t i = 0; i < TK_ARRAY_LEN(cache_types); i++)
+        if (cache_types[i].type == type) return cache_types[i].name;
+    return "?";
 }
 
 /* Stores a value of any origin. `text` is how the value was written, for
@@ -257,6 +283,21 @@ static tk_status store(tk_config *c, int k, const raw_value *v, const char *wher
         tk_status s = check_range(k, f, where, text);
         if (s != TK_OK) return s;
         memcpy(field, &f, sizeof f);
+        break;
+    }
+    case KIND_CACHE: {
+        if (v->kind != TOML_STRING)
+            return core_error(TK_ERR_CONFIG,
+                              "%s%s: expected a string (\"f16\", \"f32\", \"q8_0\" or "
+                              "\"q4_0\"), found %s",
+                              where, r->full, toml_kind_name(v->kind));
+        size_t i = 0;
+        while (i < TK_ARRAY_LEN(cache_types) && core_strcasecmp(v->s, cache_types[i].name)) i++;
+        if (i == TK_ARRAY_LEN(cache_types))
+            return core_error(TK_ERR_CONFIG,
+                              "%s%s = \"%s\": unknown cache type (valid: f16, f32, q8_0, q4_0)",
+                              where, r->full, v->s);
+        memcpy(field, &cache_types[i].type, sizeof cache_types[i].type);
         break;
     }
     case KIND_STRING:
@@ -541,5 +582,11 @@ void tk_config_format(const tk_config *c, int key, char *buf, size_t size)
     case KIND_STRING:
         snprintf(buf, size, "\"%s\"", field);
         break;
+    case KIND_CACHE: {
+        int32_t t;
+        memcpy(&t, field, sizeof t);
+        snprintf(buf, size, "\"%s\"", cache_name(t));
+        break;
+    }
     }
 }

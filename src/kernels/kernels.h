@@ -85,10 +85,44 @@ typedef struct kernels_type {
 
 /* Attention of the query heads that share one KV head, for one token.
  *
- * Keys are stored transposed in blocks of 16 positions: the key of position
- * p, dimension d, is element [d * 16 + p % 16] of block p / 16, and block b
- * starts at (const char *)k + b * k_block_bytes. Values are rows: position
- * p at (const char *)v + p * v_stride. Both are F16 (IEEE half) or F32.
+ * Keys are stored transposed in blocks of 16 positions: block p / 16 holds
+ * position p and starts at (const char *)k + (p / 16) * k_block_bytes.
+ * Values are rows: position p at (const char *)v + p * v_stride. The cache
+ * types (k_type, v_type) are:
+ *  - F32, F16 (IEEE half): key element [d * 16 + p % 16] of the block;
+ *    value element d of the row.
+ *  - Q8_0, Q4_0 (head sizes multiples of 32): a key block is hd_k / 32
+ *    groups of KERNELS_KQ_GROUP_BYTES(type) bytes, group g for dimensions
+ *    32g .. 32g + 31: first 16 F16 scales dk[p % 16], then for Q8_0 int8
+ *    q[32][16] (dimension j of the group, position p % 16), x = dk * q; for
+ *    Q4_0 bytes q[16][16]: byte [i][p % 16] holds dimension 2i in its low
+ *    nibble and 2i + 1 in its high nibble, x = dk * (nibble - 8). Each
+ *    position owns its bytes, so positions are written independently. A
+ *    value row is hd_v / 32 GGUF blocks (block_q8_0 or block_q4_0).
+ */
+#define KERNELS_KQ_GROUP_BYTES(type) ((type) == TK_TYPE_Q8_0 ? 32 + 32 * 16 : 32 + 16 * 16)
+
+/* Bytes of one 16-position key block of one head, and of one head's value
+ * row, for a cache type. */
+static inline size_t kernels_k_block_bytes(int type, int64_t hd_k)
+{
+    if (type == TK_TYPE_Q8_0 || type == TK_TYPE_Q4_0)
+        return (size_t)(hd_k / 32) * KERNELS_KQ_GROUP_BYTES(type);
+    return (size_t)hd_k * 16 * (type == TK_TYPE_F16 ? 2 : 4);
+}
+static inline size_t kernels_v_row_bytes(int type, int64_t hd_v)
+{
+    if (type == TK_TYPE_Q8_0) return (size_t)(hd_v / 32) * 34;
+    if (type == TK_TYPE_Q4_0) return (size_t)(hd_v / 32) * 18;
+    return (size_t)hd_v * (type == TK_TYPE_F16 ? 2 : 4);
+}
+
+/* Writes one position's key (hd_k floats) into its block (p16 = p % 16),
+ * and one position's value (hd_v floats) into its row, in a cache type. */
+void kernels_kv_store_k(int type, void *block, int p16, const float *x, int64_t hd_k);
+void kernels_kv_store_v(int type, void *row, const float *x, int64_t hd_v);
+
+/* What kernels_t.attn computes:
  *
  *     s[h][p] = softcap(scale * q_h . k_p)          for lo <= p <= hi
  *     out_h   = sum_p softmax_p(s[h]) * v_p
@@ -109,7 +143,7 @@ typedef struct kernels_attn {
     size_t k_block_bytes;
     const void *v;      /* borrowed, see above */
     size_t v_stride;    /* bytes */
-    bool f16;           /* K and V are F16 (else F32) */
+    int k_type, v_type; /* TK_TYPE_F32, F16, Q8_0 or Q4_0 (above) */
     int64_t lo, hi;     /* positions lo..hi (inclusive) are attended */
     float scale;        /* multiplies q . k */
     float softcap;      /* 0 = none */

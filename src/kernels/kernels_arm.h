@@ -604,6 +604,61 @@ static inline float32x4_t load_kv(const void *p, bool f16, int64_t i, int64_t n)
     return load_w(f16 ? TK_TYPE_F16 : TK_TYPE_F32, p, i, n);
 }
 
+/* 16 int8 as floats, in order. */
+static inline void widen_s8(int8x16_t q, float32x4_t out[4])
+{
+    const int16x8_t lo = vmovl_s8(vget_low_s8(q)), hi = vmovl_s8(vget_high_s8(q));
+    out[0] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo)));
+    out[1] = vcvtq_f32_s32(vmovl_s16(vget_high_s16(lo)));
+    out[2] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi)));
+    out[3] = vcvtq_f32_s32(vmovl_s16(vget_high_s16(hi)));
+}
+
+/* Q4_0 nibbles (low or high half of each byte) as int8 in -8..7. */
+static inline int8x16_t nibbles_s8(uint8x16_t raw, bool high)
+{
+    const uint8x16_t n = high ? vshrq_n_u8(raw, 4) : vandq_u8(raw, vdupq_n_u8(0x0F));
+    return vsubq_s8(vreinterpretq_s8_u8(n), vdupq_n_s8(8));
+}
+
+/* The 16 positions' keys of dimension d in block kb: kv[4]. For quantized
+ * keys, sc holds the scales of d's group (loaded when d % 32 == 0). */
+static inline void key_row(const void *kb, int type, int64_t d, float32x4_t sc[4],
+                           float32x4_t kv[4])
+{
+    if (type == TK_TYPE_F16 || type == TK_TYPE_F32) {
+        for (int k = 0; k < 4; k++) kv[k] = load_kv(kb, type == TK_TYPE_F16, d * 16 + 4 * k, 4);
+        return;
+    }
+    const uint8_t *g = (const uint8_t *)kb + (size_t)(d / 32) * KERNELS_KQ_GROUP_BYTES(type);
+    if (d % 32 == 0)
+        for (int k = 0; k < 4; k++) sc[k] = load_w(TK_TYPE_F16, g, 4 * k, 4);
+    const int j = (int)(d % 32);
+    if (type == TK_TYPE_Q8_0)
+        widen_s8(vld1q_s8((const int8_t *)g + 32 + j * 16), kv);
+    else
+        widen_s8(nibbles_s8(vld1q_u8(g + 32 + (j / 2) * 16), j % 2), kv);
+    for (int k = 0; k < 4; k++) kv[k] = vmulq_f32(kv[k], sc[k]);
+}
+
+/* The 32 values of dimensions d0 .. d0 + 31 of a quantized value row, not
+ * multiplied by the block's scale (returned). */
+static inline float value_block(const void *vr, int type, int64_t d0, float32x4_t vv[8])
+{
+    const uint8_t *b = (const uint8_t *)vr + (size_t)(d0 / 32) * (type == TK_TYPE_Q8_0 ? 34 : 18);
+    uint16_t h;
+    memcpy(&h, b, 2);
+    if (type == TK_TYPE_Q8_0) {
+        widen_s8(vld1q_s8((const int8_t *)b + 2), vv);
+        widen_s8(vld1q_s8((const int8_t *)b + 18), vv + 4);
+    } else {
+        const uint8x16_t raw = vld1q_u8(b + 2);
+        widen_s8(nibbles_s8(raw, false), vv);
+        widen_s8(nibbles_s8(raw, true), vv + 4);
+    }
+    return tk_fp16_to_fp32(h);
+}
+
 static void attn(const kernels_attn *a)
 {
     /* Scores of the key blocks touched: position p at s[p - off]. */
@@ -619,9 +674,10 @@ static void attn(const kernels_attn *a)
             float32x4_t acc[AH][4];
             for (int h = 0; h < AH; h++)
                 for (int k = 0; k < 4; k++) acc[h][k] = vdupq_n_f32(0.0f);
+            float32x4_t sc[4];
             for (int64_t d = 0; d < a->hd_k; d++) {
                 float32x4_t kv[4];
-                for (int k = 0; k < 4; k++) kv[k] = load_kv(kb, a->f16, d * 16 + 4 * k, 4);
+                key_row(kb, a->k_type, d, sc, kv);
                 for (int h = 0; h < AH; h++) {
                     if (h >= nh) break;
                     const float qd = a->q[(h0 + h) * a->q_stride + d];
@@ -678,12 +734,18 @@ static void attn(const kernels_attn *a)
             for (int64_t p = a->lo; p <= a->hi; p++) {
                 const void *vr = (const char *)a->v + (size_t)p * a->v_stride;
                 float32x4_t vv[8];
-                for (int k = 0; k < 8; k++) {
-                    const int64_t left = a->hd_v - d0 - 4 * k;
-                    vv[k] = left > 0 ? load_kv(vr, a->f16, d0 + 4 * k, left) : vdupq_n_f32(0.0f);
+                float dv = 1.0f;
+                if (a->v_type == TK_TYPE_Q8_0 || a->v_type == TK_TYPE_Q4_0) {
+                    dv = value_block(vr, a->v_type, d0, vv);
+                } else {
+                    for (int k = 0; k < 8; k++) {
+                        const int64_t left = a->hd_v - d0 - 4 * k;
+                        vv[k] = left > 0 ? load_kv(vr, a->v_type == TK_TYPE_F16, d0 + 4 * k, left)
+                                         : vdupq_n_f32(0.0f);
+                    }
                 }
                 for (int h = 0; h < nh; h++) {
-                    const float wgt = a->scores[(size_t)(h0 + h) * (size_t)n_pos + p - off];
+                    const float wgt = a->scores[(size_t)(h0 + h) * (size_t)n_pos + p - off] * dv;
                     for (int k = 0; k < 8; k++) acc[h][k] = vfmaq_n_f32(acc[h][k], vv[k], wgt);
                 }
             }

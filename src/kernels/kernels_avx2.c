@@ -997,13 +997,75 @@ static inline __m256 load_kv(const void *p, bool f16, int64_t i, int64_t n)
  * Inlined with f16 a constant, so the loop has no branch and the
  * accumulators stay in registers. */
 static inline __attribute__((always_inline)) void
-score_half(const void *kb, bool f16, int64_t off, const float *const *qh, int64_t hd, __m256 *acc)
+score_half(const void *kb, int type, int64_t off, const float *const *qh, int64_t hd, __m256 *acc)
 {
     for (int h = 0; h < AH; h++) acc[h] = _mm256_setzero_ps();
-    for (int64_t d = 0; d < hd; d++) {
-        const __m256 kv = load_kv(kb, f16, d * 16 + off, 8);
-        for (int h = 0; h < AH; h++) acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(qh[h][d]), kv, acc[h]);
+    if (type == TK_TYPE_F16 || type == TK_TYPE_F32) {
+        for (int64_t d = 0; d < hd; d++) {
+            const __m256 kv = load_kv(kb, type == TK_TYPE_F16, d * 16 + off, 8);
+            for (int h = 0; h < AH; h++)
+                acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(qh[h][d]), kv, acc[h]);
+        }
+        return;
     }
+    /* Quantized groups of 32 dimensions: the 8 positions' scales multiply
+     * the integers as they are widened to floats. */
+    const __m128i low4 = _mm_set1_epi8(0x0F);
+    const __m256i eight = _mm256_set1_epi32(8);
+    for (int64_t g0 = 0; g0 < hd; g0 += 32) {
+        const uint8_t *g = (const uint8_t *)kb + (size_t)(g0 / 32) * KERNELS_KQ_GROUP_BYTES(type);
+        const __m256 sc =
+            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(g + 2 * off)));
+        const uint8_t *q = g + 32 + off;
+        if (type == TK_TYPE_Q8_0) {
+            for (int j = 0; j < 32; j++) {
+                const __m256 kv =
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
+                                      (const __m128i *)(const void *)(q + j * 16)))),
+                                  sc);
+                for (int h = 0; h < AH; h++)
+                    acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(qh[h][g0 + j]), kv, acc[h]);
+            }
+        } else {
+            for (int i = 0; i < 16; i++) {
+                const __m128i raw = _mm_loadl_epi64((const __m128i *)(const void *)(q + i * 16));
+                const __m128i nib[2] = {_mm_and_si128(raw, low4),
+                                        _mm_and_si128(_mm_srli_epi16(raw, 4), low4)};
+                for (int e = 0; e < 2; e++) {
+                    const __m256 kv = _mm256_mul_ps(
+                        _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(nib[e]), eight)),
+                        sc);
+                    for (int h = 0; h < AH; h++)
+                        acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(qh[h][g0 + 2 * i + e]), kv, acc[h]);
+                }
+            }
+        }
+    }
+}
+
+/* The 32 values of dimensions d0 .. d0 + 31 (a multiple of 32) of a
+ * quantized value row, not yet multiplied by the block's scale (returned). */
+static inline __attribute__((always_inline)) float value_block(const void *vr, int type, int64_t d0,
+                                                               __m256 *vv)
+{
+    const uint8_t *b = (const uint8_t *)vr + (size_t)(d0 / 32) * (type == TK_TYPE_Q8_0 ? 34 : 18);
+    uint16_t h;
+    memcpy(&h, b, 2);
+    if (type == TK_TYPE_Q8_0) {
+        for (int j = 0; j < 4; j++)
+            vv[j] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                _mm_loadl_epi64((const __m128i *)(const void *)(b + 2 + 8 * j))));
+    } else {
+        const __m128i low4 = _mm_set1_epi8(0x0F);
+        const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(b + 2));
+        const __m128i lo = _mm_and_si128(raw, low4),
+                      hi = _mm_and_si128(_mm_srli_epi16(raw, 4), low4);
+        const __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+        const __m256i eight = _mm256_set1_epi32(8);
+        for (int j = 0; j < 4; j++)
+            vv[j] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(part[j]), eight));
+    }
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
 }
 
 static void attn(const kernels_attn *a)
@@ -1025,10 +1087,19 @@ static void attn(const kernels_attn *a)
             for (int h = 0; h < AH; h++) qh[h] = a->q + (h0 + TK_MIN(h, nh - 1)) * a->q_stride;
             for (int half = 0; half < 2; half++) {
                 __m256 acc[AH];
-                if (a->f16)
-                    score_half(kb, true, 8 * half, qh, a->hd_k, acc);
-                else
-                    score_half(kb, false, 8 * half, qh, a->hd_k, acc);
+                switch (a->k_type) {
+                case TK_TYPE_F16:
+                    score_half(kb, TK_TYPE_F16, 8 * half, qh, a->hd_k, acc);
+                    break;
+                case TK_TYPE_Q8_0:
+                    score_half(kb, TK_TYPE_Q8_0, 8 * half, qh, a->hd_k, acc);
+                    break;
+                case TK_TYPE_Q4_0:
+                    score_half(kb, TK_TYPE_Q4_0, 8 * half, qh, a->hd_k, acc);
+                    break;
+                default:
+                    score_half(kb, TK_TYPE_F32, 8 * half, qh, a->hd_k, acc);
+                }
                 const __m256i pos =
                     _mm256_add_epi32(_mm256_set1_epi32((int32_t)(16 * b + 8 * half)), lane);
                 const __m256i in = _mm256_andnot_si256(
@@ -1087,13 +1158,21 @@ static void attn(const kernels_attn *a)
             for (int64_t p = a->lo; p <= a->hi; p++) {
                 const void *vr = (const char *)a->v + (size_t)p * a->v_stride;
                 __m256 vv[4];
-                for (int j = 0; j < 4; j++) {
-                    const int64_t left = a->hd_v - d0 - 8 * j;
-                    vv[j] = left > 0 ? load_kv(vr, a->f16, d0 + 8 * j, left) : _mm256_setzero_ps();
+                float dv = 1.0f;
+                if (a->v_type == TK_TYPE_Q8_0) {
+                    dv = value_block(vr, TK_TYPE_Q8_0, d0, vv);
+                } else if (a->v_type == TK_TYPE_Q4_0) {
+                    dv = value_block(vr, TK_TYPE_Q4_0, d0, vv);
+                } else {
+                    for (int j = 0; j < 4; j++) {
+                        const int64_t left = a->hd_v - d0 - 8 * j;
+                        vv[j] = left > 0 ? load_kv(vr, a->v_type == TK_TYPE_F16, d0 + 8 * j, left)
+                                         : _mm256_setzero_ps();
+                    }
                 }
                 for (int h = 0; h < nh; h++) {
-                    const __m256 wgt =
-                        _mm256_set1_ps(a->scores[(size_t)(h0 + h) * (size_t)n_pos + p - 16 * b0]);
+                    const __m256 wgt = _mm256_set1_ps(
+                        a->scores[(size_t)(h0 + h) * (size_t)n_pos + p - 16 * b0] * dv);
                     for (int j = 0; j < 4; j++) acc[h][j] = _mm256_fmadd_ps(wgt, vv[j], acc[h][j]);
                 }
             }

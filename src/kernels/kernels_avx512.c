@@ -842,18 +842,76 @@ static inline __m512 load_kv(const void *p, bool f16, int64_t i, __mmask16 m)
  * with f16 a constant, so the loop has no branch and the accumulators stay
  * in registers. */
 static inline __attribute__((always_inline)) void
-score_block(const void *kb, bool f16, const float *const *qh, int64_t hd, __m512 *acc)
+score_block(const void *kb, int type, const float *const *qh, int64_t hd, __m512 *acc)
 {
     for (int h = 0; h < AH; h++) acc[h] = _mm512_setzero_ps();
-    for (int64_t d = 0; d < hd; d++) {
-        const __m512 kv = load_kv(kb, f16, d * 16, 0xFFFF);
-        for (int h = 0; h < AH; h++) acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(qh[h][d]), kv, acc[h]);
+    if (type == TK_TYPE_F16 || type == TK_TYPE_F32) {
+        for (int64_t d = 0; d < hd; d++) {
+            const __m512 kv = load_kv(kb, type == TK_TYPE_F16, d * 16, 0xFFFF);
+            for (int h = 0; h < AH; h++)
+                acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(qh[h][d]), kv, acc[h]);
+        }
+        return;
     }
+    /* Quantized groups of 32 dimensions: the 16 positions' scales multiply
+     * the integers as they are widened to floats. */
+    const __m128i low4 = _mm_set1_epi8(0x0F);
+    const __m512i eight = _mm512_set1_epi32(8);
+    for (int64_t g0 = 0; g0 < hd; g0 += 32) {
+        const uint8_t *g = (const uint8_t *)kb + (size_t)(g0 / 32) * KERNELS_KQ_GROUP_BYTES(type);
+        const __m512 sc = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)g));
+        const uint8_t *q = g + 32;
+        if (type == TK_TYPE_Q8_0) {
+            for (int j = 0; j < 32; j++) {
+                const __m512 kv =
+                    _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+                                      (const __m128i *)(const void *)(q + j * 16)))),
+                                  sc);
+                for (int h = 0; h < AH; h++)
+                    acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(qh[h][g0 + j]), kv, acc[h]);
+            }
+        } else {
+            for (int i = 0; i < 16; i++) {
+                const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(q + i * 16));
+                const __m128i nib[2] = {_mm_and_si128(raw, low4),
+                                        _mm_and_si128(_mm_srli_epi16(raw, 4), low4)};
+                for (int e = 0; e < 2; e++) {
+                    const __m512 kv = _mm512_mul_ps(
+                        _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(nib[e]), eight)),
+                        sc);
+                    for (int h = 0; h < AH; h++)
+                        acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(qh[h][g0 + 2 * i + e]), kv, acc[h]);
+                }
+            }
+        }
+    }
+}
+
+/* The 16 values of dimensions d .. d + 15 of a quantized value row (d a
+ * multiple of 16), times their block's scale. */
+static inline __attribute__((always_inline)) __m512 load_vq(const void *vr, int type, int64_t d)
+{
+    const uint8_t *b = (const uint8_t *)vr + (size_t)(d / 32) * (type == TK_TYPE_Q8_0 ? 34 : 18);
+    uint16_t h;
+    memcpy(&h, b, 2);
+    const __m512 sc = _mm512_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))));
+    const bool second = d % 32 != 0;
+    __m512i q;
+    if (type == TK_TYPE_Q8_0) {
+        q = _mm512_cvtepi8_epi32(
+            _mm_loadu_si128((const __m128i *)(const void *)(b + 2 + 16 * second)));
+    } else {
+        const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(b + 2));
+        const __m128i nib =
+            _mm_and_si128(second ? _mm_srli_epi16(raw, 4) : raw, _mm_set1_epi8(0x0F));
+        q = _mm512_sub_epi32(_mm512_cvtepu8_epi32(nib), _mm512_set1_epi32(8));
+    }
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(q), sc);
 }
 
 /* acc[h][j] = sum_p wh[h][p - off] * v_p[d0 + 16 j ..] for 4 heads, p in
  * lo..hi. */
-static inline __attribute__((always_inline)) void value_rows(const kernels_attn *a, bool f16,
+static inline __attribute__((always_inline)) void value_rows(const kernels_attn *a, int type,
                                                              const float *const *wh, int64_t off,
                                                              int64_t d0, const __mmask16 *dm,
                                                              __m512 acc[4][4])
@@ -863,7 +921,12 @@ static inline __attribute__((always_inline)) void value_rows(const kernels_attn 
     for (int64_t p = a->lo; p <= a->hi; p++) {
         const void *vr = (const char *)a->v + (size_t)p * a->v_stride;
         __m512 vv[4];
-        for (int j = 0; j < 4; j++) vv[j] = load_kv(vr, f16, d0 + 16 * j, dm[j]);
+        for (int j = 0; j < 4; j++) {
+            if (type == TK_TYPE_F16 || type == TK_TYPE_F32)
+                vv[j] = load_kv(vr, type == TK_TYPE_F16, d0 + 16 * j, dm[j]);
+            else
+                vv[j] = dm[j] ? load_vq(vr, type, d0 + 16 * j) : _mm512_setzero_ps();
+        }
         for (int h = 0; h < 4; h++) {
             const __m512 wgt = _mm512_set1_ps(wh[h][p - off]);
             for (int j = 0; j < 4; j++) acc[h][j] = _mm512_fmadd_ps(wgt, vv[j], acc[h][j]);
@@ -890,10 +953,19 @@ static void attn(const kernels_attn *a)
             const float *qh[AH];
             for (int h = 0; h < AH; h++) qh[h] = a->q + (h0 + TK_MIN(h, nh - 1)) * a->q_stride;
             __m512 acc[AH];
-            if (a->f16)
-                score_block(kb, true, qh, a->hd_k, acc);
-            else
-                score_block(kb, false, qh, a->hd_k, acc);
+            switch (a->k_type) {
+            case TK_TYPE_F16:
+                score_block(kb, TK_TYPE_F16, qh, a->hd_k, acc);
+                break;
+            case TK_TYPE_Q8_0:
+                score_block(kb, TK_TYPE_Q8_0, qh, a->hd_k, acc);
+                break;
+            case TK_TYPE_Q4_0:
+                score_block(kb, TK_TYPE_Q4_0, qh, a->hd_k, acc);
+                break;
+            default:
+                score_block(kb, TK_TYPE_F32, qh, a->hd_k, acc);
+            }
             const __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int32_t)(16 * b)), lane);
             const __mmask16 in = _mm512_cmpge_epi32_mask(pos, _mm512_set1_epi32((int32_t)a->lo)) &
                                  _mm512_cmple_epi32_mask(pos, _mm512_set1_epi32((int32_t)a->hi));
@@ -953,10 +1025,19 @@ static void attn(const kernels_attn *a)
             const float *wh[4];
             for (int h = 0; h < 4; h++)
                 wh[h] = a->scores + (size_t)(h0 + TK_MIN(h, nh - 1)) * (size_t)n_pos;
-            if (a->f16)
-                value_rows(a, true, wh, 16 * b0, d0, dm, acc);
-            else
-                value_rows(a, false, wh, 16 * b0, d0, dm, acc);
+            switch (a->v_type) {
+            case TK_TYPE_F16:
+                value_rows(a, TK_TYPE_F16, wh, 16 * b0, d0, dm, acc);
+                break;
+            case TK_TYPE_Q8_0:
+                value_rows(a, TK_TYPE_Q8_0, wh, 16 * b0, d0, dm, acc);
+                break;
+            case TK_TYPE_Q4_0:
+                value_rows(a, TK_TYPE_Q4_0, wh, 16 * b0, d0, dm, acc);
+                break;
+            default:
+                value_rows(a, TK_TYPE_F32, wh, 16 * b0, d0, dm, acc);
+            }
             for (int h = 0; h < nh; h++)
                 for (int j = 0; j < 4; j++)
                     if (dm[j])

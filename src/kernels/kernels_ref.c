@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 
 #include "core/core.h"
+#include "quant/quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -105,9 +106,80 @@ size_t kernels_attn_scratch(int nh, int64_t lo, int64_t hi)
     return (size_t)nh * (size_t)(16 * (hi / 16 - lo / 16 + 1));
 }
 
-static float kv_at(const void *base, bool f16, size_t i)
+/* Key dimension d of position p16 in block kb. */
+static float k_at(const void *kb, int type, int64_t d, int p16)
 {
-    return f16 ? tk_fp16_to_fp32(((const uint16_t *)base)[i]) : ((const float *)base)[i];
+    if (type == TK_TYPE_F16) return tk_fp16_to_fp32(((const uint16_t *)kb)[d * 16 + p16]);
+    if (type == TK_TYPE_F32) return ((const float *)kb)[d * 16 + p16];
+    const uint8_t *g = (const uint8_t *)kb + (size_t)(d / 32) * KERNELS_KQ_GROUP_BYTES(type);
+    uint16_t h;
+    memcpy(&h, g + 2 * p16, 2);
+    const float dk = tk_fp16_to_fp32(h);
+    const int j = (int)(d % 32);
+    if (type == TK_TYPE_Q8_0) return dk * (float)(int8_t)g[32 + j * 16 + p16];
+    const uint8_t b = g[32 + (j / 2) * 16 + p16];
+    return dk * (float)((j % 2 ? b >> 4 : b & 0xF) - 8);
+}
+
+/* Value dimension d of row vr. */
+static float v_at(const void *vr, int type, int64_t d)
+{
+    if (type == TK_TYPE_F16) return tk_fp16_to_fp32(((const uint16_t *)vr)[d]);
+    if (type == TK_TYPE_F32) return ((const float *)vr)[d];
+    const size_t bb = type == TK_TYPE_Q8_0 ? 34 : 18;
+    const uint8_t *b = (const uint8_t *)vr + (size_t)(d / 32) * bb;
+    uint16_t h;
+    memcpy(&h, b, 2);
+    const float dv = tk_fp16_to_fp32(h);
+    const int j = (int)(d % 32);
+    if (type == TK_TYPE_Q8_0) return dv * (float)(int8_t)b[2 + j];
+    return dv * (float)((j < 16 ? b[2 + j] & 0xF : b[2 + j - 16] >> 4) - 8);
+}
+
+void kernels_kv_store_k(int type, void *block, int p16, const float *x, int64_t hd_k)
+{
+    if (type == TK_TYPE_F16) {
+        uint16_t *kd = (uint16_t *)block + p16;
+        for (int64_t d = 0; d < hd_k; d++) kd[d * 16] = tk_fp32_to_fp16(x[d]);
+        return;
+    }
+    if (type == TK_TYPE_F32) {
+        float *kd = (float *)block + p16;
+        for (int64_t d = 0; d < hd_k; d++) kd[d * 16] = x[d];
+        return;
+    }
+    /* Quantized as a GGUF block of 32, then spread into the group. */
+    for (int64_t g0 = 0; g0 < hd_k; g0 += 32) {
+        uint8_t *g = (uint8_t *)block + (size_t)(g0 / 32) * KERNELS_KQ_GROUP_BYTES(type);
+        uint8_t blk[34];
+        if (type == TK_TYPE_Q8_0) {
+            quant_quantize_q8_0(x + g0, blk, 32);
+            for (int j = 0; j < 32; j++) g[32 + j * 16 + p16] = blk[2 + j];
+        } else {
+            quant_quantize_q4_0(x + g0, blk, 32);
+            /* block_q4_0: byte i holds element i (low) and i + 16 (high). */
+            for (int i = 0; i < 16; i++) {
+                const int lo = (blk[2 + (2 * i) % 16] >> (2 * i < 16 ? 0 : 4)) & 0xF;
+                const int hi = (blk[2 + (2 * i + 1) % 16] >> (2 * i + 1 < 16 ? 0 : 4)) & 0xF;
+                g[32 + i * 16 + p16] = (uint8_t)(lo | hi << 4);
+            }
+        }
+        memcpy(g + 2 * p16, blk, 2);
+    }
+}
+
+void kernels_kv_store_v(int type, void *row, const float *x, int64_t hd_v)
+{
+    if (type == TK_TYPE_F16) {
+        uint16_t *vd = row;
+        for (int64_t i = 0; i < hd_v; i++) vd[i] = tk_fp32_to_fp16(x[i]);
+    } else if (type == TK_TYPE_F32) {
+        memcpy(row, x, (size_t)hd_v * sizeof(float));
+    } else if (type == TK_TYPE_Q8_0) {
+        quant_quantize_q8_0(x, row, hd_v);
+    } else {
+        quant_quantize_q4_0(x, row, hd_v);
+    }
 }
 
 void kernels_attn_ref(const kernels_attn *a)
@@ -122,7 +194,7 @@ void kernels_attn_ref(const kernels_attn *a)
             const void *kb = (const char *)a->k + (size_t)(p / 16) * a->k_block_bytes;
             float dot = 0.0f;
             for (int64_t d = 0; d < a->hd_k; d++)
-                dot += q[d] * kv_at(kb, a->f16, (size_t)(d * 16 + p % 16));
+                dot += q[d] * k_at(kb, a->k_type, d, (int)(p % 16));
             float v = dot * a->scale;
             if (a->softcap > 0.0f) v = tanhf(v * (1.0f / a->softcap)) * a->softcap;
             s[p - off] = v;
@@ -143,7 +215,7 @@ void kernels_attn_ref(const kernels_attn *a)
         for (int64_t p = a->lo; p <= a->hi; p++) {
             const void *vr = (const char *)a->v + (size_t)p * a->v_stride;
             const float wgt = s[p - off] * inv;
-            for (int64_t d = 0; d < a->hd_v; d++) out[d] += wgt * kv_at(vr, a->f16, (size_t)d);
+            for (int64_t d = 0; d < a->hd_v; d++) out[d] += wgt * v_at(vr, a->v_type, d);
         }
     }
 }

@@ -55,7 +55,6 @@ static void run_kernel(const attn_layer *L, int64_t t, int kvh, int64_t lo, int6
     const tk_context *c = L->c;
     const tk_model *m = c->model;
     const int64_t hd_k = m->head_dim_k, hd_v = m->head_dim_v;
-    const size_t kblock = (size_t)hd_k * 16 * c->kv_elt;
     kernels_attn a;
     memset(&a, 0, sizeof a);
     a.q = c->qkv + t * c->qkv_ld + (int64_t)kvh * L->group * hd_k;
@@ -63,14 +62,14 @@ static void run_kernel(const attn_layer *L, int64_t t, int kvh, int64_t lo, int6
     a.nh = L->group;
     a.hd_k = hd_k;
     a.hd_v = hd_v;
-    a.k = (const char *)c->k_cache +
-          ((size_t)L->il * (size_t)m->n_head_kv + (size_t)kvh) * (size_t)c->kv_blocks * kblock;
-    a.k_block_bytes = kblock;
-    a.v = (const char *)c->v_cache +
-          ((size_t)L->il * (size_t)c->n_ctx * (size_t)c->n_embd_v + (size_t)kvh * (size_t)hd_v) *
-              c->kv_elt;
-    a.v_stride = (size_t)c->n_embd_v * c->kv_elt;
-    a.f16 = c->kv_type == TK_TYPE_F16;
+    a.k = (const char *)c->k_cache + ((size_t)L->il * (size_t)m->n_head_kv + (size_t)kvh) *
+                                         (size_t)c->kv_blocks * c->k_block_bytes;
+    a.k_block_bytes = c->k_block_bytes;
+    a.v = (const char *)c->v_cache + (size_t)L->il * (size_t)c->n_ctx * c->v_row_bytes +
+          (size_t)kvh * c->v_head_bytes;
+    a.v_stride = c->v_row_bytes;
+    a.k_type = c->k_type;
+    a.v_type = c->v_type;
     a.lo = lo;
     a.hi = hi;
     a.scale = m->attn_scale;

@@ -183,29 +183,16 @@ static void rope_step(tk_context *c, const model_layer *l, int il, int64_t t0, i
         rope_heads(kk, m->n_head_kv, hd_k, m->n_rot, m->arch->rope, cs);
 
         /* K transposed in blocks of 16 positions, V by position. */
-        const size_t kblock = (size_t)hd_k * 16;
         const size_t vrow = (size_t)il * (size_t)c->n_ctx + (size_t)pos;
         for (int h = 0; h < m->n_head_kv; h++) {
-            const size_t base =
-                (((size_t)il * (size_t)m->n_head_kv + (size_t)h) * (size_t)c->kv_blocks +
-                 (size_t)pos / 16) *
-                    kblock +
-                (size_t)pos % 16;
-            const float *src = kk + h * hd_k;
-            if (c->kv_type == TK_TYPE_F16) {
-                uint16_t *kd = (uint16_t *)c->k_cache + base;
-                for (int64_t d = 0; d < hd_k; d++) kd[d * 16] = tk_fp32_to_fp16(src[d]);
-            } else {
-                float *kd = (float *)c->k_cache + base;
-                for (int64_t d = 0; d < hd_k; d++) kd[d * 16] = src[d];
-            }
-        }
-        if (c->kv_type == TK_TYPE_F16) {
-            uint16_t *vd = (uint16_t *)c->v_cache + vrow * (size_t)c->n_embd_v;
-            for (int64_t i = 0; i < c->n_embd_v; i++) vd[i] = tk_fp32_to_fp16(v[i]);
-        } else {
-            memcpy((float *)c->v_cache + vrow * (size_t)c->n_embd_v, v,
-                   (size_t)c->n_embd_v * sizeof(float));
+            const size_t block =
+                ((size_t)il * (size_t)m->n_head_kv + (size_t)h) * (size_t)c->kv_blocks +
+                (size_t)pos / 16;
+            kernels_kv_store_k(c->k_type, (char *)c->k_cache + block * c->k_block_bytes,
+                               (int)(pos % 16), kk + h * hd_k, hd_k);
+            kernels_kv_store_v(
+                c->v_type, (char *)c->v_cache + vrow * c->v_row_bytes + (size_t)h * c->v_head_bytes,
+                v + h * m->head_dim_v, m->head_dim_v);
         }
     }
 }
@@ -417,12 +404,49 @@ tk_status tk_context_decode(tk_context *c, const int32_t *tokens, int n, float *
  * with an F32 cache; both are far inside the 1e-6 the goldens allow. Q and
  * the attention weights stay F32: rounding them as well (as the reference
  * does) helps some architectures and hurts others. */
+const char *tk_cache_type_name(int32_t type)
+{
+    switch (type) {
+    case TK_TYPE_F32:
+        return "f32";
+    case TK_TYPE_F16:
+        return "f16";
+    case TK_TYPE_Q8_0:
+        return "q8_0";
+    case TK_TYPE_Q4_0:
+        return "q4_0";
+    default:
+        return NULL;
+    }
+}
+
+int32_t tk_cache_type_from_name(const char *name)
+{
+    const int32_t types[] = {TK_TYPE_F16, TK_TYPE_F32, TK_TYPE_Q8_0, TK_TYPE_Q4_0};
+    for (size_t i = 0; name && i < TK_ARRAY_LEN(types); i++)
+        if (core_strcasecmp(name, tk_cache_type_name(types[i])) == 0) return types[i];
+    return -1;
+}
+
+uint64_t tk_context_kv_bytes(const tk_context *c, uint64_t *f16_bytes)
+{
+    const tk_model *m = c->model;
+    const uint64_t cells = (uint64_t)m->n_layer * (uint64_t)c->n_ctx;
+    const uint64_t kblocks = (uint64_t)m->n_layer * (uint64_t)m->n_head_kv * (uint64_t)c->kv_blocks;
+    if (f16_bytes)
+        *f16_bytes =
+            kblocks * kernels_k_block_bytes(TK_TYPE_F16, m->head_dim_k) +
+            cells * (uint64_t)m->n_head_kv * kernels_v_row_bytes(TK_TYPE_F16, m->head_dim_v);
+    return kblocks * c->k_block_bytes + cells * c->v_row_bytes;
+}
+
 tk_context_params tk_context_default_params(void)
 {
     tk_context_params p;
     memset(&p, 0, sizeof p);
     p.n_batch = MODEL_DEFAULT_N_BATCH;
-    p.kv_type = TK_TYPE_F16;
+    p.type_k = TK_TYPE_F16;
+    p.type_v = TK_TYPE_F16;
     return p;
 }
 
@@ -472,8 +496,19 @@ tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_con
     if (p.n_threads < 0 || p.n_threads > MODEL_MAX_THREADS)
         return core_error(TK_ERR_INVALID_ARG, "n_threads %d outside [0, %d]", p.n_threads,
                           MODEL_MAX_THREADS);
-    if (p.kv_type != TK_TYPE_F16 && p.kv_type != TK_TYPE_F32)
-        return core_error(TK_ERR_INVALID_ARG, "kv_type %d: the KV cache is F16 or F32", p.kv_type);
+    for (int i = 0; i < 2; i++) {
+        const int32_t t = i ? p.type_v : p.type_k;
+        const int64_t hd = i ? m->head_dim_v : m->head_dim_k;
+        const char *which = i ? "V" : "K";
+        if (t != TK_TYPE_F16 && t != TK_TYPE_F32 && t != TK_TYPE_Q8_0 && t != TK_TYPE_Q4_0)
+            return core_error(TK_ERR_INVALID_ARG,
+                              "%s cache type %d: the cache is f16, f32, q8_0 or q4_0", which, t);
+        if ((t == TK_TYPE_Q8_0 || t == TK_TYPE_Q4_0) && hd % 32 != 0)
+            return core_error(TK_ERR_INVALID_ARG,
+                              "%s cache type %s needs a head size that is a multiple of 32; "
+                              "this model's is %lld (use f16)",
+                              which, tk_cache_type_name(t), (long long)hd);
+    }
 
     tk_context *c = core_calloc(1, sizeof *c);
     if (!c) return core_error(TK_ERR_NOMEM, "context");
@@ -488,15 +523,18 @@ tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_con
         tk_platform_detect(&plat);
         c->n_threads = TK_MAX(1, TK_MIN(plat.n_physical_cores, 16));
     }
-    c->kv_type = p.kv_type;
-    c->kv_elt = p.kv_type == TK_TYPE_F16 ? sizeof(uint16_t) : sizeof(float);
+    c->k_type = p.type_k;
+    c->v_type = p.type_v;
     c->n_embd_k = (int64_t)m->n_head_kv * m->head_dim_k;
     c->n_embd_v = (int64_t)m->n_head_kv * m->head_dim_v;
+    c->k_block_bytes = kernels_k_block_bytes(c->k_type, m->head_dim_k);
+    c->v_head_bytes = kernels_v_row_bytes(c->v_type, m->head_dim_v);
+    c->v_row_bytes = (size_t)m->n_head_kv * c->v_head_bytes;
     c->rope_factors = m->rope_long && c->n_ctx > m->n_ctx_orig ? m->rope_long : m->rope_freqs;
 
     c->kv_blocks = (c->n_ctx + 15) / 16;
     const uint64_t cells = (uint64_t)m->n_layer * (uint64_t)c->n_ctx;
-    const uint64_t kcells = (uint64_t)m->n_layer * (uint64_t)c->kv_blocks * 16;
+    const uint64_t kblocks = (uint64_t)m->n_layer * (uint64_t)m->n_head_kv * (uint64_t)c->kv_blocks;
     const uint64_t nb = (uint64_t)c->n_batch;
     const int64_t n_q = (int64_t)m->n_head * m->head_dim_k;
     const int64_t n_o = (int64_t)m->n_head * m->head_dim_v;
@@ -545,8 +583,8 @@ tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_con
         bool aligned;         /* 64-byte aligned (ctx_alloc_aligned) */
         const char *what;
     } bufs[] = {
-        {&c->k_cache, kcells * (uint64_t)c->n_embd_k, c->kv_elt, false, "K cache"},
-        {&c->v_cache, cells * (uint64_t)c->n_embd_v, c->kv_elt, false, "V cache"},
+        {&c->k_cache, kblocks, c->k_block_bytes, false, "K cache"},
+        {&c->v_cache, cells, c->v_row_bytes, false, "V cache"},
         {(void **)&c->x, nb * (uint64_t)m->n_embd, sizeof(float), false, "activations"},
         {(void **)&c->xb, nb * (uint64_t)m->n_embd, sizeof(float), false, "activations"},
         {(void **)&c->qkv, nb * (uint64_t)c->qkv_ld, sizeof(float), false, "Q/K/V"},
@@ -587,10 +625,11 @@ tk_status tk_context_create(tk_model *m, const tk_context_params *params, tk_con
         goto fail;
     }
     core_log(TK_LOG_INFO,
-             "context: %d positions, %d per batch, %d threads: %.1f MiB (KV cache %.1f MiB %s + "
-             "buffers %.1f MiB), allocated now",
+             "context: %d positions, %d per batch, %d threads: %.1f MiB (KV cache %.1f MiB, K %s, "
+             "V %s + buffers %.1f MiB), allocated now",
              c->n_ctx, c->n_batch, c->n_threads, (double)total / mib, (double)kv_bytes / mib,
-             c->kv_type == TK_TYPE_F16 ? "F16" : "F32", (double)(total - kv_bytes) / mib);
+             tk_cache_type_name(c->k_type), tk_cache_type_name(c->v_type),
+             (double)(total - kv_bytes) / mib);
     for (size_t i = 0; i < TK_ARRAY_LEN(bufs); i++) {
         *bufs[i].dst = bufs[i].aligned
                            ? ctx_alloc_aligned(c, bufs[i].count * bufs[i].size, bufs[i].what)

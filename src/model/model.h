@@ -199,14 +199,17 @@ struct tk_context {
     int n_threads;
     model_pool *pool; /* owned */
 
-    int kv_type;       /* TK_TYPE_F16 or TK_TYPE_F32 */
-    size_t kv_elt;     /* bytes per cache element */
-    int64_t n_embd_k;  /* n_head_kv * head_dim_k */
-    int64_t n_embd_v;  /* n_head_kv * head_dim_v */
-    int64_t kv_blocks; /* n_ctx / 16, rounded up */
+    int k_type, v_type;   /* TK_TYPE_F16, F32, Q8_0 or Q4_0 */
+    int64_t n_embd_k;     /* n_head_kv * head_dim_k */
+    int64_t n_embd_v;     /* n_head_kv * head_dim_v */
+    int64_t kv_blocks;    /* n_ctx / 16, rounded up */
+    size_t k_block_bytes; /* one head's block of 16 keys (kernels_k_block_bytes) */
+    size_t v_head_bytes;  /* one head's value of one position (kernels_v_row_bytes) */
+    size_t v_row_bytes;   /* n_head_kv * v_head_bytes */
     /* Keys transposed in blocks of 16 positions (see kernels_attn):
-     * [n_layer][n_head_kv][kv_blocks][head_dim_k][16]; values by position:
-     * [n_layer][n_ctx][n_embd_v]. Elements of kv_type. */
+     * [n_layer][n_head_kv][kv_blocks] blocks of k_block_bytes; values by
+     * position: [n_layer][n_ctx] rows of v_row_bytes, head h at
+     * h * v_head_bytes. */
     void *k_cache;
     void *v_cache;
 

@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "tektra/modeldir.h"
+#include "tektra/quant.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -225,10 +226,14 @@ static uint64_t be_peak_memory(void)
     return peak;
 }
 
-static tk_status be_ctx_create(void *model, int32_t n_ctx, int32_t n_threads, tk_cancel_fn cancel,
-                               void *cancel_user, void **ctx)
+static tk_status be_ctx_create(void *model, const tk_config *cfg, int32_t n_ctx, int32_t n_threads,
+                               tk_cancel_fn cancel, void *cancel_user, void **ctx)
 {
     (void)n_threads; /* MLX's CPU device chooses its own threads (BLAS) */
+    if (cfg->cache_type_k != TK_TYPE_F16 || cfg->cache_type_v != TK_TYPE_F16)
+        return core_error(TK_ERR_INVALID_ARG,
+                          "the MLX backend keeps its KV cache in its own type; --cache-type-k/-v "
+                          "(f16 only here) apply to the GGUF engine (--backend gguf)");
     return mlxb_ctx_create(model, n_ctx, cancel, cancel_user, (mlxb_ctx **)ctx);
 }
 
