@@ -18,8 +18,8 @@
 # The architectures are CMAKE_OSX_ARCHITECTURES on Apple when set, else
 # CMAKE_SYSTEM_PROCESSOR.
 #
-# In script mode it prints a file's options, one argument per line after
-# word splitting, for the architectures given (scripts/macos-check.sh uses that):
+# In script mode it prints a file's options, one argument per line, for the
+# architectures given (scripts/macos-check.sh uses that):
 #   cmake -DTK_ISA_ARCHS="arm64;x86_64" -DTK_ISA_SOURCE=src/kernels/x_dotprod.c -P cmake/isa.cmake
 
 set(TK_ISA_X86 avx2 avx512 avxvnni)
@@ -91,6 +91,9 @@ if(CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
     tk_isa_options("${TK_ISA_SOURCE}" "${TK_ISA_ARCHS}" opts)
     foreach(o IN LISTS opts)
         string(REGEX REPLACE "^SHELL:" "" o "${o}")
-        message("${o}")
+        separate_arguments(words UNIX_COMMAND "${o}")
+        foreach(w IN LISTS words)
+            message("${w}")
+        endforeach()
     endforeach()
 endif()
