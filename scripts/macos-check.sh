@@ -191,6 +191,16 @@ case "$file" in
     fi
     ;;
 esac
+# mlx-c's half.h declares `typedef __bf16 bfloat16_t` on every arm64, which
+# clang 15 and later (Apple's since Xcode 15) accept as a storage type on any
+# arm64 but clang 14 only where the target has BF16: for clang 14 the arm64
+# MLX files get +bf16 (an M2's feature), which changes only what this check's
+# compiler accepts, not the code it checks.
+if [[ "$target" == arm64-* && " ${opts[*]} " == *" -DTEKTRA_HAVE_MLX=1 "* ]] &&
+    [ "$(clang -dM -E -x c /dev/null | awk '/__clang_major__/ {print $3}')" -lt 15 ]; then
+    opts+=(-mcpu=apple-m1+bf16)
+    prelude=(-include tk-macos-prelude.h)
+fi
 # Warnings that clang gives and GCC does not, in code that another branch
 # owns: printed, not fatal, until they are fixed there (then remove this).
 case "${file#"$root"/}" in
