@@ -28,9 +28,12 @@
 #   what it does not prove: the other C library declarations come from
 #   Debian's glibc headers (aarch64's for arm64, x86_64's for x86_64), so a
 #   POSIX or GNU function or constant outside those lists that macOS lacks
-#   or declares differently is not noticed; and nothing is linked or run.
-#   The third-party headers (cJSON, libmicrohttpd, libcurl, libedit, PCRE2,
-#   mlx-c) are Debian's (or scripts/mlx.sh's), standing in for Homebrew's.
+#   or declares differently is not noticed; every file sees all the C
+#   library headers of the prelude, so a missing #include is not noticed
+#   (the native build notices it); the compiler is Debian's clang, not
+#   Apple's; and nothing is linked or run. The third-party headers (cJSON,
+#   libmicrohttpd, libcurl, libedit, PCRE2, mlx-c) are Debian's (or
+#   scripts/mlx.sh's), standing in for Homebrew's.
 #
 #   scripts/macos-check.sh [BUILD_DIR]   (default: build; configured by CMake)
 #   MACOS_CHECK_FILES=REGEX scripts/macos-check.sh ...   only the matching files
@@ -60,7 +63,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 sdk=$tmp/sdk
-mkdir -p "$sdk/sys" "$sdk/linux" "$sdk/deps"
+mkdir -p "$sdk/sys" "$sdk/deps"
 
 # Headers that exist on Linux only; code for macOS must not include them.
 linux_only="pty.h sys/epoll.h sys/auxv.h sys/prctl.h sys/sysinfo.h sys/inotify.h sys/eventfd.h
@@ -93,8 +96,9 @@ cat >"$sdk/sys/socket.h" <<'EOF'
 #define SO_NOSIGPIPE 0x1022
 EOF
 
-# Linux-only functions and constants (glibc declares them; macOS does not,
-# or with another meaning), removed after every C library header is in, so
+# Linux-only functions and constants (glibc declares them; macOS lacks them,
+# at least in the SDKs of macOS 13, or has them with another meaning, like
+# qsort_r and sendfile), removed after every C library header is in, so
 # that a use anywhere in the project's code fails: functions are poisoned
 # (any later mention is an error), macros that are plain constants are
 # undefined (a use is an undeclared identifier; `#if defined(NAME)` is
