@@ -4,8 +4,9 @@
 # as errors and runs every test, then builds again with AddressSanitizer and
 # UndefinedBehaviorSanitizer and runs every test again, then cross-builds
 # for aarch64 and runs the kernel and model tests under qemu at every ARM
-# kernel level (scripts/test-arm.sh), then builds the container image and
-# runs it (scripts/docker-test.sh). Both native passes include the MLX
+# kernel level (scripts/test-arm.sh), then compiles every file for arm64 and
+# x86_64 macOS with clang (scripts/macos-check.sh), then builds the
+# container image and runs it (scripts/docker-test.sh). Both native passes include the MLX
 # backend (Apple's MLX built once per machine from ../shared/deps/mlx by
 # scripts/mlx.sh, on MLX's CPU device); a quick build without MLX checks
 # that builds without it still work.
@@ -65,6 +66,13 @@ case "$(uname -m)" in
 aarch64 | arm64) echo "== ARM host: the ARM levels ran natively above (test_model_neon, ...)" ;;
 *) scripts/test-arm.sh ;;
 esac
+
+# macOS, checked from here: every C file compiled with clang for
+# arm64-apple-macos13 and x86_64-apple-macos13, with the options a
+# universal build gives the kernel files (scripts/macos-check.sh says what
+# that proves and what it does not; nothing here runs on a Mac).
+echo "== macOS: every file compiled for arm64 and x86_64 macOS (clang, no SDK)"
+scripts/macos-check.sh build-test
 
 # The container image: built with podman from a debootstrap base and run
 # (scripts/docker-test.sh; the base and the layers are cached, so a warm

@@ -31,7 +31,7 @@ static double file_nmse(const char *got_path, const char *want_path, size_t n)
     double num = 0, den = 0;
     bool ok = a && b;
     for (size_t i = 0; ok && i < n; i++) {
-        float x, y;
+        float x = 0, y = 0; /* added up once more when a fread fails */
         ok = fread(&x, 4, 1, a) == 1 && fread(&y, 4, 1, b) == 1;
         num += ((double)x - y) * ((double)x - y);
         den += (double)y * y;

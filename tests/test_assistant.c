@@ -8,12 +8,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pty.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__APPLE__)
+#include <util.h> /* forkpty: <util.h> on macOS, <pty.h> with glibc */
+#else
+#include <pty.h>
+#endif
 
 static proc_result r;
 

@@ -1,5 +1,5 @@
-/* AVX2 kernels (AVX2, FMA, F16C; built with their flags by cmake/isa.cmake,
- * called only when the CPU has them: see dispatch.c).
+/* AVX2 kernels (AVX2, FMA, F16C: the target region of this file, see
+ * target.h; called only when the CPU has them: see dispatch.c).
  *
  * Same packed layouts and the same two paths as the AVX-512 level (see
  * kernels_avx512.c), on 256-bit vectors: a 64-byte k-group vector of the
@@ -13,6 +13,15 @@
 #include "kernels/kernels.h" /* outside the guard: never an empty file */
 
 #if defined(__x86_64__) || defined(_M_X64)
+
+#include "core/core.h"
+#include "kernels/target.h"
+#include "quant/quant.h"
+
+#include <math.h>
+#include <string.h>
+
+TK_TARGET_BEGIN(TK_TARGET_AVX2) /* to TK_TARGET_END at the end of the file */
 
 #include "kernels/kernels_x86.h"
 
@@ -1239,5 +1248,7 @@ void kernels_fill_avx2(kernels_t *k)
     fill_x86(k);
     kernels_fill_mlx_avx2(k);
 }
+
+TK_TARGET_END
 
 #endif

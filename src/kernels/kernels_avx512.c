@@ -1,5 +1,5 @@
-/* AVX-512 kernels (F, BW, VL, VNNI; built with their flags by
- * cmake/isa.cmake, called only when the CPU has them: see dispatch.c).
+/* AVX-512 kernels (F, BW, VL, VNNI: the target region of this file, see
+ * target.h; called only when the CPU has them: see dispatch.c).
  *
  * Quantized matrices are packed (pack.c): one 512-bit vector holds 4
  * consecutive elements of 16 rows, so vpdpbusd multiplies 16 rows by 4
@@ -15,6 +15,15 @@
 #include "kernels/kernels.h" /* outside the guard: never an empty file */
 
 #if defined(__x86_64__) || defined(_M_X64)
+
+#include "core/core.h"
+#include "kernels/target.h"
+#include "quant/quant.h"
+
+#include <math.h>
+#include <string.h>
+
+TK_TARGET_BEGIN(TK_TARGET_AVX512) /* to TK_TARGET_END at the end of the file */
 
 #include "kernels/kernels_x86.h"
 
@@ -1103,5 +1112,7 @@ void kernels_fill_avx512(kernels_t *k)
     fill_x86(k);
     kernels_fill_mlx_avx512(k);
 }
+
+TK_TARGET_END
 
 #endif

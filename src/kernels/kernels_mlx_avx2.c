@@ -1,6 +1,6 @@
 /* AVX2 kernels of the MLX affine types (MLX4_G32 .. MLX8_G128), installed
- * by kernels_fill_avx2 (AVX2, FMA, F16C; built with their flags by
- * cmake/isa.cmake, called only when the CPU has them: see dispatch.c).
+ * by kernels_fill_avx2 (AVX2, FMA, F16C: the target region of this
+ * file, see target.h; called only when the CPU has them: see dispatch.c).
  *
  * The packed layout, the two paths and the float arithmetic are those of
  * kernels_mlx_avx512.c (see there), on 256-bit vectors: a 64-byte k-group
@@ -19,10 +19,12 @@
 #if defined(__x86_64__) || defined(_M_X64)
 
 #include "core/core.h"
+#include "kernels/target.h"
 #include "quant/quant.h"
 
-#include <immintrin.h>
 #include <string.h>
+
+TK_TARGET_BEGIN(TK_TARGET_AVX2) /* to TK_TARGET_END at the end of the file */
 
 #define GR KERNELS_GROUP_ROWS
 #define TG 4 /* vectors per decoded block on the generation path */
@@ -300,5 +302,7 @@ void kernels_fill_mlx_avx2(kernels_t *k)
     k->types[TK_TYPE_MLX8_G64] = (kernels_type){matmul_mlx8_g64, KERNELS_ACT_Q8, true};
     k->types[TK_TYPE_MLX8_G128] = (kernels_type){matmul_mlx8_g128, KERNELS_ACT_Q8, true};
 }
+
+TK_TARGET_END
 
 #endif

@@ -1,6 +1,6 @@
 /* AVX-512 VNNI kernels of the MLX affine types (MLX4_G32 .. MLX8_G128),
- * installed by kernels_fill_avx512 (built with the avx512 flags by
- * cmake/isa.cmake, called only when the CPU has them: see dispatch.c).
+ * installed by kernels_fill_avx512 (the avx512 target region of this file,
+ * see target.h; called only when the CPU has them: see dispatch.c).
  *
  * Packed layout (pack.c): per group of 16 rows and G columns, f32 scale[16]
  * and bias[16], then per 32 columns 8 k-group vectors of u8 values (MLX4:
@@ -28,10 +28,12 @@
 #if defined(__x86_64__) || defined(_M_X64)
 
 #include "core/core.h"
+#include "kernels/target.h"
 #include "quant/quant.h"
 
-#include <immintrin.h>
 #include <string.h>
+
+TK_TARGET_BEGIN(TK_TARGET_AVX512) /* to TK_TARGET_END at the end of the file */
 
 #define GR KERNELS_GROUP_ROWS
 #define TG 4 /* vectors per decoded block on the generation path */
@@ -259,5 +261,7 @@ void kernels_fill_mlx_avx512(kernels_t *k)
     k->types[TK_TYPE_MLX8_G64] = (kernels_type){matmul_mlx8_g64, KERNELS_ACT_Q8, true};
     k->types[TK_TYPE_MLX8_G128] = (kernels_type){matmul_mlx8_g128, KERNELS_ACT_Q8, true};
 }
+
+TK_TARGET_END
 
 #endif

@@ -1,11 +1,15 @@
 /* Code shared by the x86 kernel levels, kernels_avx2.c and kernels_avx512.c.
  *
  * Everything here is static or a macro that defines static functions: each
- * including file compiles its own copy with its own ISA flags
- * (cmake/isa.cmake), so the shared code runs only where that file's level
- * is chosen (dispatch.c) and no symbol is exported. Hence the name: a file
- * ending in _avx2.c or _avx512.c would be built on its own with one level's
- * flags. Nothing here may need more than AVX2, FMA and F16C.
+ * including file compiles its own copy for its own level, inside the file's
+ * target region (TK_TARGET_BEGIN, target.h: include this header after it),
+ * so the shared code runs only where that file's level is chosen
+ * (dispatch.c) and no symbol is exported. Hence the name: a file ending in
+ * _avx2.c or _avx512.c must open a region of its level. Nothing here may
+ * need more than AVX2, FMA and F16C. Outside a region the intrinsics below
+ * do not compile (their targets do not match), so a missing region cannot
+ * go unnoticed; the feature macros (__AVX2__) are not tested because clang
+ * does not define them inside a region.
  *
  * The macros name functions the including file defines before it uses the
  * macro (listed with each); the vector width, tile sizes and kernels stay
@@ -14,10 +18,6 @@
 #define TK_KERNELS_X86_H
 
 #if defined(__x86_64__) || defined(_M_X64)
-
-#if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
-#error "kernels_x86.h needs AVX2, FMA and F16C: include it only from kernels_<isa>.c files"
-#endif
 
 #include "core/core.h"
 #include "kernels/kernels.h"
