@@ -116,6 +116,16 @@ tk_status tk_kernel_level_choose(const tk_platform *p, const char *env, tk_kerne
  * TK_ERR_UNSUPPORTED when it cannot be started or reports failure. */
 tk_status tk_platform_open_url(const char *url);
 
+/* For main(): on Windows, replaces *argv with the command line in UTF-8 and
+ * makes the console read and write UTF-8; elsewhere does nothing. The
+ * strings live until the program ends. */
+void tk_platform_init_program(int *argc, char ***argv);
+
+/* Calls fn on Ctrl-C (SIGINT; on Windows the console's Ctrl-C, Ctrl-Break
+ * and close events, from another thread). fn may only set a flag. NULL
+ * restores the default. */
+void tk_platform_on_interrupt(void (*fn)(void));
+
 #ifdef __cplusplus
 }
 #endif

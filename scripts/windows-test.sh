@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Cross-builds tektra for 64-bit Windows with mingw-w64 and runs its tests
+# under wine:
+#   - CTest under wine: the unit, kernel, fuzz and golden-model tests (every
+#     x86 kernel level this CPU has: test_kernels checks each against the
+#     reference, test_model runs the golden models at the best level and at
+#     TEKTRA_CPU=generic and avx2), test_chat_e2e (tektra template through
+#     CreateProcess); the tests that cannot run on Windows are listed in
+#     tests/windows-skip.txt and reported as disabled;
+#   - end to end: test_platform (windows x86_64, GGUF chosen, MLX
+#     unavailable "using GGUF on Windows"), tektra info, tektra run (the
+#     greedy story of the reference engine), tektra logits (against the
+#     reference engine's logits, batched and incremental) at every level,
+#     --help naming the commands left out, and a UTF-8 prompt.
+# PCRE2 and cJSON come from scripts/windows-deps.sh (built once, cached).
+# Installs the compiler and wine when missing (scripts/setup.sh --with-mingw).
+#   scripts/windows-test.sh          build and test
+#   scripts/windows-test.sh --build  build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build=build-win64
+scripts/setup.sh --deps-only --with-mingw >/dev/null
+cache=${TEKTRA_CACHE:-$HOME/.cache/tektra}
+prefix=$(scripts/windows-deps.sh)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== cross-build for Windows x86-64 (mingw-w64, release, -Werror)"
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache)
+cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64.cmake -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_BUILD_TYPE=Release -DTEKTRA_WERROR=ON -DTEKTRA_MLX=OFF "${launcher[@]}" >/dev/null
+cmake --build "$build" -j"$jobs"
+if [ "${1:-}" = "--build" ]; then
+    exit 0
+fi
+
+export WINEPREFIX=$cache/wine WINEDEBUG=-all
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    echo "== creating the wine prefix $WINEPREFIX (once)"
+    wineboot -i >/dev/null 2>&1 || true
+fi
+start=$(date +%s)
+failed=0
+fail() {
+    echo "FAILED: $*" >&2
+    failed=1
+}
+
+echo "== CTest under wine"
+ctest --test-dir "$build" -j"$jobs" --output-on-failure || fail "ctest under wine"
+
+echo "== end to end under wine"
+shared=$(cd "$root/../shared" && pwd)
+model=$shared/models/stories260K.gguf
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+win() { wine "$root/$build/$1.exe" "${@:2}"; }
+
+out=$(win test_platform 2>&1) || fail "test_platform: exit $?"
+grep -q "^Current platform: windows x86_64" <<<"$out" || fail "test_platform: not windows x86_64"
+grep -q "Correctly selected GGUF on Windows" <<<"$out" || fail "test_platform: GGUF not chosen"
+grep -q "MLX: Not available (Apple Silicon only - using GGUF on Windows)" <<<"$out" ||
+    fail "test_platform: MLX not reported unavailable"
+levels=$(sed -n 's/^Kernel levels this CPU runs: \(.*\) (TEKTRA_CPU.*/\1/p' <<<"$out")
+echo "test_platform: windows x86_64, GGUF; kernel levels: $levels"
+
+out=$(win tektra info "$model" 2>&1) || fail "tektra info: exit $?"
+grep -q "^architecture   llama" <<<"$out" || fail "tektra info: no architecture line"
+grep -q "vocabulary     llama, 512 tokens" <<<"$out" || fail "tektra info: no vocabulary line"
+
+out=$(win tektra --help 2>&1) || fail "tektra --help: exit $?"
+grep -q "^Not in this build:" <<<"$out" || fail "tektra --help does not list what is left out"
+rc=0
+out=$(win tektra serve -m "$model" 2>&1) || rc=$?
+[ "$rc" = 1 ] && grep -q "'serve' is not in this build" <<<"$out" ||
+    fail "tektra serve: expected 'not in this build', exit 1 (got $rc: $out)"
+
+# The reference engine's greedy story after "Once upon a time" (the first
+# 40 tokens of it; the model's output is compared as text).
+want=$(head -c 160 "$shared/oracle/stories260K-p1.txt" | sed 's/^ //')
+tokens=$(tr -d ' \n' <"$shared/oracle/tokens.txt")
+for level in $levels; do
+    out=$(TEKTRA_CPU=$level win tektra run -m "$model" --temp 0 -n 40 "Once upon a time" 2>/dev/null) ||
+        fail "tektra run at $level: exit $?"
+    case "$out" in
+    "${want:0:100}"*) ;;
+    *) fail "tektra run at $level: got '$out'" ;;
+    esac
+    for mode in "" --incremental; do
+        rm -f "$tmp/l.f32"
+        TEKTRA_CPU=$level win tektra logits -m "$shared/oracle/llama-f32.gguf" --tokens "$tokens" \
+            -o "$tmp/l.f32" $mode >/dev/null 2>&1 || fail "tektra logits $mode at $level: exit $?"
+        # NMSE against the reference (F32: at most 1e-6).
+        nmse=$(paste <(od -An -v -f -w4 "$tmp/l.f32") <(od -An -v -f -w4 "$shared/oracle/llama-f32.logits") |
+            awk '{d = $1 - $2; num += d * d; den += $2 * $2; n++}
+                 END {if (n == 0 || den == 0) print "nan"; else printf "%.3e\n", num / den}')
+        awk -v e="$nmse" 'BEGIN {exit !(e != "nan" && e + 0 <= 1e-6)}' ||
+            fail "tektra logits $mode at $level: nmse $nmse"
+        echo "tektra logits ${mode:---batched} at $level: nmse $nmse"
+    done
+done
+echo "tektra run: the reference story at every level"
+
+# A prompt with characters outside the ANSI code page reaches the model
+# intact (the UTF-16 command line turned into UTF-8).
+# "é" is one token of the vocabulary; 世 (e4 b8 96) falls back to its bytes.
+out=$(win tektra tokenize -m "$model" "héllo → 世界" 2>&1) || fail "tektra tokenize (UTF-8): exit $?"
+if grep -q '"é"' <<<"$out" && tr '\n' ' ' <<<"$out" | grep -q '"\\xe4" [0-9]*[[:space:]]*"\\xb8" [0-9]*[[:space:]]*"\\x96"'; then
+    echo "tektra tokenize: a UTF-8 argument arrives intact"
+else
+    fail "tektra tokenize: the UTF-8 argument was mangled: $out"
+fi
+
+echo "== wine tests: $(($(date +%s) - start)) s"
+if [ "$failed" != 0 ]; then
+    echo "windows-test.sh: FAILED" >&2
+    exit 1
+fi
+echo "windows-test.sh: all Windows tests passed"
