@@ -4,8 +4,9 @@
 # as errors and runs every test, then builds again with AddressSanitizer and
 # UndefinedBehaviorSanitizer and runs every test again, then cross-builds
 # for aarch64 and runs the kernel and model tests under qemu at every ARM
-# kernel level (scripts/test-arm.sh), then builds the container image and
-# runs it (scripts/docker-test.sh). Both native passes include the MLX
+# kernel level (scripts/test-arm.sh), then cross-builds for Windows and runs
+# the tests under wine (scripts/windows-test.sh), then builds the container
+# image and runs it (scripts/docker-test.sh). Both native passes include the MLX
 # backend (Apple's MLX built once per machine from ../shared/deps/mlx by
 # scripts/mlx.sh, on MLX's CPU device); a quick build without MLX checks
 # that builds without it still work.
@@ -65,6 +66,12 @@ case "$(uname -m)" in
 aarch64 | arm64) echo "== ARM host: the ARM levels ran natively above (test_model_neon, ...)" ;;
 *) scripts/test-arm.sh ;;
 esac
+
+# Windows: cross-built with mingw-w64 and tested under wine
+# (scripts/windows-test.sh: the unit and golden-model tests, end-to-end runs
+# of tektra and test_platform).
+echo "== Windows (mingw-w64, under wine)"
+scripts/windows-test.sh
 
 # The container image: built with podman from a debootstrap base and run
 # (scripts/docker-test.sh; the base and the layers are cached, so a warm
