@@ -11,7 +11,8 @@
 #     unavailable "using GGUF on Windows"), tektra info, tektra run (the
 #     greedy story of the reference engine), tektra logits (against the
 #     reference engine's logits, batched and incremental) at every level,
-#     --help naming the commands left out, and a UTF-8 prompt.
+#     --help naming the commands left out, a UTF-8 argument, and the chat
+#     in a console (a pseudo-terminal that wine makes a console of).
 # PCRE2 and cJSON come from scripts/windows-deps.sh (built once, cached).
 # Installs the compiler and wine when missing (scripts/setup.sh --with-mingw).
 #   scripts/windows-test.sh          build and test
@@ -110,6 +111,21 @@ if grep -q '"é"' <<<"$out" && tr '\n' ' ' <<<"$out" | grep -q '"\\xe4" [0-9]*[[
     echo "tektra tokenize: a UTF-8 argument arrives intact"
 else
     fail "tektra tokenize: the UTF-8 argument was mangled: $out"
+fi
+
+# The chat in a console: wine makes a console of a pseudo-terminal (script),
+# the line is read with ReadConsoleW, UTF-8 included, answered, and /quit
+# leaves.
+if command -v script >/dev/null; then
+    rc=0
+    out=$( (sleep 8; printf 'Once upon a time h\303\251llo\r'; sleep 8; printf '/quit\r'; sleep 3) |
+        timeout 60 script -qfec "wine $build/tektra.exe -m $model --temp 0 -n 12" /dev/null 2>&1) ||
+        rc=$?
+    if [ "$rc" = 0 ] && grep -q "Once upon a time héllo" <<<"$out" && grep -q "/quit" <<<"$out"; then
+        echo "tektra chat: a line typed in the console answered, /quit left"
+    else
+        fail "tektra chat in a console (exit $rc): $(tail -c 300 <<<"$out" | cat -v)"
+    fi
 fi
 
 echo "== wine tests: $(($(date +%s) - start)) s"
