@@ -12,7 +12,9 @@
 #     greedy story of the reference engine), tektra logits (against the
 #     reference engine's logits, batched and incremental) at every level,
 #     --help naming the commands left out, a UTF-8 argument, and the chat
-#     in a console (a pseudo-terminal that wine makes a console of).
+#     in a console (a pseudo-terminal that wine makes a console of);
+#   - tektra pull, list and rm (WinHTTP): the hub's end-to-end test, built
+#     for this machine with its loopback HTTP server, run against tektra.exe.
 # PCRE2 and cJSON come from scripts/windows-deps.sh (built once, cached).
 # Installs the compiler and wine when missing (scripts/setup.sh --with-mingw).
 #   scripts/windows-test.sh          build and test
@@ -112,6 +114,20 @@ if grep -q '"é"' <<<"$out" && tr '\n' ' ' <<<"$out" | grep -q '"\\xe4" [0-9]*[[
 else
     fail "tektra tokenize: the UTF-8 argument was mangled: $out"
 fi
+
+# tektra pull/list/rm through WinHTTP: the hub's end-to-end test (built for
+# this machine, with its loopback HTTP server: downloads by name and by
+# hf: spec with checksums, resumed after a dropped connection, whole model
+# directories, errors) drives tektra.exe under wine.
+echo "== tektra pull (WinHTTP) against the hub test's loopback server"
+cmake -S . -B "$build-host" -DCMAKE_BUILD_TYPE=Release -DTEKTRA_MLX=OFF "${launcher[@]}" >/dev/null
+cmake --build "$build-host" -j"$jobs" --target test_hub >/dev/null
+mkdir -p "$tmp/bin"
+printf '#!/bin/sh\nexec wine "%s" "$@"\n' "$root/$build/tektra.exe" >"$tmp/bin/tektra"
+chmod +x "$tmp/bin/tektra"
+out=$(TK_BIN=$tmp/bin TK_SHARED=$shared "$build-host/tests/test_hub" e2e 2>&1) ||
+    fail "tektra pull/list/rm (test_hub e2e against tektra.exe): $(grep -m5 'CHECK failed' <<<"$out")"
+echo "test_hub e2e with tektra.exe: $(tail -1 <<<"$out")"
 
 # The chat in a console: wine makes a console of a pseudo-terminal (script),
 # the line is read with ReadConsoleW, UTF-8 included, answered, and /quit

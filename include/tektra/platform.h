@@ -8,6 +8,8 @@
 
 #include "tektra/core.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -120,6 +122,10 @@ tk_status tk_platform_open_url(const char *url);
  * makes the console read and write UTF-8; elsewhere does nothing. The
  * strings live until the program ends. */
 void tk_platform_init_program(int *argc, char ***argv);
+
+/* The width in columns of the terminal (console) f writes to; 0 when f is
+ * not one or the width is unknown. */
+int tk_platform_term_width(FILE *f);
 
 /* Calls fn on Ctrl-C (SIGINT; on Windows the console's Ctrl-C, Ctrl-Break
  * and close events, from another thread). fn may only set a flag. NULL

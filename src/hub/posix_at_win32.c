@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -24,12 +25,20 @@
 #undef renameat
 #undef mkdir
 #undef fdopendir
+#undef flock
+#undef fsync
+#undef ftruncate
+#undef pread
+#undef rename
+#undef unlink
+#undef rmdir
 
 #include "hub/win32/sys/statvfs.h"
 
 enum { N_SLOTS = 256, SLOT_BASE = 0x40000000 };
 
-static char *slots[N_SLOTS]; /* directory paths of the descriptors handed out */
+static char *slots[N_SLOTS];  /* directory paths of the descriptors handed out */
+static HANDLE locks[N_SLOTS]; /* the named mutex of a locked directory, or NULL */
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int slot_new(const char *path)
@@ -106,26 +115,37 @@ int hub_w32_open(const char *path, int flags, ...)
         }
         return slot_new(path);
     }
-    int mode = 0;
-    if (flags & O_CREAT) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, int);
-        va_end(ap);
-    }
+    /* CreateFileW rather than _wopen: the file may be renamed or removed
+     * while it is open (FILE_SHARE_DELETE), as on POSIX systems, where a
+     * download renames its finished file before closing it. */
+    int acc = flags & (_O_RDONLY | _O_WRONLY | _O_RDWR);
+    DWORD access = acc == _O_WRONLY ? GENERIC_WRITE
+                   : acc == _O_RDWR ? GENERIC_READ | GENERIC_WRITE
+                                    : GENERIC_READ;
+    DWORD disp = (flags & O_CREAT) ? ((flags & O_EXCL)    ? CREATE_NEW
+                                      : (flags & O_TRUNC) ? CREATE_ALWAYS
+                                                          : OPEN_ALWAYS)
+                                   : ((flags & O_TRUNC) ? TRUNCATE_EXISTING : OPEN_EXISTING);
     int wlen = MultiByteToWideChar(CP_UTF8, 0, path, -1, NULL, 0);
-    if (wlen <= 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    wchar_t *wp = malloc((size_t)wlen * sizeof *wp);
+    wchar_t *wp = wlen > 0 ? malloc((size_t)wlen * sizeof *wp) : NULL;
     if (!wp) {
-        errno = ENOMEM;
+        errno = wlen > 0 ? ENOMEM : EINVAL;
         return -1;
     }
     MultiByteToWideChar(CP_UTF8, 0, path, -1, wp, wlen);
-    int fd = _wopen(wp, flags | _O_BINARY, mode ? _S_IREAD | _S_IWRITE : 0);
+    HANDLE h = CreateFileW(wp, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           disp, FILE_ATTRIBUTE_NORMAL, NULL);
+    DWORD e = GetLastError();
     free(wp);
+    if (h == INVALID_HANDLE_VALUE) {
+        errno = e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? ENOENT
+                : e == ERROR_FILE_EXISTS                               ? EEXIST
+                                                                       : EACCES;
+        return -1;
+    }
+    int fd = _open_osfhandle((intptr_t)h,
+                             (flags & (O_APPEND | _O_RDONLY | _O_WRONLY | _O_RDWR)) | _O_BINARY);
+    if (fd < 0) CloseHandle(h);
     return fd;
 }
 
@@ -148,8 +168,14 @@ int hub_w32_close(int fd)
     if (fd >= SLOT_BASE && fd < SLOT_BASE + N_SLOTS) {
         pthread_mutex_lock(&slots_lock);
         char *p = slots[fd - SLOT_BASE];
+        HANDLE lock = locks[fd - SLOT_BASE];
         slots[fd - SLOT_BASE] = NULL;
+        locks[fd - SLOT_BASE] = NULL;
         pthread_mutex_unlock(&slots_lock);
+        if (lock) {
+            ReleaseMutex(lock);
+            CloseHandle(lock);
+        }
         if (!p) {
             errno = EBADF;
             return -1;
@@ -238,4 +264,121 @@ int statvfs(const char *path, struct statvfs *out)
     out->f_bavail = avail.QuadPart;
     out->f_frsize = 1;
     return 0;
+}
+
+/* A directory's lock: a mutex named after its full path (case folded), so
+ * every process of this session that locks the same directory meets it. */
+static int lock_dir(int fd, int op)
+{
+    char path[4096];
+    if (!slot_path(fd, path, sizeof path)) {
+        errno = EBADF;
+        return -1;
+    }
+    wchar_t wpath[4096], full[4096];
+    if (!MultiByteToWideChar(CP_UTF8, 0, path, -1, wpath, 4096) ||
+        !GetFullPathNameW(wpath, 4096, full, NULL)) {
+        errno = EINVAL;
+        return -1;
+    }
+    CharLowerW(full);
+    /* FNV-1a of the path: mutex names cannot hold backslashes. */
+    uint64_t h = 1469598103934665603ull;
+    for (const wchar_t *p = full; *p; p++) {
+        wchar_t c = *p == L'/' ? L'\\' : *p;
+        h = (h ^ (uint64_t)c) * 1099511628211ull;
+    }
+    wchar_t name[64];
+    swprintf(name, 64, L"Local\\tektra-dir-%016llx", (unsigned long long)h);
+    HANDLE m = CreateMutexW(NULL, FALSE, name);
+    if (!m) {
+        errno = EIO;
+        return -1;
+    }
+    DWORD w = WaitForSingleObject(m, op & LOCK_NB ? 0 : INFINITE);
+    if (w != WAIT_OBJECT_0 && w != WAIT_ABANDONED) {
+        CloseHandle(m);
+        errno = EWOULDBLOCK;
+        return -1;
+    }
+    pthread_mutex_lock(&slots_lock);
+    locks[fd - SLOT_BASE] = m;
+    pthread_mutex_unlock(&slots_lock);
+    return 0;
+}
+
+int hub_w32_flock(int fd, int op)
+{
+    if (fd >= SLOT_BASE && fd < SLOT_BASE + N_SLOTS) {
+        if (op & LOCK_UN) {
+            pthread_mutex_lock(&slots_lock);
+            HANDLE m = locks[fd - SLOT_BASE];
+            locks[fd - SLOT_BASE] = NULL;
+            pthread_mutex_unlock(&slots_lock);
+            if (m) {
+                ReleaseMutex(m);
+                CloseHandle(m);
+            }
+            return 0;
+        }
+        return lock_dir(fd, op);
+    }
+    HANDLE h = (HANDLE)_get_osfhandle(fd);
+    if (h == INVALID_HANDLE_VALUE) {
+        errno = EBADF;
+        return -1;
+    }
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    if (op & LOCK_UN) return UnlockFileEx(h, 0, MAXDWORD, MAXDWORD, &ov) ? 0 : -1;
+    DWORD flags = LOCKFILE_EXCLUSIVE_LOCK | (op & LOCK_NB ? LOCKFILE_FAIL_IMMEDIATELY : 0);
+    if (LockFileEx(h, flags, 0, MAXDWORD, MAXDWORD, &ov)) return 0;
+    errno = EWOULDBLOCK;
+    return -1;
+}
+
+int hub_w32_fsync(int fd)
+{
+    if (fd >= SLOT_BASE && fd < SLOT_BASE + N_SLOTS) return 0; /* a directory: nothing to do */
+    return _commit(fd);
+}
+
+int hub_w32_ftruncate(int fd, off_t size)
+{
+    return _chsize_s(fd, (long long)size) == 0 ? 0 : -1;
+}
+
+ssize_t hub_w32_pread(int fd, void *buf, size_t n, off_t off)
+{
+    HANDLE h = (HANDLE)_get_osfhandle(fd);
+    if (h == INVALID_HANDLE_VALUE) {
+        errno = EBADF;
+        return -1;
+    }
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    ov.Offset = (DWORD)((uint64_t)off & 0xffffffffu);
+    ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
+    DWORD got = 0;
+    if (!ReadFile(h, buf, n > 0x40000000u ? 0x40000000u : (DWORD)n, &got, &ov)) {
+        if (GetLastError() == ERROR_HANDLE_EOF) return 0;
+        errno = EIO;
+        return -1;
+    }
+    return (ssize_t)got;
+}
+
+int hub_w32_rename(const char *from, const char *to)
+{
+    return os_rename(from, to);
+}
+
+int hub_w32_unlink(const char *path)
+{
+    return os_remove(path);
+}
+
+int hub_w32_rmdir(const char *path)
+{
+    return os_rmdir(path);
 }

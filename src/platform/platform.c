@@ -443,3 +443,8 @@ void tk_platform_on_interrupt(void (*fn)(void))
 {
     os_on_interrupt(fn);
 }
+
+int tk_platform_term_width(FILE *f)
+{
+    return os_term_width(f);
+}

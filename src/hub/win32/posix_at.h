@@ -3,8 +3,9 @@
  * walks from following links on POSIX systems - mapped onto paths. A
  * directory descriptor here is a number naming a directory's path (Windows
  * has no such descriptors; the store's directories are tektra's own, and
- * links are rare there). Force-included into the hub's files on Windows
- * only (CMakeLists.txt); implemented in src/hub/posix_at_win32.c. */
+ * links are rare there). flock() is LockFileEx on a file and a named mutex
+ * for a directory (released when the descriptor is closed). Force-included into the hub's files on
+ * Windows only (CMakeLists.txt); implemented in src/hub/posix_at_win32.c. */
 #ifndef TK_HUB_POSIX_AT_WIN32_H
 #define TK_HUB_POSIX_AT_WIN32_H
 
@@ -26,6 +27,10 @@
 #define S_ISLNK(m) 0
 #endif
 
+#define LOCK_EX 2
+#define LOCK_NB 4
+#define LOCK_UN 8
+
 int hub_w32_open(const char *path, int flags, ...);
 int hub_w32_openat(int dfd, const char *name, int flags, ...);
 int hub_w32_close(int fd);
@@ -36,6 +41,13 @@ int hub_w32_unlinkat(int dfd, const char *name, int flags);
 int hub_w32_renameat(int dfd_from, const char *from, int dfd_to, const char *to);
 int hub_w32_mkdir(const char *path, int mode);
 DIR *hub_w32_fdopendir(int fd);
+int hub_w32_flock(int fd, int op);
+int hub_w32_fsync(int fd);
+int hub_w32_ftruncate(int fd, off_t size);
+ssize_t hub_w32_pread(int fd, void *buf, size_t n, off_t off);
+int hub_w32_rename(const char *from, const char *to);
+int hub_w32_unlink(const char *path);
+int hub_w32_rmdir(const char *path);
 
 #define open        hub_w32_open
 #define openat      hub_w32_openat
@@ -48,5 +60,12 @@ DIR *hub_w32_fdopendir(int fd);
 #define renameat    hub_w32_renameat
 #define mkdir       hub_w32_mkdir
 #define fdopendir   hub_w32_fdopendir
+#define flock       hub_w32_flock
+#define fsync       hub_w32_fsync
+#define ftruncate   hub_w32_ftruncate
+#define pread       hub_w32_pread
+#define rename      hub_w32_rename
+#define unlink      hub_w32_unlink
+#define rmdir       hub_w32_rmdir
 
 #endif
