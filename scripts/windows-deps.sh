@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libraries tektra needs on Windows and Debian does not ship for
-# mingw-w64 (cJSON and PCRE2) from Debian's own source packages (apt-get
+# mingw-w64 (cJSON, PCRE2 and libmicrohttpd) from Debian's own source packages (apt-get
 # source, Debian's patches applied), as static libraries, into a prefix
 # cached outside the repository:
 #   ${TEKTRA_CACHE:-~/.cache/tektra}/mingw-deps-<key>
@@ -55,10 +55,11 @@ versions() {
 download() { # package version directory
     (cd "$3" && apt-get "${apt_opts[@]}" source --download-only -qq "$1=$2" >/dev/null 2>&1)
 }
-if [ ! -s "$apt_dir/chosen" ] || [ "$apt_dir/chosen" -ot "$apt_dir/lists" ]; then
+if [ ! -s "$apt_dir/chosen" ] || [ "$apt_dir/chosen" -ot "$apt_dir/lists" ] ||
+    ! grep -q '^libmicrohttpd ' "$apt_dir/chosen"; then
     rm -rf "$apt_dir/dl" && mkdir -p "$apt_dir/dl"
     : >"$apt_dir/chosen.new"
-    for pkg in cjson pcre2; do
+    for pkg in cjson pcre2 libmicrohttpd; do
         chosen=""
         for v in $(versions $pkg); do
             if download $pkg "$v" "$apt_dir/dl"; then chosen=$v; break; fi
@@ -71,8 +72,9 @@ if [ ! -s "$apt_dir/chosen" ] || [ "$apt_dir/chosen" -ot "$apt_dir/lists" ]; the
 fi
 v_cjson=$(awk '$1 == "cjson" {print $2}' "$apt_dir/chosen")
 v_pcre2=$(awk '$1 == "pcre2" {print $2}' "$apt_dir/chosen")
+v_mhd=$(awk '$1 == "libmicrohttpd" {print $2}' "$apt_dir/chosen")
 v_cc=$("$cc" -dumpfullversion)
-key="cjson-$v_cjson.pcre2-$v_pcre2.gcc-$v_cc"
+key="cjson-$v_cjson.pcre2-$v_pcre2.mhd-$v_mhd.gcc-$v_cc"
 key=${key//[^A-Za-z0-9.+-]/_}
 prefix=$cache/mingw-deps-$key
 if [ -f "$prefix/.complete" ]; then
@@ -108,6 +110,16 @@ cmake -S "$s" -B "$work/b-pcre2" "${cmake_cross[@]}" -DPCRE2_BUILD_PCRE2_8=ON \
     -DPCRE2_BUILD_PCRE2GREP=OFF -DPCRE2_BUILD_TESTS=OFF -DPCRE2_SUPPORT_UNICODE=ON >&2
 cmake --build "$work/b-pcre2" -j"$jobs" >&2
 cmake --install "$work/b-pcre2" >&2
+
+log "libmicrohttpd $v_mhd"
+s=$(fetch libmicrohttpd "$v_mhd")
+# Without HTTPS (tektra serves plain HTTP on loopback or behind a proxy);
+# only the library and its header.
+(cd "$s" && ./configure --host=x86_64-w64-mingw32 CC="$cc" --prefix="$prefix" --disable-shared \
+    --enable-static --disable-https --without-gnutls --disable-doc --disable-examples \
+    --disable-curl --disable-nls >&2 &&
+    make -j"$jobs" -C src/microhttpd >&2 && make -C src/microhttpd install >&2 &&
+    make -C src/include install >&2)
 
 touch "$prefix/.complete"
 log "built into $prefix"

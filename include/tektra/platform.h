@@ -132,6 +132,16 @@ int tk_platform_term_width(FILE *f);
  * restores the default. */
 void tk_platform_on_interrupt(void (*fn)(void));
 
+/* Waiting in main() for the program to be asked to stop (tektra serve):
+ * tk_platform_stop_prepare before any thread starts (on POSIX systems it
+ * blocks SIGINT and SIGTERM in every thread and ignores SIGPIPE);
+ * tk_platform_stop_wait blocks until Ctrl-C / SIGINT (returns 1), SIGTERM or
+ * the console closing (2), or tk_platform_stop_wake from another thread
+ * (0). */
+void tk_platform_stop_prepare(void);
+int tk_platform_stop_wait(void);
+void tk_platform_stop_wake(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -223,6 +223,17 @@ char *core_strlcpy(char *dst, const char *src, size_t size)
     return dst;
 }
 
+char *core_strndup(const char *s, size_t n)
+{
+    size_t len = 0;
+    while (len < n && s[len]) len++;
+    char *d = malloc(len + 1);
+    if (!d) return NULL;
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
 const void *core_memmem(const void *hay, size_t nh, const void *needle, size_t nn)
 {
     if (nn == 0) return hay;

@@ -86,6 +86,10 @@ char *core_strlcpy(char *dst, const char *src, size_t size);
  * hay. */
 const void *core_memmem(const void *hay, size_t nh, const void *needle, size_t nn);
 
+/* A NUL-terminated copy of the first n bytes of s (fewer when s ends
+ * before); caller frees with free(). NULL when out of memory. */
+char *core_strndup(const char *s, size_t n);
+
 /* Case-insensitive ASCII string comparison. */
 int core_strcasecmp(const char *a, const char *b);
 

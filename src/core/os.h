@@ -128,4 +128,15 @@ void os_init_program(int *argc, char ***argv);
  * may only set a flag. NULL restores the default. */
 void os_on_interrupt(void (*fn)(void));
 
+/* Waiting in main() for the program to be asked to stop (a server): on
+ * POSIX systems SIGINT and SIGTERM, taken with sigwait; on Windows the
+ * console's Ctrl-C, Ctrl-Break and close events. os_stop_prepare runs
+ * before any thread starts (on POSIX it blocks those signals, which every
+ * thread then inherits, and ignores SIGPIPE); os_stop_wait blocks until a
+ * stop request (1: Ctrl-C / SIGINT, 2: SIGTERM or the console closing) or
+ * an os_stop_wake from another thread (0). */
+void os_stop_prepare(void);
+int os_stop_wait(void);
+void os_stop_wake(void);
+
 #endif

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,4 +255,30 @@ void os_on_interrupt(void (*fn)(void))
     sa.sa_handler = fn ? on_signal : SIG_DFL;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
+}
+
+static sigset_t stop_sigs;
+static pthread_t stop_thread;
+
+void os_stop_prepare(void)
+{
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    stop_thread = pthread_self();
+}
+
+int os_stop_wait(void)
+{
+    int sig = 0;
+    if (sigwait(&stop_sigs, &sig) != 0) return 1;
+    return sig == SIGUSR1 ? 0 : sig == SIGINT ? 1 : 2;
+}
+
+void os_stop_wake(void)
+{
+    pthread_kill(stop_thread, SIGUSR1);
 }

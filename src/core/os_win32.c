@@ -404,3 +404,45 @@ void os_on_interrupt(void (*fn)(void))
     interrupt_fn = fn;
     if (!installed) installed = SetConsoleCtrlHandler(on_console_event, TRUE) != 0;
 }
+
+static HANDLE stop_event, wake_event;
+static volatile LONG stop_reason;
+
+static BOOL WINAPI on_stop_event(DWORD type)
+{
+    switch (type) {
+    case CTRL_C_EVENT:
+    case CTRL_BREAK_EVENT:
+        InterlockedExchange(&stop_reason, 1);
+        break;
+    case CTRL_CLOSE_EVENT:
+    case CTRL_SHUTDOWN_EVENT:
+        InterlockedExchange(&stop_reason, 2);
+        break;
+    default:
+        return FALSE;
+    }
+    SetEvent(stop_event);
+    return TRUE;
+}
+
+void os_stop_prepare(void)
+{
+    stop_event = CreateEventW(NULL, FALSE, FALSE, NULL);
+    wake_event = CreateEventW(NULL, FALSE, FALSE, NULL);
+    SetConsoleCtrlHandler(on_stop_event, TRUE);
+}
+
+int os_stop_wait(void)
+{
+    HANDLE h[2] = {stop_event, wake_event};
+    DWORD w = WaitForMultipleObjects(2, h, FALSE, INFINITE);
+    if (w == WAIT_OBJECT_0 + 1) return 0;
+    LONG r = InterlockedCompareExchange(&stop_reason, 0, 0);
+    return r ? (int)r : 1;
+}
+
+void os_stop_wake(void)
+{
+    SetEvent(wake_event);
+}

@@ -448,3 +448,18 @@ int tk_platform_term_width(FILE *f)
 {
     return os_term_width(f);
 }
+
+void tk_platform_stop_prepare(void)
+{
+    os_stop_prepare();
+}
+
+int tk_platform_stop_wait(void)
+{
+    return os_stop_wait();
+}
+
+void tk_platform_stop_wake(void)
+{
+    os_stop_wake();
+}
