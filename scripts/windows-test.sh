@@ -11,7 +11,7 @@
 #     unavailable "using GGUF on Windows"), tektra info, tektra run (the
 #     greedy story of the reference engine), tektra logits (against the
 #     reference engine's logits, batched and incremental) at every level,
-#     --help listing every command, a UTF-8 argument, and the chat
+#     --help listing every command, a UTF-8 argument and path, and the chat
 #     in a console (a pseudo-terminal that wine makes a console of);
 #   - tektra pull, list and rm (WinHTTP): the hub's end-to-end test, built
 #     for this machine with its loopback HTTP server, run against tektra.exe;
@@ -114,6 +114,17 @@ if grep -q '"é"' <<<"$out" && tr '\n' ' ' <<<"$out" | grep -q '"\\xe4" [0-9]*[[
 else
     fail "tektra tokenize: the UTF-8 argument was mangled: $out"
 fi
+
+# A model under a path outside the ANSI code page (UTF-8 inside tektra,
+# UTF-16 at the Windows API).
+mkdir -p "$tmp/modèles-模型"
+cp "$model" "$tmp/modèles-模型/störies.gguf"
+out=$(win tektra run -m "$tmp/modèles-模型/störies.gguf" --temp 0 -n 12 "Once upon a time" 2>&1) ||
+    fail "tektra run on a UTF-8 path: $out"
+case "$out" in
+"${want:0:40}"*) echo "tektra run: a model under a UTF-8 path" ;;
+*) fail "tektra run on a UTF-8 path: got '$out'" ;;
+esac
 
 # tektra pull/list/rm through WinHTTP: the hub's end-to-end test (built for
 # this machine, with its loopback HTTP server: downloads by name and by

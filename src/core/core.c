@@ -296,3 +296,8 @@ tk_status tk_read_file(const char *path, size_t max, char **out, size_t *len)
     if (len) *len = n;
     return st;
 }
+
+FILE *tk_fopen(const char *path, const char *mode)
+{
+    return os_fopen(path, mode);
+}
