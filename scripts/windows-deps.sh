@@ -44,7 +44,12 @@ apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourcePa
 # Refresh the source lists at most once a day.
 if [ -z "$(find "$apt_dir/lists" -maxdepth 1 -name '*Sources*' -mmin -1440 2>/dev/null)" ]; then
     log "reading Debian's source lists"
-    apt-get "${apt_opts[@]}" update -qq >&2
+    if ! apt-get "${apt_opts[@]}" update -qq >&2; then
+        # Offline: the versions chosen before (and their built prefix) do.
+        [ -s "$apt_dir/chosen" ] || { log "cannot reach Debian's archive"; exit 1; }
+        log "cannot reach Debian's archive: keeping the versions chosen before"
+        touch "$apt_dir/chosen"
+    fi
 fi
 # The newest source version of each package that the archive serves (a
 # security update's files can be missing from a mirror: then the one
