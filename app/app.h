@@ -9,6 +9,13 @@
 #include <stdint.h>
 
 /* Exit codes of the programs. */
+/* printf-style checking; mingw-w64's C99 printf on Windows (not msvcrt's). */
+#if defined(__MINGW32__)
+#define APP_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#else
+#define APP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#endif
+
 enum { APP_EXIT_OK = 0, APP_EXIT_FAIL = 1, APP_EXIT_USAGE = 2, APP_EXIT_INTERRUPTED = 130 };
 
 /* Every subcommand: `int cmd_<name>(int argc, char **argv)` where argv[0] is
@@ -17,15 +24,17 @@ enum { APP_EXIT_OK = 0, APP_EXIT_FAIL = 1, APP_EXIT_USAGE = 2, APP_EXIT_INTERRUP
 #define TK_CMD(name)                                                                               \
     int cmd_##name(int argc, char **argv);                                                         \
     extern const char cmd_##name##_summary[];
+#define TK_CMD_OMITTED(name, why)
 #include "cmd_list.h"
 #undef TK_CMD
+#undef TK_CMD_OMITTED
 
 /* Prints "tektra: <message>" to stderr. */
-void app_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void app_error(const char *fmt, ...) APP_PRINTF(1, 2);
 
 /* Prints "tektra: <message>" and "Try 'tektra <cmd> --help'." and returns
  * APP_EXIT_USAGE, for `return app_usage_error(...)`. */
-int app_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int app_usage_error(const char *cmd, const char *fmt, ...) APP_PRINTF(2, 3);
 
 /* Strict number parsing for flag values: the whole string must be a number
  * within [min, max]. On failure prints a one-line error naming the flag and
@@ -45,7 +54,7 @@ bool app_flag_is(const char *arg, const char *name);
  * terminal, app_status() rewrites one line of it in place (at most 255
  * bytes) and app_status_clear() wipes it; when stderr is not a terminal
  * both do nothing. app_error() wipes the line before it prints. */
-void app_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void app_status(const char *fmt, ...) APP_PRINTF(1, 2);
 void app_status_clear(void);
 
 /* The last component of `path` (trailing slashes ignored), in static

@@ -67,4 +67,15 @@ void chat_input_end(void);
  * history. */
 chat_input_status chat_read_message(char **out, bool *multi);
 
+/* The line source of a terminal (chat_line_posix.c: libedit with bracketed
+ * paste; chat_line_win32.c: the Windows console's own line editing, read
+ * as UTF-16 and returned as UTF-8). chat_line_read prints the prompt and
+ * returns one line without its newline (caller frees with free()), NULL at
+ * the end of input or on Ctrl-C (which sets *interrupted); remember puts a
+ * sent message into the editor's history. */
+void chat_line_init(volatile sig_atomic_t *interrupted);
+void chat_line_end(void);
+char *chat_line_read(const char *prompt);
+void chat_line_remember(const char *message);
+
 #endif

@@ -6,8 +6,6 @@
 #include "settings.h"
 
 #include <errno.h>
-#include <langinfo.h>
-#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +16,8 @@ const char cmd_chat_summary[] = "chat with a model in the terminal (the default 
 
 static volatile sig_atomic_t interrupted;
 
-static void on_sigint(int sig)
+static void on_sigint(void)
 {
-    (void)sig;
     interrupted = 1;
 }
 
@@ -107,22 +104,6 @@ static void print_stats(const tk_metrics *m, bool have, bool model)
                                          "cancelled"};
     printf("finished by: %s\n", finish[m->finish]);
     printf("seed: %llu\n", (unsigned long long)m->seed);
-}
-
-/* The line editor reads characters in the locale's encoding: in the C
- * locale (no LANG at all, or LANG=C) it drops every non-ASCII byte. The
- * chat is UTF-8 whatever the environment says, so the character type
- * comes from the environment when that is UTF-8, else from C.UTF-8 (or
- * en_US.UTF-8). Only LC_CTYPE changes: numbers print as before. */
-static void use_utf8_ctype(void)
-{
-    const char *set = setlocale(LC_CTYPE, "");
-    if (set) {
-        const char *cs = nl_langinfo(CODESET);
-        if (cs && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0)) return;
-    }
-    if (!setlocale(LC_CTYPE, "C.UTF-8") && !setlocale(LC_CTYPE, "C.utf8"))
-        setlocale(LC_CTYPE, "en_US.UTF-8");
 }
 
 static bool was_interrupted(void *user)
@@ -243,11 +224,7 @@ int cmd_chat(int argc, char **argv)
     tk_gen_params g;
     tk_gen_params_from_config(&g, &s.config);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    tk_platform_on_interrupt(on_sigint);
 
     chat_history h = {0};
     if (system_text) chat_history_add(&h, "system", system_text);
@@ -265,7 +242,6 @@ int cmd_chat(int argc, char **argv)
     }
 
     bool tty = isatty(STDIN_FILENO);
-    if (tty) use_utf8_ctype();
     if (tty) {
         printf("tektra %s - %s backend (%s)%s\n", tk_version(), tk_engine_backend_name(e),
                tk_engine_display_name(e), tk_engine_has_model(e) ? "" : ", no model loaded");

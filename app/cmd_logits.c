@@ -75,7 +75,7 @@ static bool parse_tokens(const char *s, int32_t **out, int *n_out)
 static bool write_f32(const char *path, const float *v, size_t count)
 {
     /* The file format is little-endian; the supported targets all are. */
-    FILE *f = fopen(path, "wb");
+    FILE *f = tk_fopen(path, "wb");
     if (!f) {
         app_error("%s: %s", path, strerror(errno));
         return false;
@@ -236,7 +236,7 @@ int cmd_logits(int argc, char **argv)
         goto done;
     }
     /* The file format is little-endian; the supported targets all are. */
-    f = fopen(out_path, "wb");
+    f = tk_fopen(out_path, "wb");
     if (!f) {
         app_error("%s: %s", out_path, strerror(errno));
         goto done;

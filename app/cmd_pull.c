@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 const char cmd_pull_summary[] =
@@ -170,9 +169,8 @@ int cmd_pull(int argc, char **argv)
     }
 
     progress_ui ui = {isatty(STDERR_FILENO) != 0, 80, false};
-    struct winsize ws;
-    if (ui.tty && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
-        ui.width = ws.ws_col;
+    int cols = ui.tty ? tk_platform_term_width(stderr) : 0;
+    if (cols >= 40) ui.width = cols;
     tk_hub_pull_params params;
     tk_hub_pull_params_default(&params);
     params.sha256 = sha;

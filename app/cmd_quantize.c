@@ -58,8 +58,10 @@ static double now_s(void)
 
 static int default_threads(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+    tk_platform p;
+    tk_platform_detect(&p);
+    int n = p.n_logical_cores;
+    return n < 1 ? 1 : n > 64 ? 64 : n;
 }
 
 /* Number of transformer blocks: <arch>.block_count, else 1 + the largest N

@@ -19,9 +19,8 @@ static bool was_interrupted(void *user)
     return interrupted != 0;
 }
 
-static void on_sigint(int sig)
+static void on_sigint(void)
 {
-    (void)sig;
     interrupted = 1;
 }
 
@@ -233,11 +232,7 @@ int cmd_run(int argc, char **argv)
     g.cancelled = was_interrupted; /* also while the prompt is evaluated */
     g.grammar = grammar;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    tk_platform_on_interrupt(on_sigint);
 
     tk_metrics m;
     tk_status st;

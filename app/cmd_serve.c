@@ -87,7 +87,6 @@ static void usage(void)
 typedef struct loader {
     const app_settings *settings;
     tk_server *server;
-    pthread_t main_thread;
     tk_engine *engine; /* set by the loader, freed by the main thread */
     atomic_bool failed;
 } loader;
@@ -110,7 +109,7 @@ static void *load_main(void *arg)
                 (long long)tk_engine_n_ctx(l->engine));
     }
     /* Wakes the main thread either way: it waits for a signal. */
-    if (atomic_load(&l->failed)) pthread_kill(l->main_thread, SIGUSR1);
+    if (atomic_load(&l->failed)) tk_platform_stop_wake();
     return NULL;
 }
 
@@ -189,15 +188,10 @@ int cmd_serve(int argc, char **argv)
         }
     }
 
-    /* Signals are taken by sigwait() below: blocked here before any thread
-     * starts, so every thread inherits the mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    /* Stop requests (SIGINT, SIGTERM; the console's Ctrl-C on Windows) are
+     * waited for below: prepared here before any thread starts, so every
+     * thread inherits the blocked signals. */
+    tk_platform_stop_prepare();
 
     tk_server *srv;
     if (tk_server_start(&p, &srv) != TK_OK) {
@@ -211,7 +205,7 @@ int cmd_serve(int argc, char **argv)
            v6 ? "]" : "", tk_server_port(srv), page);
     fflush(stdout);
 
-    loader l = {.settings = &s, .server = srv, .main_thread = pthread_self()};
+    loader l = {.settings = &s, .server = srv};
     atomic_init(&l.failed, false);
     pthread_t lt;
     if (pthread_create(&lt, NULL, load_main, &l) != 0) {
@@ -231,12 +225,12 @@ int cmd_serve(int argc, char **argv)
                     "open %s yourself\n",
                     page);
     }
-    int sig = 0;
-    while (sigwait(&sigs, &sig) == 0) {
-        if (sig != SIGUSR1 || atomic_load(&l.failed)) break;
+    int why = 0;
+    for (;;) {
+        why = tk_platform_stop_wait();
+        if (why != 0 || atomic_load(&l.failed)) break;
     }
-    if (sig != SIGUSR1)
-        fprintf(stderr, "tektra: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (why != 0) fprintf(stderr, "tektra: stopping (%s)\n", why == 1 ? "SIGINT" : "SIGTERM");
     tk_server_stop(srv);
     pthread_join(lt, NULL);
     tk_server_free(srv);

@@ -37,7 +37,7 @@ static void print_help(void)
  * message printed on failure. Caller frees. */
 static char *read_all(const char *path, size_t max, size_t *len)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    FILE *f = strcmp(path, "-") == 0 ? stdin : tk_fopen(path, "rb");
     if (!f) {
         app_error("cannot open '%s'", path);
         return NULL;

@@ -30,7 +30,7 @@ static void print_help(void)
 /* Reads a whole file ("-" = stdin) into a malloc'd buffer. */
 static char *read_all(const char *path, size_t *len)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    FILE *f = strcmp(path, "-") == 0 ? stdin : tk_fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 65536, n = 0;
     char *buf = malloc(cap);

@@ -13,10 +13,35 @@ typedef struct app_cmd {
 
 static const app_cmd commands[] = {
 #define TK_CMD(name) {#name, cmd_##name, cmd_##name##_summary},
+#define TK_CMD_OMITTED(name, why)
 #include "cmd_list.h"
 #undef TK_CMD
+#undef TK_CMD_OMITTED
     {NULL, NULL, NULL},
 };
+
+/* Commands this build leaves out because a library they need was missing
+ * (CMakeLists.txt), with the reason. */
+typedef struct app_omitted {
+    const char *name;
+    const char *why;
+} app_omitted;
+
+static const app_omitted omitted[] = {
+#define TK_CMD(name)
+#define TK_CMD_OMITTED(name, why) {#name, why},
+#include "cmd_list.h"
+#undef TK_CMD
+#undef TK_CMD_OMITTED
+    {NULL, NULL},
+};
+
+static const app_omitted *find_omitted(const char *name)
+{
+    for (size_t i = 0; omitted[i].name; i++)
+        if (strcmp(omitted[i].name, name) == 0) return &omitted[i];
+    return NULL;
+}
 #define N_COMMANDS (sizeof commands / sizeof commands[0] - 1)
 
 /* The order in which `tektra --help` lists commands; the rest follow. */
@@ -49,6 +74,11 @@ static void print_help(void)
     }
     for (size_t i = 0; commands[i].name; i++)
         if (!listed[i]) printf("  %-12s %s\n", commands[i].name, commands[i].summary);
+    if (omitted[0].name) {
+        printf("\nNot in this build:\n");
+        for (size_t i = 0; omitted[i].name; i++)
+            printf("  %-12s %s\n", omitted[i].name, omitted[i].why);
+    }
     printf("\nCommon options (chat, run, serve; 'tektra COMMAND --help' has them all):\n"
            "  -m, --model MODEL   a GGUF file, a model directory or a name from the store\n"
            "  -p, --prompt TEXT   answer this one message and exit\n"
@@ -64,6 +94,7 @@ static void print_help(void)
 
 int main(int argc, char **argv)
 {
+    tk_platform_init_program(&argc, &argv);
     if (argc >= 2) {
         if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
             strcmp(argv[1], "help") == 0) {
@@ -81,6 +112,11 @@ int main(int argc, char **argv)
         }
         if (argv[1][0] != '-') {
             const app_cmd *c = find_cmd(argv[1]);
+            const app_omitted *o = c ? NULL : find_omitted(argv[1]);
+            if (o) {
+                app_error("'%s' is not in this build of tektra (%s)", o->name, o->why);
+                return APP_EXIT_FAIL;
+            }
             if (!c) return app_usage_error("", "unknown command '%s'", argv[1]);
             return c->fn(argc - 1, argv + 1);
         }

@@ -15,6 +15,7 @@ static const char *platform_label(const tk_platform *p)
 
 int main(int argc, char **argv)
 {
+    tk_platform_init_program(&argc, &argv);
     if (argc > 1) {
         if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
             printf("Usage: test_platform\n\nPrints the platform and inference backend report "

@@ -9,6 +9,9 @@
 #   ... --with-chromium          also chromium and nodejs (browser tests, playwright-core)
 #   ... --with-podman            also podman, runc and debootstrap (the container test,
 #                                scripts/docker-test.sh)
+#   ... --with-mingw             also mingw-w64, wine and dpkg-dev (the Windows
+#                                cross-build and its tests under wine,
+#                                scripts/windows-test.sh)
 #   scripts/setup.sh --help      this text
 # Works as root and through sudo; does nothing to the system when all is there.
 set -euo pipefail
@@ -25,6 +28,8 @@ for a in "$@"; do
     --with-ccache) packages+=(ccache) ;;
     --with-chromium) packages+=(chromium nodejs) ;;
     --with-podman) packages+=(podman runc debootstrap) ;;
+    --with-mingw) packages+=(gcc-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 wine wine64
+                             dpkg-dev) ;;
     -h | --help)
         # The comment at the top of this file.
         sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'

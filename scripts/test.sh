@@ -5,8 +5,9 @@
 # UndefinedBehaviorSanitizer and runs every test again, then cross-builds
 # for aarch64 and runs the kernel and model tests under qemu at every ARM
 # kernel level (scripts/test-arm.sh), then compiles every file for arm64 and
-# x86_64 macOS with clang (scripts/macos-check.sh), then builds the
-# container image and runs it (scripts/docker-test.sh). Both native passes include the MLX
+# x86_64 macOS with clang (scripts/macos-check.sh), then cross-builds for
+# Windows and runs the tests under wine (scripts/windows-test.sh), then builds
+# the container image and runs it (scripts/docker-test.sh). Both native passes include the MLX
 # backend (Apple's MLX built once per machine from ../shared/deps/mlx by
 # scripts/mlx.sh, on MLX's CPU device); a quick build without MLX checks
 # that builds without it still work.
@@ -73,6 +74,12 @@ esac
 # that proves and what it does not; nothing here runs on a Mac).
 echo "== macOS: every file compiled for arm64 and x86_64 macOS (clang, no SDK)"
 scripts/macos-check.sh build-test
+
+# Windows: cross-built with mingw-w64 and tested under wine
+# (scripts/windows-test.sh: the unit and golden-model tests, end-to-end runs
+# of tektra and test_platform).
+echo "== Windows (mingw-w64, under wine)"
+scripts/windows-test.sh
 
 # The container image: built with podman from a debootstrap base and run
 # (scripts/docker-test.sh; the base and the layers are cached, so a warm

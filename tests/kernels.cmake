@@ -5,4 +5,4 @@ tk_test(NAME test_kernels SOURCES test_kernels.c LABELS kernel
 # `tektra bench` runs on a small model and prints its table (label e2e).
 tk_test(NAME test_bench_e2e SOURCES bench_e2e.c LABELS e2e MODULES core)
 add_dependencies(test_bench_e2e tektra_bin)
-target_link_libraries(test_bench_e2e PRIVATE PkgConfig::CJSON)
+target_link_libraries(test_bench_e2e PRIVATE tk::cjson)

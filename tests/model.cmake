@@ -5,7 +5,7 @@
 # them under qemu on CPUs that have each).
 tk_test(NAME test_model SOURCES test_model.c hf_export.c LABELS model
         MODULES core quant gguf safetensors hfdir kernels model platform)
-target_link_libraries(test_model PRIVATE PkgConfig::CJSON)
+target_link_libraries(test_model PRIVATE tk::cjson)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
     set(tk_model_levels generic neon dotprod i8mm)
 else()

@@ -6,6 +6,7 @@
  * `tektra template` command instead. */
 #include "check.h"
 #include "core/core.h"
+#include "spawn.h"
 #include "tektra/chat.h"
 
 #include <cjson/cJSON.h>
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -787,19 +787,7 @@ static void test_system_merge(void)
 /* Runs argv with stdout and stderr sent to files; returns the exit status. */
 static int run(char *const argv[], const char *out_path, const char *err_path)
 {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (o < 0 || e < 0) _exit(127);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return spawn_wait(argv, out_path, err_path);
 }
 
 static bool write_text(const char *path, const char *text)

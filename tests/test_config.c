@@ -3,6 +3,7 @@
 #include "config/toml.h"
 #include "tektra.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 static tk_status load(tk_config *c, const char *text)
@@ -267,12 +268,21 @@ static void test_env_and_precedence(void)
     char xdg[600];
     snprintf(xdg, sizeof xdg, "%s/xdg/tektra", dir);
     char cmd[1400];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s' && printf '[inference]\\ntop_k = 5\\n' > '%s/tektra.toml'", xdg, xdg);
-    CHECK_INT(system(cmd), 0);
-    char xdg_env[700];
+    snprintf(cmd, sizeof cmd, "%s/xdg", dir);
+    CHECK_INT(mkdir(cmd, 0755), 0);
+    CHECK_INT(mkdir(xdg, 0755), 0);
+    snprintf(cmd, sizeof cmd, "%s/tektra.toml", xdg);
+    f = fopen(cmd, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("[inference]\ntop_k = 5\n", f);
+        fclose(f);
+    }
+    char xdg_env[700], appdata_env[700];
     snprintf(xdg_env, sizeof xdg_env, "XDG_CONFIG_HOME=%s/xdg", dir);
-    const char *env2[] = {xdg_env, NULL};
+    /* The same directory on Windows, where the user config dir is %APPDATA%\tektra. */
+    snprintf(appdata_env, sizeof appdata_env, "APPDATA=%s/xdg", dir);
+    const char *env2[] = {xdg_env, appdata_env, NULL};
     char cwd[1024];
     CHECK(getcwd(cwd, sizeof cwd) != NULL);
     CHECK_INT(chdir(dir), 0); /* no ./tektra.toml... */

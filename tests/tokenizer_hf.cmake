@@ -4,4 +4,4 @@
 # pipelines, malformed documents and speed.
 tk_test(NAME test_tokenizer_hf SOURCES test_tokenizer_hf.c LABELS unit
         MODULES core gguf tokenizer TIMEOUT 600)
-target_link_libraries(test_tokenizer_hf PRIVATE PkgConfig::CJSON)
+target_link_libraries(test_tokenizer_hf PRIVATE tk::cjson)

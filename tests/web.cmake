@@ -7,4 +7,4 @@ set_tests_properties(test_web PROPERTIES LABELS e2e TIMEOUT 600 SKIP_RETURN_CODE
 
 # The embedded files and GET /props' JSON, without a browser.
 tk_test(NAME test_server_web SOURCES test_server_web.c LABELS unit MODULES server)
-target_link_libraries(test_server_web PRIVATE PkgConfig::CJSON)
+target_link_libraries(test_server_web PRIVATE tk::cjson)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,6 +71,10 @@ void tk_log_set(tk_log_fn fn, void *user, tk_log_level min_level);
  * (*out: caller frees with free(); *len may be NULL). TK_ERR_NOT_FOUND,
  * TK_ERR_IO or TK_ERR_LIMIT with a message naming the path. */
 tk_status tk_read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* fopen() of a UTF-8 path: on Windows through the wide-character API, so
+ * any file name works; elsewhere fopen() itself. */
+FILE *tk_fopen(const char *path, const char *mode);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 
 #include "tektra/core.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -115,6 +117,30 @@ tk_status tk_kernel_level_choose(const tk_platform *p, const char *env, tk_kerne
  * default browser through xdg-open, open or ShellExecute; waits for that tool.
  * TK_ERR_UNSUPPORTED when it cannot be started or reports failure. */
 tk_status tk_platform_open_url(const char *url);
+
+/* For main(): on Windows, replaces *argv with the command line in UTF-8 and
+ * makes the console read and write UTF-8; elsewhere does nothing. The
+ * strings live until the program ends. */
+void tk_platform_init_program(int *argc, char ***argv);
+
+/* The width in columns of the terminal (console) f writes to; 0 when f is
+ * not one or the width is unknown. */
+int tk_platform_term_width(FILE *f);
+
+/* Calls fn on Ctrl-C (SIGINT; on Windows the console's Ctrl-C, Ctrl-Break
+ * and close events, from another thread). fn may only set a flag. NULL
+ * restores the default. */
+void tk_platform_on_interrupt(void (*fn)(void));
+
+/* Waiting in main() for the program to be asked to stop (tektra serve):
+ * tk_platform_stop_prepare before any thread starts (on POSIX systems it
+ * blocks SIGINT and SIGTERM in every thread and ignores SIGPIPE);
+ * tk_platform_stop_wait blocks until Ctrl-C / SIGINT (returns 1), SIGTERM or
+ * the console closing (2), or tk_platform_stop_wake from another thread
+ * (0). */
+void tk_platform_stop_prepare(void);
+int tk_platform_stop_wait(void);
+void tk_platform_stop_wake(void);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #include "backend/runner.h"
 
 #include "core/core.h"
+#include "core/os.h"
 #include "tektra/modeldir.h"
 
 #include <stdio.h>
@@ -27,12 +28,12 @@ static bool gguf_can_read(const char *path)
     if (tk_model_dir_is(path)) {
         char cfg[4200];
         snprintf(cfg, sizeof cfg, "%s/config.json", path);
-        FILE *c = fopen(cfg, "rb");
+        FILE *c = os_fopen(cfg, "rb");
         if (!c) return false;
         fclose(c);
         return true;
     }
-    FILE *f = fopen(path, "rb");
+    FILE *f = os_fopen(path, "rb");
     if (!f) return false;
     char magic[4] = {0};
     size_t n = fread(magic, 1, 4, f);

@@ -4,6 +4,7 @@
 #include "tektra/chat.h"
 
 #include "chat/jinja.h"
+#include "core/os.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static tk_status render(const char *tpl, size_t tpl_len, ctx_builder build, cons
         e->now = *opts->now;
     } else {
         time_t t = time(NULL);
-        localtime_r(&t, &e->now);
+        if (!os_localtime(t, &e->now)) memset(&e->now, 0, sizeof e->now);
     }
     if (setjmp(e->jb)) {
         tk_status st = e->status ? e->status : TK_ERR_TEMPLATE;

@@ -5,6 +5,7 @@
 #include "config/toml.h"
 #include "tektra/quant.h"
 #include "core/core.h"
+#include "core/os.h"
 
 #include <errno.h>
 #include <math.h>
@@ -452,8 +453,8 @@ tk_status tk_config_load_file(tk_config *c, const char *path)
 
 static bool file_exists(const char *path)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    os_stat_info si;
+    return os_stat(path, &si) && si.is_file;
 }
 
 static const char *env_or_null(tk_getenv_fn get, void *user, const char *name)

@@ -1,22 +1,13 @@
 /* Status strings, per-thread error messages, logging, small utilities. */
 #include "core/core.h"
 
+#include "core/os.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
-
-#ifdef _WIN32
-#define WIN32_LEAN_AND_MEAN
-#include <io.h>
-#include <process.h>
-#include <windows.h>
-#else
-#include <fcntl.h>
-#include <unistd.h>
-#endif
 
 static const char *const status_strings[] = {
 #define TK_STATUS_STR_(name, msg) msg,
@@ -118,7 +109,7 @@ tk_status core_read_file(const char *path, size_t max, char **out, size_t *len)
 {
     *out = NULL;
     if (len) *len = 0;
-    FILE *f = fopen(path, "rb");
+    FILE *f = os_fopen(path, "rb");
     if (!f) {
         int e = errno;
         return core_error(e == ENOENT ? TK_ERR_NOT_FOUND : TK_ERR_IO, "%s: %s", path, strerror(e));
@@ -178,12 +169,8 @@ tk_status core_atomic_open(core_atomic_file *af, const char *path)
     size_t tlen = strlen(path) + 32;
     af->tmp = malloc(tlen);
     if (!af->tmp) return core_error(TK_ERR_NOMEM, "%s: out of memory", path);
-#ifdef _WIN32
-    snprintf(af->tmp, tlen, "%s.tmp.%d", path, _getpid());
-#else
-    snprintf(af->tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-#endif
-    af->f = fopen(af->tmp, "wb");
+    snprintf(af->tmp, tlen, "%s.tmp.%ld", path, os_pid());
+    af->f = os_fopen(af->tmp, "wb");
     if (!af->f) {
         int e = errno;
         free(af->tmp);
@@ -193,23 +180,10 @@ tk_status core_atomic_open(core_atomic_file *af, const char *path)
     return TK_OK;
 }
 
-static bool sync_file(FILE *f)
-{
-    if (fflush(f) != 0) return false;
-#ifdef _WIN32
-    return _commit(_fileno(f)) == 0;
-#else
-    return fsync(fileno(f)) == 0;
-#endif
-}
-
 static bool replace_file(const char *from, const char *to)
 {
-#ifdef _WIN32
-    return MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) != 0;
-#else
-    if (rename(from, to) != 0) return false;
-    /* Make the rename itself durable: fsync the directory (best effort). */
+    if (os_rename(from, to) != 0) return false;
+    /* Make the rename itself durable: sync the directory (best effort). */
     char dir[4096];
     core_strlcpy(dir, to, sizeof dir);
     char *slash = strrchr(dir, '/');
@@ -219,18 +193,13 @@ static bool replace_file(const char *from, const char *to)
         *slash = '\0';
     else
         core_strlcpy(dir, ".", sizeof dir);
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
+    os_sync_dir(dir);
     return true;
-#endif
 }
 
 tk_status core_atomic_commit(core_atomic_file *af, bool writes_ok)
 {
-    bool ok = writes_ok && sync_file(af->f);
+    bool ok = writes_ok && os_sync_file(af->f);
     int e = errno;
     ok = (fclose(af->f) == 0) && ok;
     af->f = NULL;
@@ -238,7 +207,7 @@ tk_status core_atomic_commit(core_atomic_file *af, bool writes_ok)
         e = errno;
         ok = false;
     }
-    if (!ok) remove(af->tmp);
+    if (!ok) os_remove(af->tmp);
     free(af->tmp);
     af->tmp = NULL;
     return ok ? TK_OK : core_error(TK_ERR_IO, "%s: write failed: %s", af->path, strerror(e));
@@ -252,6 +221,31 @@ char *core_strlcpy(char *dst, const char *src, size_t size)
     memcpy(dst, src, n);
     dst[n] = '\0';
     return dst;
+}
+
+char *core_strndup(const char *s, size_t n)
+{
+    size_t len = 0;
+    while (len < n && s[len]) len++;
+    char *d = malloc(len + 1);
+    if (!d) return NULL;
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+const void *core_memmem(const void *hay, size_t nh, const void *needle, size_t nn)
+{
+    if (nn == 0) return hay;
+    if (nn > nh) return NULL;
+    const unsigned char *h = hay, *n = needle;
+    for (size_t i = 0; i + nn <= nh; i++) {
+        const unsigned char *c = memchr(h + i, n[0], nh - nn + 1 - i);
+        if (!c) return NULL;
+        i = (size_t)(c - h);
+        if (memcmp(c, n, nn) == 0) return c;
+    }
+    return NULL;
 }
 
 int core_strcasecmp(const char *a, const char *b)
@@ -287,20 +281,12 @@ int core_edit_distance(const char *a, const char *b)
 
 double core_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return os_now();
 }
 
 uint64_t core_peak_rss(void)
 {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
-#ifdef __APPLE__
-    return (uint64_t)ru.ru_maxrss;
-#else
-    return (uint64_t)ru.ru_maxrss * 1024u;
-#endif
+    return os_peak_rss();
 }
 
 tk_status tk_read_file(const char *path, size_t max, char **out, size_t *len)
@@ -309,4 +295,9 @@ tk_status tk_read_file(const char *path, size_t max, char **out, size_t *len)
     tk_status st = core_read_file(path, max, out, &n);
     if (len) *len = n;
     return st;
+}
+
+FILE *tk_fopen(const char *path, const char *mode)
+{
+    return os_fopen(path, mode);
 }

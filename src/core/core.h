@@ -8,7 +8,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__)
+/* mingw-w64's own C99 printf (__USE_MINGW_ANSI_STDIO), not msvcrt's. */
+#define TK_PRINTF(fmt_idx, arg_idx) __attribute__((format(gnu_printf, fmt_idx, arg_idx)))
+#elif defined(__GNUC__) || defined(__clang__)
 #define TK_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
 #else
 #define TK_PRINTF(fmt_idx, arg_idx)
@@ -77,6 +80,15 @@ tk_status core_atomic_commit(core_atomic_file *af, bool writes_ok);
 
 /* Copies src into dst (size bytes), always NUL-terminating; returns dst. */
 char *core_strlcpy(char *dst, const char *src, size_t size);
+
+/* The first occurrence of needle[0..nn) in hay[0..nh) (memmem, which not
+ * every C library has); NULL when there is none. An empty needle matches at
+ * hay. */
+const void *core_memmem(const void *hay, size_t nh, const void *needle, size_t nn);
+
+/* A NUL-terminated copy of the first n bytes of s (fewer when s ends
+ * before); caller frees with free(). NULL when out of memory. */
+char *core_strndup(const char *s, size_t n);
 
 /* Case-insensitive ASCII string comparison. */
 int core_strcasecmp(const char *a, const char *b);

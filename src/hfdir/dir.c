@@ -1,6 +1,8 @@
 /* Opening a model directory as a virtual GGUF (see tektra/modeldir.h). */
 #include "hfdir/hfdir.h"
 
+#include "core/os.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +76,8 @@ void hf_owner_release(void *owner)
 
 bool tk_model_dir_is(const char *path)
 {
-    struct stat sb;
-    return path && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    os_stat_info si;
+    return path && os_stat(path, &si) && si.is_dir;
 }
 
 /* Reads `name` into the string key `key` when the file exists. */

@@ -5,19 +5,22 @@
 #include "hub/hub.h"
 #include "hub/sha256.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef TK_HUB_HTTP_curl
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#endif
 
 #define HF_DEFAULT_ENDPOINT "https://huggingface.co"
 
@@ -385,6 +388,28 @@ char *tk_hub_progress_format(const tk_hub_progress *pr, bool tty, int width, cha
     return buf;
 }
 
+void tk_hub_pull_params_default(tk_hub_pull_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->progress_interval = 0.25;
+    p->connect_timeout = 30;
+    p->low_speed_time = 60;
+    p->low_speed_limit = 1024;
+    p->max_redirects = 10;
+}
+
+bool hub_dir_wants_file(const char *name)
+{
+    static const char *const exact[] = {
+        "config.json",         "generation_config.json", "model.safetensors.index.json",
+        "tokenizer.json",      "tokenizer_config.json",  "special_tokens_map.json",
+        "chat_template.jinja", "chat_template.json"};
+    for (size_t i = 0; i < TK_ARRAY_LEN(exact); i++)
+        if (strcmp(name, exact[i]) == 0) return true;
+    return ends_with_ci(name, ".safetensors");
+}
+
+#ifdef TK_HUB_HTTP_curl
 /* ---- the transfer ------------------------------------------------------ */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -767,16 +792,6 @@ static tk_status hash_prefix(int fd, uint64_t n, hub_sha256 *s, const char *path
         pos += (uint64_t)got;
     }
     return TK_OK;
-}
-
-void tk_hub_pull_params_default(tk_hub_pull_params *p)
-{
-    memset(p, 0, sizeof *p);
-    p->progress_interval = 0.25;
-    p->connect_timeout = 30;
-    p->low_speed_time = 60;
-    p->low_speed_limit = 1024;
-    p->max_redirects = 10;
 }
 
 static bool valid_sha256(const char *s)
@@ -1239,17 +1254,6 @@ typedef struct repo_file {
     char sha256[65]; /* the LFS object's SHA-256, "" for a file kept in git itself */
 } repo_file;
 
-bool hub_dir_wants_file(const char *name)
-{
-    static const char *const exact[] = {
-        "config.json",         "generation_config.json", "model.safetensors.index.json",
-        "tokenizer.json",      "tokenizer_config.json",  "special_tokens_map.json",
-        "chat_template.jinja", "chat_template.json"};
-    for (size_t i = 0; i < TK_ARRAY_LEN(exact); i++)
-        if (strcmp(name, exact[i]) == 0) return true;
-    return ends_with_ci(name, ".safetensors");
-}
-
 typedef struct listing {
     repo_file *files; /* the kept files, in listing order */
     int n;
@@ -1644,3 +1648,18 @@ static tk_status pull_dir(const char *store_dir, const char *spec, const tk_hub_
     free(ls.files);
     return s;
 }
+
+#else /* no HTTP client in this build: the program has no pull command */
+
+tk_status tk_hub_pull(const char *store_dir, const char *spec, const tk_hub_pull_params *params,
+                      tk_hub_pull_result *out)
+{
+    (void)store_dir;
+    (void)params;
+    if (out) memset(out, 0, sizeof *out);
+    return core_error(TK_ERR_UNSUPPORTED,
+                      "cannot download %s: this build of tektra has no HTTP client (built "
+                      "without libcurl)",
+                      spec ? spec : "a model");
+}
+#endif

@@ -472,7 +472,7 @@ static void *ctx_alloc(tk_context *c, uint64_t count, size_t size, const char *w
 static void *ctx_alloc_aligned(tk_context *c, uint64_t bytes, const char *what)
 {
     const uint64_t size = (bytes + 64) / 64 * 64; /* never 0 */
-    void *p = size <= SIZE_MAX ? aligned_alloc(64, (size_t)size) : NULL;
+    void *p = size <= SIZE_MAX ? os_aligned_alloc(64, (size_t)size) : NULL;
     if (!p) {
         core_error(TK_ERR_NOMEM, "context: cannot allocate %llu bytes for %s",
                    (unsigned long long)bytes, what);
@@ -668,10 +668,10 @@ void tk_context_free(tk_context *c)
     free(c->att);
     free(c->ffn);
     free(c->up);
-    free(c->act);
-    free(c->act_ffn);
+    os_aligned_free(c->act);
+    os_aligned_free(c->act_ffn);
     free(c->attn_part);
-    free(c->scratch);
+    os_aligned_free(c->scratch);
     moe_free(c);
     free(c);
 }

@@ -615,7 +615,7 @@ static tk_status pack_weights(tk_model *m)
      * fewer TLB misses while streaming the weights). */
     const size_t huge = (size_t)2 << 20;
     total = (total + huge - 1) / huge * huge;
-    m->packed = aligned_alloc(huge, (size_t)total);
+    m->packed = os_aligned_alloc(huge, (size_t)total);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (m->packed) madvise(m->packed, (size_t)total, MADV_HUGEPAGE);
 #endif
@@ -827,7 +827,7 @@ void tk_model_free(tk_model *m)
     free(m->layers);
     free(m->experts);
     free(m->vec_arena);
-    free(m->packed);
+    os_aligned_free(m->packed);
     free(m);
 }
 

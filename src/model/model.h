@@ -7,6 +7,7 @@
 #include "tektra/quant.h"
 
 #include "core/core.h"
+#include "core/os.h"
 #include "kernels/kernels.h"
 
 #include <pthread.h>

@@ -287,7 +287,7 @@ static void *moe_calloc(tk_context *c, uint64_t count, size_t size, tk_status *s
     }
     /* 64-byte aligned, for the kernels' aligned loads of activations */
     const uint64_t rounded = (bytes + 64) / 64 * 64;
-    void *p = rounded <= SIZE_MAX ? aligned_alloc(64, (size_t)rounded) : NULL;
+    void *p = rounded <= SIZE_MAX ? os_aligned_alloc(64, (size_t)rounded) : NULL;
     if (!p) {
         *st = core_error(TK_ERR_NOMEM, "context: cannot allocate %llu bytes for expert buffers",
                          (unsigned long long)bytes);
@@ -342,14 +342,14 @@ tk_status moe_alloc(tk_context *c)
 
 void moe_free(tk_context *c)
 {
-    free(c->moe_logits);
-    free(c->moe_sel);
-    free(c->moe_w);
-    free(c->moe_off);
-    free(c->moe_active);
-    free(c->moe_tok);
-    free(c->moe_slot);
-    free(c->moe_x);
-    free(c->moe_h);
-    free(c->moe_y);
+    os_aligned_free(c->moe_logits);
+    os_aligned_free(c->moe_sel);
+    os_aligned_free(c->moe_w);
+    os_aligned_free(c->moe_off);
+    os_aligned_free(c->moe_active);
+    os_aligned_free(c->moe_tok);
+    os_aligned_free(c->moe_slot);
+    os_aligned_free(c->moe_x);
+    os_aligned_free(c->moe_h);
+    os_aligned_free(c->moe_y);
 }

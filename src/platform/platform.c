@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "core/os.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
@@ -290,7 +291,7 @@ static int linux_physical_cores(void)
     enum { MAX_PAIRS = 4096 };
     static long pairs[MAX_PAIRS][2];
     int n_pairs = 0;
-    long n_cpu = sysconf(_SC_NPROCESSORS_CONF);
+    long n_cpu = os_cpu_count();
     for (long cpu = 0; cpu < n_cpu && cpu < MAX_PAIRS; cpu++) {
         char path[128];
         long ids[2] = {-1, -1};
@@ -327,6 +328,40 @@ static void linux_memory(tk_platform *p)
         if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) p->ram_available = kb * 1024ull;
     }
     fclose(f);
+}
+#endif
+
+#if defined(_WIN32)
+/* Physical cores: the processor-core relations of every group. */
+static int windows_physical_cores(void)
+{
+    DWORD len = 0;
+    GetLogicalProcessorInformationEx(RelationProcessorCore, NULL, &len);
+    if (len == 0) return 0;
+    char *buf = malloc(len);
+    if (!buf) return 0;
+    int n = 0;
+    if (GetLogicalProcessorInformationEx(RelationProcessorCore,
+                                         (SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX *)buf, &len)) {
+        for (DWORD off = 0; off < len;) {
+            const SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX *info =
+                (const SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX *)(buf + off);
+            if (info->Size == 0) break;
+            if (info->Relationship == RelationProcessorCore) n++;
+            off += info->Size;
+        }
+    }
+    free(buf);
+    return n;
+}
+
+static void windows_memory(tk_platform *p)
+{
+    MEMORYSTATUSEX ms;
+    ms.dwLength = sizeof ms;
+    if (!GlobalMemoryStatusEx(&ms)) return;
+    p->ram_total = ms.ullTotalPhys;
+    p->ram_available = ms.ullAvailPhys;
 }
 #endif
 
@@ -369,8 +404,7 @@ void tk_platform_detect(tk_platform *p)
     p->arch = TK_ARCH_OTHER;
 #endif
 
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n > 0) p->n_logical_cores = (int)n;
+    p->n_logical_cores = os_cpu_count();
 #if defined(__linux__)
     int phys = linux_physical_cores();
     p->n_physical_cores = phys > 0 ? phys : p->n_logical_cores;
@@ -390,8 +424,42 @@ void tk_platform_detect(tk_platform *p)
         if (sysctlbyname("machdep.cpu.brand_string", brand, &bn, NULL, 0) == 0)
             core_strlcpy(p->cpu_name, brand, sizeof p->cpu_name);
     }
+#elif defined(_WIN32)
+    int phys = windows_physical_cores();
+    p->n_physical_cores = phys > 0 ? phys : p->n_logical_cores;
+    windows_memory(p);
 #else
     p->n_physical_cores = p->n_logical_cores;
 #endif
     if (p->n_physical_cores > p->n_logical_cores) p->n_physical_cores = p->n_logical_cores;
+}
+
+void tk_platform_init_program(int *argc, char ***argv)
+{
+    os_init_program(argc, argv);
+}
+
+void tk_platform_on_interrupt(void (*fn)(void))
+{
+    os_on_interrupt(fn);
+}
+
+int tk_platform_term_width(FILE *f)
+{
+    return os_term_width(f);
+}
+
+void tk_platform_stop_prepare(void)
+{
+    os_stop_prepare();
+}
+
+int tk_platform_stop_wait(void)
+{
+    return os_stop_wait();
+}
+
+void tk_platform_stop_wake(void)
+{
+    os_stop_wake();
 }

@@ -3,8 +3,9 @@
  * lookups over them. */
 #include "safetensors/internal.h"
 
+#include "core/os.h"
+
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,7 +165,7 @@ static tk_status join(const char *dir, const char *name, char *out, size_t cap)
 
 static bool file_exists(const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = os_fopen(path, "rb");
     if (f) fclose(f);
     return f != NULL;
 }
@@ -318,7 +319,7 @@ static tk_status list_dir(const char *dir, char ***out, int *n_out)
 {
     *out = NULL;
     *n_out = 0;
-    DIR *d = opendir(dir);
+    os_dir *d = os_dir_open(dir);
     if (!d) {
         int e = errno;
         return core_error(e == ENOENT ? TK_ERR_NOT_FOUND : TK_ERR_IO, "%s: %s", dir, strerror(e));
@@ -326,12 +327,11 @@ static tk_status list_dir(const char *dir, char ***out, int *n_out)
     char **v = NULL;
     int n = 0, cap = 0;
     tk_status st = TK_OK;
-    struct dirent *de;
+    const char *name;
     size_t sl = strlen(SUFFIX);
-    while (!st && (de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (de->d_name[0] == '.' || len <= sl || strcmp(de->d_name + len - sl, SUFFIX) != 0)
-            continue;
+    while (!st && (name = os_dir_next(d)) != NULL) {
+        size_t len = strlen(name);
+        if (name[0] == '.' || len <= sl || strcmp(name + len - sl, SUFFIX) != 0) continue;
         if (n == ST_MAX_SHARDS) {
             st = core_error(TK_ERR_LIMIT, "%s: more than %d *.safetensors files", dir,
                             ST_MAX_SHARDS);
@@ -346,14 +346,14 @@ static tk_status list_dir(const char *dir, char ***out, int *n_out)
             }
             v = nv;
         }
-        v[n] = str_dup(de->d_name);
+        v[n] = str_dup(name);
         if (!v[n]) {
             st = core_error(TK_ERR_NOMEM, "safetensors: out of memory");
             break;
         }
         n++;
     }
-    closedir(d);
+    os_dir_close(d);
     if (st) {
         free_names(v, n);
         return st;

@@ -16,6 +16,7 @@
 #include "tektra/server.h"
 
 #include "core/core.h"
+#include "core/os.h"
 #include "server/job.h"
 #include "server/web.h"
 
@@ -641,7 +642,7 @@ static enum MHD_Result handle_post(tk_server *s, struct MHD_Connection *c, conn_
     MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    job *j = job_new(s, &req, ci ? ci->connect_fd : -1);
+    job *j = job_new(s, &req, ci ? (int)ci->connect_fd : -1);
     if (!j) return fail(c, cr, 500, "server_error", NULL, NULL, "out of memory");
     if (j->req.endpoint == SERVER_COMPLETION) j->text_offset = strlen(j->req.prompt);
     bool stopping;
@@ -902,11 +903,7 @@ static tk_status open_listener(const char *host, int port, int *fd_out, int *por
 static uint64_t random_seed(void)
 {
     uint64_t v = 0;
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (f) {
-        if (fread(&v, sizeof v, 1, f) != 1) v = 0;
-        fclose(f);
-    }
+    if (!os_random(&v, sizeof v)) v = 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return v ^ splitmix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid());
@@ -952,13 +949,13 @@ tk_status tk_server_start(const tk_server_params *p, tk_server **out)
         return st;
     }
     unsigned limit = (unsigned)(s->n_parallel + s->n_queue + SERVER_SPARE_CONNECTIONS);
-    s->daemon =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                             MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-                         0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-                         limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_IDLE_TIMEOUT_S,
-                         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                                 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET,
+                                 (MHD_socket)s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+                                 on_completed, s, MHD_OPTION_CONNECTION_LIMIT, limit,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_IDLE_TIMEOUT_S,
+                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
     if (!s->daemon) {
         tk_server_free(s);
         return core_error(TK_ERR_IO, "cannot start the HTTP server on %s port %d", p->host,

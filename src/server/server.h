@@ -6,6 +6,8 @@
 
 #include "tektra/backend.h"
 
+#include "core/core.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,7 +25,7 @@ typedef struct server_buf {
 void server_buf_free(server_buf *b);
 void server_buf_append(server_buf *b, const char *s, size_t n);
 void server_buf_puts(server_buf *b, const char *s);
-void server_buf_printf(server_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void server_buf_printf(server_buf *b, const char *fmt, ...) TK_PRINTF(2, 3);
 /* Appends `s` (n bytes) as a quoted JSON string. Bytes that are not valid
  * UTF-8 become U+FFFD, so the output is always valid JSON. */
 void server_buf_json_str(server_buf *b, const char *s, size_t n);
@@ -74,15 +76,15 @@ typedef enum server_format {
 
 /* How a chat template's model writes tool calls (server_tools_detect). */
 typedef enum server_tool_format {
-    TOOLFMT_NONE = 0,    /* not known: tools cannot be offered */
-    TOOLFMT_HERMES,      /* <tool_call>{"name", "arguments"}</tool_call>: Qwen2.5/3, Hermes */
-    TOOLFMT_LLAMA3,      /* {"name", "parameters"}, maybe after <|python_tag|>: Llama 3.1-3.3 */
-    TOOLFMT_MISTRAL,     /* [TOOL_CALLS][{"name", "arguments"}, ...]: Mistral Nemo */
+    TOOLFMT_NONE = 0,     /* not known: tools cannot be offered */
+    TOOLFMT_HERMES,       /* <tool_call>{"name", "arguments"}</tool_call>: Qwen2.5/3, Hermes */
+    TOOLFMT_LLAMA3,       /* {"name", "parameters"}, maybe after <|python_tag|>: Llama 3.1-3.3 */
+    TOOLFMT_MISTRAL,      /* [TOOL_CALLS][{"name", "arguments"}, ...]: Mistral Nemo */
     TOOLFMT_MISTRAL_ARGS, /* [TOOL_CALLS]name[ARGS]{...}: Ministral 3, Magistral, Devstral */
-    TOOLFMT_GRANITE,     /* <|tool_call|>[{"name", "arguments"}, ...]: Granite 3 */
-    TOOLFMT_QWEN3_CODER, /* <tool_call><function=name><parameter=p>v</parameter>...: Qwen3-Coder */
-    TOOLFMT_HARMONY,     /* to=functions.name ...<|message|>{...}: gpt-oss */
-    TOOLFMT_GEMMA4,      /* <|tool_call>call:name{key:<|"|>v<|"|>,...}<tool_call|>: Gemma 4 */
+    TOOLFMT_GRANITE,      /* <|tool_call|>[{"name", "arguments"}, ...]: Granite 3 */
+    TOOLFMT_QWEN3_CODER,  /* <tool_call><function=name><parameter=p>v</parameter>...: Qwen3-Coder */
+    TOOLFMT_HARMONY,      /* to=functions.name ...<|message|>{...}: gpt-oss */
+    TOOLFMT_GEMMA4,       /* <|tool_call>call:name{key:<|"|>v<|"|>,...}<tool_call|>: Gemma 4 */
 } server_tool_format;
 
 /* A checked request. Strings point into `json` or into `owned` storage and
@@ -103,11 +105,11 @@ typedef struct server_request {
     bool include_usage; /* stream_options.include_usage */
 
     /* Tools (chat). `tools` points into `json` (NULL = none). */
-    const void *tools;            /* cJSON array of the request's tool definitions */
-    char *tools_json;             /* owned: `tools` as compact JSON, for the template */
+    const void *tools; /* cJSON array of the request's tool definitions */
+    char *tools_json;  /* owned: `tools` as compact JSON, for the template */
     server_tool_choice tool_choice;
-    const char *tool_name;        /* SERVER_TOOLS_NAMED */
-    bool parallel_tool_calls;     /* default true */
+    const char *tool_name;    /* SERVER_TOOLS_NAMED */
+    bool parallel_tool_calls; /* default true */
     /* Structured output: the grammar text of response_format, rules
      * prefixed "rf-" (owned, NULL for text). */
     server_format format;
@@ -197,8 +199,7 @@ size_t server_tools_hold_from(server_tool_format f, const char *text, size_t len
  * none) and a printf-style message. Returns false, for `return
  * server_error_set(...)`. */
 bool server_error_set(server_error *err, int status, const char *type, const char *code,
-                      const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+                      const char *param, const char *fmt, ...) TK_PRINTF(6, 7);
 
 /* Writes `err` as {"error":{"message","type","param","code"}}. */
 void server_error_json(const server_error *err, server_buf *out);

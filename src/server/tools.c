@@ -5,6 +5,7 @@
  * The formats are those of the model families' own chat templates: the
  * template shows the model calls written this way in past turns, and the
  * model was trained to write them so. */
+#include "core/core.h"
 #include "server/server.h"
 
 #include "tektra/grammar.h"
@@ -95,7 +96,7 @@ static void gputs(gbuf *b, const char *s)
     b->len += n;
 }
 
-static void gprintf(gbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void gprintf(gbuf *b, const char *fmt, ...) TK_PRINTF(2, 3);
 static void gprintf(gbuf *b, const char *fmt, ...)
 {
     char tmp[512];
@@ -381,7 +382,7 @@ static void add_call(parse_state *ps, const char *name, size_t name_len, const c
     o->v = v;
     server_tool_call *c = &o->v[o->n++];
     memset(c, 0, sizeof *c);
-    c->name = strndup(name, name_len);
+    c->name = core_strndup(name, name_len);
     c->arguments = args ? cJSON_PrintUnformatted(args) : strdup("{}");
     cJSON_Delete(parsed);
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -436,7 +437,7 @@ static cJSON *coder_value(const char *p, const char *end)
     cJSON *v = json_at(p, end, &next);
     if (v && skip_space(next, end) == end) return v;
     cJSON_Delete(v);
-    char *s = strndup(p, (size_t)(end - p));
+    char *s = core_strndup(p, (size_t)(end - p));
     v = s ? cJSON_CreateString(s) : NULL;
     free(s);
     return v;
@@ -461,7 +462,7 @@ static void coder_call(parse_state *ps, const char *p, const char *end)
         const char *pgt = find(p, (size_t)(end - p), ">");
         const char *close = pgt ? find(pgt, (size_t)(end - pgt), "</parameter>") : NULL;
         if (!close) break;
-        char *key = strndup(p + 11, (size_t)(pgt - p - 11));
+        char *key = core_strndup(p + 11, (size_t)(pgt - p - 11));
         cJSON *v = coder_value(pgt + 1, close);
         if (key && v)
             cJSON_AddItemToObject(args, key, v);
@@ -487,7 +488,7 @@ static cJSON *gemma_value(const char **pp, const char *end, int depth)
     if (starts(p, end, q)) {
         const char *close = find(p + 5, (size_t)(end - p - 5), q);
         if (!close) return NULL;
-        char *s = strndup(p + 5, (size_t)(close - p - 5));
+        char *s = core_strndup(p + 5, (size_t)(close - p - 5));
         v = s ? cJSON_CreateString(s) : NULL;
         free(s);
         p = close + 5;
@@ -514,7 +515,7 @@ static cJSON *gemma_value(const char **pp, const char *end, int depth)
                     p = ke;
                 }
                 if (!ke || p >= end || *p != ':') break;
-                key = strndup(ks, (size_t)(ke - ks));
+                key = core_strndup(ks, (size_t)(ke - ks));
                 p++;
             }
             cJSON *item = gemma_value(&p, end, depth + 1);
@@ -544,7 +545,7 @@ static cJSON *gemma_value(const char **pp, const char *end, int depth)
     } else {
         const char *e = p;
         while (e < end && *e != ',' && *e != '}' && *e != ']') e++;
-        char *s = strndup(p, (size_t)(e - p));
+        char *s = core_strndup(p, (size_t)(e - p));
         v = s ? cJSON_Parse(s) : NULL;
         if (!v && s) v = cJSON_CreateString(s);
         free(s);

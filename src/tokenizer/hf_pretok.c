@@ -169,7 +169,7 @@ bool tok_hf_pattern_next(const tok_hf_pattern *p, pcre2_match_data *md, pcre2_ma
     if (from > n) return false;
     if (!p->re) {
         if (p->lit_len > n - from) return false;
-        const char *hit = memmem(s + from, n - from, p->lit, p->lit_len);
+        const char *hit = core_memmem(s + from, n - from, p->lit, p->lit_len);
         if (!hit) return false;
         *ms = (size_t)(hit - s);
         *me = *ms + p->lit_len;
