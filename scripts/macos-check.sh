@@ -205,14 +205,6 @@ if [[ "$target" == arm64-* && " ${opts[*]} " == *" -DTEKTRA_HAVE_MLX=1 "* ]] &&
     opts+=(-mcpu=apple-m1+bf16)
     prelude=(-include tk-macos-prelude.h)
 fi
-# Warnings that clang gives and GCC does not, in code that another branch
-# owns: printed, not fatal, until they are fixed there (then remove this).
-case "${file#"$root"/}" in
-src/platform/platform.c)
-    # clang's __get_cpuid_max returns int (sign-compare); arm_cpu_name is
-    # defined on every aarch64 but used on Linux only (unused-function).
-    opts+=(-Wno-error=sign-compare -Wno-error=unused-function) ;;
-esac
 # -Wno-string-concatenation: a clang warning (GCC has none) about adjacent
 # string literals in an array initializer, which the test tables mean.
 # shellcheck disable=SC2086

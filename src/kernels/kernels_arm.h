@@ -674,7 +674,10 @@ static void attn(const kernels_attn *a)
             float32x4_t acc[AH][4];
             for (int h = 0; h < AH; h++)
                 for (int k = 0; k < 4; k++) acc[h][k] = vdupq_n_f32(0.0f);
-            float32x4_t sc[4];
+            /* Set by key_row at d = 0 for quantized keys; zeroed so that
+             * the compiler can see it is never read unset. */
+            float32x4_t sc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f),
+                                 vdupq_n_f32(0.0f)};
             for (int64_t d = 0; d < a->hd_k; d++) {
                 float32x4_t kv[4];
                 key_row(kb, a->k_type, d, sc, kv);

@@ -135,7 +135,7 @@ static void detect_x86(tk_platform *p)
     p->cpu_features = platform_x86_features(&r);
 
     /* Brand string, leaves 0x80000002..4. */
-    if (__get_cpuid_max(0x80000000, NULL) >= 0x80000004) {
+    if ((unsigned)__get_cpuid_max(0x80000000, NULL) >= 0x80000004u) {
         unsigned regs[12];
         for (unsigned i = 0; i < 3; i++)
             __get_cpuid(0x80000002 + i, &regs[i * 4], &regs[i * 4 + 1], &regs[i * 4 + 2],
@@ -155,6 +155,7 @@ static void detect_x86(tk_platform *p)
 /* ---- ARM ----------------------------------------------------------------- */
 
 #if defined(__aarch64__)
+#if defined(__linux__)
 /* "ARM Cortex-A76" from the MIDR fields implementer and part number; the
  * numbers where the part is not in the short table. */
 static void arm_cpu_name(unsigned impl, unsigned part, char *out, size_t size)
@@ -189,7 +190,6 @@ static void arm_cpu_name(unsigned impl, unsigned part, char *out, size_t size)
         snprintf(out, size, "implementer 0x%02x part 0x%03x", impl, part);
 }
 
-#if defined(__linux__)
 #ifndef HWCAP_FPHP
 #define HWCAP_FPHP (1ul << 9)
 #endif
