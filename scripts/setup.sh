@@ -39,11 +39,17 @@ for a in "$@"; do
     esac
 done
 
+# Installed for this machine's architecture (or for all): the arm64 -dev
+# packages that scripts/test-arm.sh adds do not count for the native build.
+arch=$(dpkg --print-architecture)
+installed() {
+    dpkg-query -W -f='${Status} ${Architecture}\n' "$1" 2>/dev/null |
+        grep -Eq "^install ok installed ($arch|all)$"
+}
+
 missing=()
 for p in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$p")
-    fi
+    installed "$p" || missing+=("$p")
 done
 
 # Node.js and npm (the tokenizer tests compare against Hugging Face's
@@ -51,9 +57,7 @@ done
 # there in some other form (a Node.js distribution bundles its own npm).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     for p in nodejs npm; do
-        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-            missing+=("$p")
-        fi
+        installed "$p" || missing+=("$p")
     done
 fi
 
